@@ -1,0 +1,43 @@
+#!/bin/sh
+# Installs the Debian 12 packages rollcall needs, only those missing.
+#   scripts/install-deps.sh run    build and run
+#   scripts/install-deps.sh test   also what the test suite uses
+# Works as root or through sudo; prints nothing when all is there.
+set -eu
+
+want="build-essential pkg-config kore libpq-dev libjansson-dev libssl-dev \
+libjwt-dev check libsubunit-dev postgresql postgresql-contrib"
+if [ "${1:-run}" = test ]; then
+	want="$want python3 python3-pytest python3-yaml nginx-light openssl \
+curl nodejs npm cppcheck shellcheck"
+fi
+
+missing=""
+for p in $want; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+	    grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "installing:$missing"
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+else
+	echo "missing packages:$missing (run this as root)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Debian's postgresql package would create and start a system cluster;
+# rollcall runs its own, so keep the package from starting one.
+if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+	$SUDO mkdir -p /etc/postgresql-common
+	echo "create_main_cluster = false" |
+	    $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Runs Check unit-test programs and prints one summary line:
+#   unit: N passed, N failed
+# Exits non-zero when any test failed or a program crashed.
+set -u
+passed=0
+failed=0
+rc=0
+for t in "$@"; do
+	out=$("$t" 2>&1)
+	status=$?
+	printf '%s\n' "$out" | grep -E '^[0-9]+%: Checks' |
+	    sed "s|^|$(basename "$t"): |"
+	line=$(printf '%s\n' "$out" | grep -E '^[0-9]+%: Checks' | tail -n 1)
+	if [ -z "$line" ]; then
+		printf '%s\n' "$out" | tail -n 20
+		echo "$(basename "$t"): crashed or printed no summary"
+		failed=$((failed + 1))
+		rc=1
+		continue
+	fi
+	n=$(echo "$line" | sed -E 's/.*Checks: ([0-9]+).*/\1/')
+	f=$(echo "$line" | sed -E 's/.*Failures: ([0-9]+).*/\1/')
+	e=$(echo "$line" | sed -E 's/.*Errors: ([0-9]+).*/\1/')
+	passed=$((passed + n - f - e))
+	failed=$((failed + f + e))
+	if [ "$status" -ne 0 ] || [ $((f + e)) -ne 0 ]; then
+		printf '%s\n' "$out" | grep -vE '^[0-9]+%: Checks' | tail -n 40
+		rc=1
+	fi
+done
+echo "unit: $passed passed, $failed failed"
+exit $rc

@@ -1,0 +1,246 @@
+/*
+ * metrics: see metrics.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+static const int	status_codes[] = {
+	200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 410, 411, 412,
+	413, 415, 429, 500, 502, 503,
+};
+#define NSTATUS		(sizeof(status_codes) / sizeof(status_codes[0]) + 1)
+
+/* Upper bounds in microseconds; the last bucket is +Inf. */
+static const uint64_t	bucket_us[] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+	250000, 500000, 1000000, 2500000, 5000000,
+};
+#define NBUCKETS	(sizeof(bucket_us) / sizeof(bucket_us[0]) + 1)
+
+static const char *const	counter_names[METRIC_COUNT] = {
+	"rollcall_db_errors_total",
+	"rollcall_token_failures_total{reason=\"unknown\"}",
+	"rollcall_token_failures_total{reason=\"expired\"}",
+	"rollcall_token_failures_total{reason=\"revoked\"}",
+	"rollcall_token_failures_total{reason=\"malformed\"}",
+	"rollcall_token_failures_total{reason=\"scope\"}",
+	"rollcall_worker_starts_total",
+	"rollcall_notify_received_total",
+};
+
+struct route_stats {
+	uint64_t	status[NSTATUS];
+	uint64_t	bucket[NBUCKETS];
+	uint64_t	sum_us;
+	uint64_t	count;
+};
+
+struct metrics {
+	size_t			 nroutes;
+	const char *const	*routes;	/* process-local pointer */
+	uint64_t		 counters[METRIC_COUNT];
+	struct route_stats	 stats[];
+};
+
+struct strbuf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+	int	 failed;
+};
+
+static void	sb_printf(struct strbuf *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+size_t
+metrics_size(size_t nroutes)
+{
+	return (sizeof(struct metrics) + nroutes * sizeof(struct route_stats));
+}
+
+struct metrics *
+metrics_init(void *mem, const char *const *routes, size_t nroutes)
+{
+	struct metrics	*m;
+
+	if (nroutes == 0 || nroutes > METRICS_ROUTES_MAX)
+		return (NULL);
+	m = mem;
+	memset(m, 0, metrics_size(nroutes));
+	m->nroutes = nroutes;
+	m->routes = routes;
+
+	return (m);
+}
+
+void
+metrics_attach(struct metrics *m, const char *const *routes)
+{
+	m->routes = routes;
+}
+
+size_t
+metrics_route_index(const struct metrics *m, const char *route)
+{
+	size_t	i;
+
+	for (i = 0; i < m->nroutes; i++) {
+		if (strcmp(m->routes[i], route) == 0)
+			return (i);
+	}
+
+	return (m->nroutes - 1);
+}
+
+void
+metrics_observe(struct metrics *m, size_t r, int status, uint64_t duration_us)
+{
+	struct route_stats	*rs;
+	size_t			 i;
+
+	if (r >= m->nroutes)
+		r = m->nroutes - 1;
+	rs = &m->stats[r];
+
+	for (i = 0; i < NSTATUS - 1; i++) {
+		if (status_codes[i] == status)
+			break;
+	}
+	__atomic_add_fetch(&rs->status[i], 1, __ATOMIC_RELAXED);
+
+	for (i = 0; i < NBUCKETS - 1; i++) {
+		if (duration_us <= bucket_us[i])
+			break;
+	}
+	__atomic_add_fetch(&rs->bucket[i], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&rs->sum_us, duration_us, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&rs->count, 1, __ATOMIC_RELAXED);
+}
+
+void
+metrics_add(struct metrics *m, enum metric_counter c, uint64_t n)
+{
+	if ((int)c >= 0 && c < METRIC_COUNT)
+		__atomic_add_fetch(&m->counters[c], n, __ATOMIC_RELAXED);
+}
+
+static void
+sb_printf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*p;
+	int	 n;
+
+	if (sb->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(sb->data + sb->len, sb->cap - sb->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			sb->failed = 1;
+			return;
+		}
+		if ((size_t)n < sb->cap - sb->len) {
+			sb->len += (size_t)n;
+			return;
+		}
+		if ((p = realloc(sb->data, sb->cap * 2 + (size_t)n)) == NULL) {
+			sb->failed = 1;
+			return;
+		}
+		sb->data = p;
+		sb->cap = sb->cap * 2 + (size_t)n;
+	}
+}
+
+char *
+metrics_render(const struct metrics *m, const char *extra)
+{
+	const struct route_stats	*rs;
+	struct strbuf			 sb;
+	uint64_t			 v, cum;
+	size_t				 r, i;
+
+	sb.cap = 16384;
+	sb.len = 0;
+	sb.failed = 0;
+	if ((sb.data = malloc(sb.cap)) == NULL)
+		return (NULL);
+	sb.data[0] = '\0';
+
+	sb_printf(&sb, "# HELP rollcall_http_requests_total HTTP requests "
+	    "answered, by route and status.\n"
+	    "# TYPE rollcall_http_requests_total counter\n");
+	for (r = 0; r < m->nroutes; r++) {
+		rs = &m->stats[r];
+		for (i = 0; i < NSTATUS; i++) {
+			v = __atomic_load_n(&rs->status[i], __ATOMIC_RELAXED);
+			if (v == 0)
+				continue;
+			if (i < NSTATUS - 1)
+				sb_printf(&sb, "rollcall_http_requests_total"
+				    "{route=\"%s\",status=\"%d\"} %llu\n",
+				    m->routes[r], status_codes[i],
+				    (unsigned long long)v);
+			else
+				sb_printf(&sb, "rollcall_http_requests_total"
+				    "{route=\"%s\",status=\"other\"} %llu\n",
+				    m->routes[r], (unsigned long long)v);
+		}
+	}
+
+	sb_printf(&sb, "# HELP rollcall_http_request_duration_seconds Time "
+	    "from routing to response, by route.\n"
+	    "# TYPE rollcall_http_request_duration_seconds histogram\n");
+	for (r = 0; r < m->nroutes; r++) {
+		rs = &m->stats[r];
+		if (__atomic_load_n(&rs->count, __ATOMIC_RELAXED) == 0)
+			continue;
+		cum = 0;
+		for (i = 0; i < NBUCKETS; i++) {
+			cum += __atomic_load_n(&rs->bucket[i], __ATOMIC_RELAXED);
+			if (i < NBUCKETS - 1)
+				sb_printf(&sb, "rollcall_http_request_duration"
+				    "_seconds_bucket{route=\"%s\",le=\"%g\"} "
+				    "%llu\n", m->routes[r],
+				    (double)bucket_us[i] / 1e6,
+				    (unsigned long long)cum);
+			else
+				sb_printf(&sb, "rollcall_http_request_duration"
+				    "_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
+				    "%llu\n", m->routes[r],
+				    (unsigned long long)cum);
+		}
+		sb_printf(&sb, "rollcall_http_request_duration_seconds_sum"
+		    "{route=\"%s\"} %.6f\n", m->routes[r],
+		    (double)__atomic_load_n(&rs->sum_us, __ATOMIC_RELAXED) /
+		    1e6);
+		sb_printf(&sb, "rollcall_http_request_duration_seconds_count"
+		    "{route=\"%s\"} %llu\n", m->routes[r],
+		    (unsigned long long)cum);
+	}
+
+	sb_printf(&sb, "# TYPE rollcall_db_errors_total counter\n"
+	    "# TYPE rollcall_token_failures_total counter\n"
+	    "# TYPE rollcall_worker_starts_total counter\n"
+	    "# TYPE rollcall_notify_received_total counter\n");
+	for (i = 0; i < METRIC_COUNT; i++)
+		sb_printf(&sb, "%s %llu\n", counter_names[i],
+		    (unsigned long long)__atomic_load_n(&m->counters[i],
+		    __ATOMIC_RELAXED));
+
+	if (extra != NULL)
+		sb_printf(&sb, "%s", extra);
+
+	if (sb.failed) {
+		free(sb.data);
+		return (NULL);
+	}
+
+	return (sb.data);
+}

@@ -1,0 +1,307 @@
+/*
+ * settings: see settings.h.  Table driven so that the file parser, the
+ * environment and the documentation agree on one list of names.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "settings.h"
+#include "util.h"
+
+enum setting_kind {
+	SETTING_STRING,
+	SETTING_INT,
+	SETTING_LONG,
+	SETTING_LISTEN,
+	SETTING_URL,
+	SETTING_LOGLEVEL,
+};
+
+struct setting_def {
+	const char		*name;
+	enum setting_kind	 kind;
+	size_t			 offset;
+	size_t			 size;
+	long long		 min;
+	long long		 max;
+};
+
+#define FIELD(f)	offsetof(struct settings, f), sizeof(((struct settings *)0)->f)
+
+static const struct setting_def	setting_defs[] = {
+	{ "database_url",	SETTING_STRING,	FIELD(database_url),	0, 0 },
+	{ "listen",		SETTING_LISTEN,	0, 0,			0, 0 },
+	{ "public_url",		SETTING_URL,	FIELD(public_url),	0, 0 },
+	{ "instance",		SETTING_STRING,	FIELD(instance),	0, 0 },
+	{ "log_level",		SETTING_LOGLEVEL, FIELD(log_level),	0, 0 },
+	{ "workers",		SETTING_INT,	FIELD(workers),		1, 64 },
+	{ "db_threads",		SETTING_INT,	FIELD(db_threads),	1, 32 },
+	{ "db_wait_s",		SETTING_INT,	FIELD(db_wait_s),	0, 3600 },
+	{ "decision_ttl_s",	SETTING_INT,	FIELD(decision_ttl_s),	0, 86400 },
+	{ "body_max",		SETTING_LONG,	FIELD(body_max),	1024,
+	    256L * 1024 * 1024 },
+	{ "token_slots",	SETTING_INT,	FIELD(token_slots),	64,
+	    1 << 20 },
+};
+
+#define NSETTINGS	(sizeof(setting_defs) / sizeof(setting_defs[0]))
+
+static const char *const	setting_names[NSETTINGS + 1] = {
+	"database_url", "listen", "public_url", "instance", "log_level",
+	"workers", "db_threads", "db_wait_s", "decision_ttl_s", "body_max",
+	"token_slots", NULL
+};
+
+static int	set_listen(struct settings *, const char *,
+		    struct settings_err *);
+static char	*trim(char *);
+
+void
+settings_defaults(struct settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	rc_strlcpy(s->database_url, "hostaddr=127.0.0.1 port=5432 "
+	    "dbname=rollcall user=rollcall sslmode=prefer gssencmode=disable "
+	    "connect_timeout=5", sizeof(s->database_url));
+	rc_strlcpy(s->listen_addr, "127.0.0.1", sizeof(s->listen_addr));
+	rc_strlcpy(s->listen_port, "8080", sizeof(s->listen_port));
+	rc_strlcpy(s->public_url, "http://127.0.0.1:8080",
+	    sizeof(s->public_url));
+	rc_strlcpy(s->log_level, "info", sizeof(s->log_level));
+	s->log_level_num = 1;
+	s->workers = 2;
+	s->db_threads = 4;
+	s->db_wait_s = 30;
+	s->decision_ttl_s = 30;
+	s->body_max = 4L * 1024 * 1024;
+	s->token_slots = 4096;
+}
+
+const char *const *
+settings_names(void)
+{
+	return (setting_names);
+}
+
+int
+settings_set(struct settings *s, const char *key, const char *value,
+    struct settings_err *err)
+{
+	const struct setting_def	*d;
+	char				*field;
+	long long			 v;
+	size_t				 i, len;
+
+	for (i = 0, d = NULL; i < NSETTINGS; i++) {
+		if (strcmp(setting_defs[i].name, key) == 0) {
+			d = &setting_defs[i];
+			break;
+		}
+	}
+	if (d == NULL) {
+		(void)snprintf(err->msg, sizeof(err->msg),
+		    "unknown setting '%s'", key);
+		return (-1);
+	}
+
+	field = (char *)s + d->offset;
+	switch (d->kind) {
+	case SETTING_LISTEN:
+		return (set_listen(s, value, err));
+	case SETTING_URL:
+		len = strlen(value);
+		if ((strncmp(value, "http://", 7) != 0 &&
+		    strncmp(value, "https://", 8) != 0) || len < 10) {
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "setting public_url: '%s' is not an http(s) URL",
+			    value);
+			return (-1);
+		}
+		/* FALLTHROUGH */
+	case SETTING_STRING:
+		if (strlen(value) >= d->size) {
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "setting %s: value longer than %zu bytes",
+			    d->name, d->size - 1);
+			return (-1);
+		}
+		rc_strlcpy(field, value, d->size);
+		len = strlen(field);
+		/* A trailing slash would double up in resource locations. */
+		if (d->kind == SETTING_URL && field[len - 1] == '/')
+			field[len - 1] = '\0';
+		return (0);
+	case SETTING_LOGLEVEL:
+		if (strcmp(value, "debug") == 0)
+			s->log_level_num = 0;
+		else if (strcmp(value, "info") == 0)
+			s->log_level_num = 1;
+		else if (strcmp(value, "warn") == 0)
+			s->log_level_num = 2;
+		else if (strcmp(value, "error") == 0)
+			s->log_level_num = 3;
+		else {
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "setting log_level: '%s' is not one of debug, "
+			    "info, warn, error", value);
+			return (-1);
+		}
+		rc_strlcpy(s->log_level, value, sizeof(s->log_level));
+		return (0);
+	case SETTING_INT:
+	case SETTING_LONG:
+		if (rc_parse_int(value, d->min, d->max, &v) == -1) {
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "setting %s: '%.64s' is not a whole number from "
+			    "%lld to %lld", d->name, value, d->min, d->max);
+			return (-1);
+		}
+		if (d->kind == SETTING_INT)
+			*(int *)(void *)field = (int)v;
+		else
+			*(long *)(void *)field = (long)v;
+		return (0);
+	}
+
+	return (-1);
+}
+
+static int
+set_listen(struct settings *s, const char *value, struct settings_err *err)
+{
+	const char	*colon;
+	long long	 port;
+	size_t		 hostlen;
+
+	/* host:port, where host is a numeric IPv4 or [IPv6] address. */
+	if ((colon = strrchr(value, ':')) == NULL ||
+	    rc_parse_int(colon + 1, 1, 65535, &port) == -1) {
+		(void)snprintf(err->msg, sizeof(err->msg),
+		    "setting listen: '%.64s' is not address:port", value);
+		return (-1);
+	}
+	hostlen = (size_t)(colon - value);
+	if (hostlen > 2 && value[0] == '[' && value[hostlen - 1] == ']') {
+		value++;
+		hostlen -= 2;
+	}
+	if (hostlen == 0 || hostlen >= sizeof(s->listen_addr)) {
+		(void)snprintf(err->msg, sizeof(err->msg),
+		    "setting listen: bad address in '%.64s'", value);
+		return (-1);
+	}
+	memcpy(s->listen_addr, value, hostlen);
+	s->listen_addr[hostlen] = '\0';
+	(void)snprintf(s->listen_port, sizeof(s->listen_port), "%lld", port);
+
+	return (0);
+}
+
+static char *
+trim(char *p)
+{
+	char	*end;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	end = p + strlen(p);
+	while (end > p && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+
+	return (p);
+}
+
+int
+settings_load_file(struct settings *s, const char *path, int optional,
+    struct settings_err *err)
+{
+	FILE			*fp;
+	char			 line[2048], *p, *eq, *key, *value;
+	struct settings_err	 lerr;
+	int			 lineno, rc;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (optional && errno == ENOENT)
+			return (0);
+		(void)snprintf(err->msg, sizeof(err->msg),
+		    "settings file %s: %s", path, strerror(errno));
+		return (-1);
+	}
+
+	rc = 0;
+	lineno = 0;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (++lineno > 99999)
+			break;
+		if (strchr(line, '\n') == NULL && !feof(fp)) {
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "%s:%d: line too long", path, lineno);
+			rc = -1;
+			break;
+		}
+		p = trim(line);
+		if (*p == '\0' || *p == '#')
+			continue;
+		if ((eq = strchr(p, '=')) == NULL) {
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "%s:%d: expected 'key = value'", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		key = trim(p);
+		value = trim(eq + 1);
+		if (settings_set(s, key, value, &lerr) == -1) {
+			(void)snprintf(err->msg, sizeof(err->msg), "%.64s:%d: "
+			    "%.170s", path, lineno, lerr.msg);
+			rc = -1;
+			break;
+		}
+	}
+	(void)fclose(fp);
+
+	return (rc);
+}
+
+int
+settings_load_env(struct settings *s, char *const *envp,
+    struct settings_err *err)
+{
+	char		 key[64];
+	const char	*name, *eq;
+	size_t		 i, n, len;
+
+	for (i = 0; envp != NULL && envp[i] != NULL; i++) {
+		if (strncmp(envp[i], "ROLLCALL_", 9) != 0)
+			continue;
+		name = envp[i] + 9;
+		if ((eq = strchr(name, '=')) == NULL)
+			continue;
+		len = (size_t)(eq - name);
+		if (len == 0 || len >= sizeof(key))
+			continue;
+		for (n = 0; n < len; n++)
+			key[n] = (char)tolower((unsigned char)name[n]);
+		key[len] = '\0';
+		if (strcmp(key, "settings") == 0)
+			continue;
+		for (n = 0; setting_names[n] != NULL; n++) {
+			if (strcmp(setting_names[n], key) == 0)
+				break;
+		}
+		if (setting_names[n] == NULL) {
+			/* A typo must not silently fall back to a default. */
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "unknown setting in environment: ROLLCALL_%.*s",
+			    (int)len, name);
+			return (-1);
+		}
+		if (settings_set(s, key, eq + 1, err) == -1)
+			return (-1);
+	}
+
+	return (0);
+}

@@ -1,0 +1,60 @@
+/*
+ * settings: rollcall's application settings (database, listen address,
+ * workers, limits, logging).  Read from a "key = value" file, then from
+ * ROLLCALL_<KEY> environment variables, which win (containers).  Every
+ * value is validated; an error names the setting so a bad deployment
+ * fails at start with a message an operator can act on.
+ */
+#ifndef RC_SETTINGS_H
+#define RC_SETTINGS_H
+
+#include <stddef.h>
+
+#define SETTINGS_STR_MAX	1024
+
+struct settings {
+	char	database_url[SETTINGS_STR_MAX];
+	char	listen_addr[64];		/* from "listen" */
+	char	listen_port[8];
+	char	public_url[SETTINGS_STR_MAX];
+	char	instance[64];
+	char	log_level[8];
+	int	log_level_num;			/* 0 debug .. 3 error */
+	int	workers;
+	int	db_threads;
+	int	db_wait_s;
+	int	decision_ttl_s;
+	long	body_max;
+	int	token_slots;
+};
+
+struct settings_err {
+	char	msg[256];
+};
+
+/* Fills s with the documented defaults. */
+void	settings_defaults(struct settings *s);
+
+/*
+ * Applies the file at path over s.  A missing file is not an error when
+ * optional is 1.  Returns 0, or -1 with err naming the line and setting.
+ */
+int	settings_load_file(struct settings *s, const char *path, int optional,
+	    struct settings_err *err);
+
+/*
+ * Applies ROLLCALL_<KEY> variables from envp (NULL-terminated, like
+ * environ) over s.  ROLLCALL_SETTINGS (the file's path) is skipped; any
+ * other unknown ROLLCALL_ variable is an error.  Returns 0 or -1 with err.
+ */
+int	settings_load_env(struct settings *s, char *const *envp,
+	    struct settings_err *err);
+
+/* Sets one setting by name from text; 0 or -1 with err. */
+int	settings_set(struct settings *s, const char *key, const char *value,
+	    struct settings_err *err);
+
+/* The setting names, NULL-terminated, in documentation order. */
+const char *const	*settings_names(void);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * tokentab: the bearer-token table every worker authenticates from,
+ * in memory shared by all worker processes (MAP_SHARED, mapped by the
+ * parent before it forks).  Authentication must not cost a database
+ * round trip, and a token revoked through one worker must be refused
+ * by every worker from the moment the revoking request is answered:
+ * writers change the shared table before they respond.
+ *
+ * Concurrency: one writer at a time (a spinlock in the table), readers
+ * never block writers and retry when a sequence counter shows they
+ * raced with a write (a seqlock).  The table holds no pointers, so it
+ * means the same in every process.
+ */
+#ifndef RC_TOKENTAB_H
+#define RC_TOKENTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "token.h"
+
+struct tokentab;
+
+struct tokentab_entry {
+	unsigned char	hash[TOKEN_HASH_LEN];
+	char		id[37];
+	char		name[129];
+	char		directory[64];		/* "" for global tokens */
+	int64_t		directory_id;		/* 0 for global tokens */
+	uint32_t	scopes;
+	uint64_t	expires_ms;		/* 0: never */
+	uint64_t	revoked_ms;		/* 0: not revoked */
+};
+
+enum tokentab_verdict {
+	TOKENTAB_OK,
+	TOKENTAB_UNKNOWN,
+	TOKENTAB_EXPIRED,
+	TOKENTAB_REVOKED,
+};
+
+/* Bytes of memory a table of 'slots' entries needs (slots: power of two). */
+size_t			 tokentab_size(uint32_t slots);
+
+/* Formats mem (tokentab_size() bytes, zeroed); the caller keeps ownership. */
+struct tokentab		*tokentab_init(void *mem, uint32_t slots);
+
+/*
+ * Replaces the whole table with n entries (a reload from the database),
+ * keeping the last-use times of tokens that stay.  -1 when n does not
+ * fit (the table keeps at most half its slots in use).
+ */
+int			 tokentab_replace_all(struct tokentab *,
+			    const struct tokentab_entry *entries, size_t n);
+
+/* Adds or replaces one entry (same hash); -1 when full. */
+int			 tokentab_put(struct tokentab *,
+			    const struct tokentab_entry *);
+
+/* Marks the token with this id revoked at ms; 0 if found, -1 if not. */
+int			 tokentab_revoke(struct tokentab *, const char *id,
+			    uint64_t ms);
+
+/*
+ * Looks the hash up at time now.  On TOKENTAB_OK, *out receives a copy
+ * of the entry and its last use is set to now.  The comparison of the
+ * stored hash is constant time.
+ */
+enum tokentab_verdict	 tokentab_check(struct tokentab *,
+			    const unsigned char hash[TOKEN_HASH_LEN],
+			    uint64_t now, struct tokentab_entry *out);
+
+/* Number of tokens in the table. */
+uint32_t		 tokentab_count(struct tokentab *);
+
+/* Increments on every write: lets a reader notice any change. */
+uint64_t		 tokentab_generation(struct tokentab *);
+
+/*
+ * Calls fn for each token used since it was last reported, with its
+ * id and last-use time, and marks it reported.  For persisting
+ * last_used_at in batches instead of on every request.
+ */
+void			 tokentab_collect_used(struct tokentab *,
+			    void (*fn)(const char *id, uint64_t ms, void *),
+			    void *arg);
+
+#endif

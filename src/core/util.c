@@ -1,0 +1,186 @@
+/*
+ * util: see util.h.  Kept free of any framework so every other core
+ * module, the CLI and the tests can use it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "util.h"
+
+size_t
+rc_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t	len;
+
+	len = strlen(src);
+	if (size > 0) {
+		if (len < size) {
+			memcpy(dst, src, len + 1);
+		} else {
+			memcpy(dst, src, size - 1);
+			dst[size - 1] = '\0';
+		}
+	}
+
+	return (len);
+}
+
+int
+rc_ct_equal(const void *a, const void *b, size_t n)
+{
+	const volatile unsigned char	*pa = a, *pb = b;
+	unsigned char			 diff;
+	size_t				 i;
+
+	diff = 0;
+	for (i = 0; i < n; i++)
+		diff |= pa[i] ^ pb[i];
+
+	return (diff == 0);
+}
+
+uint64_t
+rc_now_ms(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+uint64_t
+rc_mono_us(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+void
+rc_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char	digits[] = "0123456789abcdef";
+	size_t			i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
+size_t
+rc_b64url_len(size_t n)
+{
+	return ((n / 3) * 4 + ((n % 3) ? (n % 3) + 1 : 0));
+}
+
+void
+rc_b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char	alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t			i, o;
+	uint32_t		v;
+
+	for (i = 0, o = 0; i + 2 < n; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = alphabet[(v >> 18) & 0x3f];
+		out[o++] = alphabet[(v >> 12) & 0x3f];
+		out[o++] = alphabet[(v >> 6) & 0x3f];
+		out[o++] = alphabet[v & 0x3f];
+	}
+	if (n - i == 1) {
+		v = (uint32_t)in[i] << 16;
+		out[o++] = alphabet[(v >> 18) & 0x3f];
+		out[o++] = alphabet[(v >> 12) & 0x3f];
+	} else if (n - i == 2) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		out[o++] = alphabet[(v >> 18) & 0x3f];
+		out[o++] = alphabet[(v >> 12) & 0x3f];
+		out[o++] = alphabet[(v >> 6) & 0x3f];
+	}
+	out[o] = '\0';
+}
+
+int
+rc_random_bytes(void *buf, size_t n)
+{
+	if (n > 0x7fffffff)
+		return (-1);
+	return (RAND_bytes(buf, (int)n) == 1 ? 0 : -1);
+}
+
+int
+rc_uuid_v4(char out[37])
+{
+	unsigned char	b[16];
+	char		hex[33];
+
+	if (rc_random_bytes(b, sizeof(b)) == -1)
+		return (-1);
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	rc_hex_encode(b, sizeof(b), hex);
+	(void)snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s",
+	    hex, hex + 8, hex + 12, hex + 16, hex + 20);
+
+	return (0);
+}
+
+int
+rc_is_uuid(const char *s)
+{
+	int	i;
+
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return (0);
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return (0);
+		}
+	}
+
+	return (s[36] == '\0');
+}
+
+void
+rc_time_format(uint64_t ms, char *out, size_t size)
+{
+	struct tm	tm;
+	time_t		secs;
+	char		base[32];
+
+	secs = (time_t)(ms / 1000);
+	if (gmtime_r(&secs, &tm) == NULL ||
+	    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		rc_strlcpy(out, "1970-01-01T00:00:00.000Z", size);
+		return;
+	}
+	(void)snprintf(out, size, "%s.%03uZ", base, (unsigned)(ms % 1000));
+}
+
+int
+rc_parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return (-1);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return (-1);
+	*out = v;
+
+	return (0);
+}

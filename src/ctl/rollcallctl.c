@@ -1,0 +1,556 @@
+/*
+ * rollcallctl: the operator's command line.  It talks to PostgreSQL
+ * directly (same settings as the server) and tells running servers
+ * about changes with NOTIFY, so a token revoked here is refused by
+ * every instance within moments.
+ *
+ *   rollcallctl migrate [--dir DIR]
+ *   rollcallctl bootstrap [--public-url URL]
+ *   rollcallctl token create --scope S[,S] [--directory NAME | --global]
+ *                            [--name LABEL] [--expires-days N]
+ *   rollcallctl token list [--directory NAME] [--json]
+ *   rollcallctl token revoke ID
+ *   rollcallctl directory create NAME
+ *   rollcallctl directory list [--json]
+ */
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "settings.h"
+#include "store.h"
+#include "token.h"
+#include "util.h"
+
+extern char	**environ;
+
+static struct settings	 settings;
+static char		 actor_name[64];
+static struct store_actor actor = { "cli", actor_name, 0, NULL };
+
+static void	 usage(void) __attribute__((noreturn));
+static void	 die(const char *, ...) __attribute__((noreturn,
+		    format(printf, 1, 2)));
+static PGconn	*db_connect(void);
+static int	 cmd_migrate(int, char **);
+static int	 cmd_bootstrap(int, char **);
+static int	 cmd_token(int, char **);
+static int	 cmd_directory(int, char **);
+static int	 name_cmp(const void *, const void *);
+static void	 print_table(json_t *, const char *const *);
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: rollcallctl migrate [--dir DIR]\n"
+	    "       rollcallctl bootstrap [--public-url URL]\n"
+	    "       rollcallctl token create --scope SCOPE[,SCOPE] "
+	    "[--directory NAME | --global]\n"
+	    "                                [--name LABEL] "
+	    "[--expires-days N]\n"
+	    "       rollcallctl token list [--directory NAME] [--json]\n"
+	    "       rollcallctl token revoke ID\n"
+	    "       rollcallctl directory create NAME\n"
+	    "       rollcallctl directory list [--json]\n"
+	    "Settings come from $ROLLCALL_SETTINGS (default "
+	    "conf/rollcall.settings)\nand ROLLCALL_* variables, as for the "
+	    "server.\n");
+	exit(2);
+}
+
+static void
+die(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, "rollcallctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static PGconn *
+db_connect(void)
+{
+	PGconn	*conn;
+
+	conn = PQconnectdb(settings.database_url);
+	if (PQstatus(conn) != CONNECTION_OK)
+		die("cannot connect to PostgreSQL (setting database_url): %s",
+		    PQerrorMessage(conn));
+
+	return (conn);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+static char *
+read_file(const char *path)
+{
+	FILE	*fp;
+	char	*buf;
+	long	 len;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return (NULL);
+	if (fseek(fp, 0, SEEK_END) == -1 || (len = ftell(fp)) < 0 ||
+	    fseek(fp, 0, SEEK_SET) == -1 ||
+	    (buf = malloc((size_t)len + 1)) == NULL) {
+		fclose(fp);
+		return (NULL);
+	}
+	if (fread(buf, 1, (size_t)len, fp) != (size_t)len) {
+		free(buf);
+		fclose(fp);
+		return (NULL);
+	}
+	buf[len] = '\0';
+	fclose(fp);
+
+	return (buf);
+}
+
+/*
+ * Applies sql/NNN_name.sql files in order, each in its own transaction,
+ * exactly once.  An advisory lock keeps two starting instances from
+ * migrating at the same time.
+ */
+static int
+cmd_migrate(int argc, char **argv)
+{
+	static struct option	 opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct store_err	 err;
+	struct dirent		*de;
+	PGconn			*conn;
+	PGresult		*res;
+	DIR			*dir;
+	const char		*dirpath, *p[2];
+	char			**names, path[1024], num[16], *sql;
+	size_t			 n, cap, i;
+	long long		 version;
+	int			 ch, applied;
+
+	dirpath = "sql";
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'd')
+			dirpath = optarg;
+		else
+			usage();
+	}
+
+	if ((dir = opendir(dirpath)) == NULL)
+		die("cannot read migrations in %s: %s", dirpath,
+		    strerror(errno));
+	names = NULL;
+	n = cap = 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (strlen(de->d_name) < 8 || de->d_name[0] < '0' ||
+		    de->d_name[0] > '9' ||
+		    strcmp(de->d_name + strlen(de->d_name) - 4, ".sql") != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((names = realloc(names, cap * sizeof(*names))) ==
+			    NULL)
+				die("out of memory");
+		}
+		if ((names[n++] = strdup(de->d_name)) == NULL)
+			die("out of memory");
+	}
+	closedir(dir);
+	if (n == 0)
+		die("no migrations (NNN_name.sql) in %s", dirpath);
+	qsort(names, n, sizeof(*names), name_cmp);
+
+	conn = db_connect();
+	res = PQexec(conn, "SET client_min_messages = warning; "
+	    "SELECT pg_advisory_lock(7231001); "
+	    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	    "version integer PRIMARY KEY, name text NOT NULL, "
+	    "applied_at timestamptz NOT NULL DEFAULT now())");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		die("migrate: %s", PQerrorMessage(conn));
+	PQclear(res);
+
+	applied = 0;
+	for (i = 0; i < n; i++) {
+		(void)snprintf(num, sizeof(num), "%.*s",
+		    (int)strspn(names[i], "0123456789"), names[i]);
+		if (rc_parse_int(num, 1, 99999, &version) == -1)
+			die("migration %s: bad number", names[i]);
+		p[0] = num;
+		p[1] = names[i];
+		if (store_exec(conn, "SELECT 1 FROM schema_migrations "
+		    "WHERE version = $1", 1, p, &res, &err) == -1)
+			die("migrate: %s", err.msg);
+		if (PQntuples(res) > 0) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(res);
+
+		(void)snprintf(path, sizeof(path), "%s/%s", dirpath, names[i]);
+		if ((sql = read_file(path)) == NULL)
+			die("cannot read %s: %s", path, strerror(errno));
+		if (store_begin(conn, &err) == -1)
+			die("migrate: %s", err.msg);
+		res = PQexec(conn, sql);
+		free(sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    PQresultStatus(res) != PGRES_TUPLES_OK)
+			die("migration %s failed (nothing of it was applied): "
+			    "%s", names[i], PQresultErrorMessage(res));
+		PQclear(res);
+		if (store_exec(conn, "INSERT INTO schema_migrations "
+		    "(version, name) VALUES ($1, $2)", 2, p, NULL, &err) == -1 ||
+		    store_commit(conn, &err) == -1)
+			die("migration %s: %s", names[i], err.msg);
+		printf("applied %s\n", names[i]);
+		applied++;
+	}
+	res = PQexec(conn, "SELECT pg_advisory_unlock(7231001)");
+	PQclear(res);
+	PQfinish(conn);
+	if (applied == 0)
+		printf("database is up to date\n");
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+
+	return (0);
+}
+
+/*
+ * First start of a fresh installation: when no token exists yet, mint
+ * one per scope for the default directory and print them, once.
+ */
+static int
+cmd_bootstrap(int argc, char **argv)
+{
+	static const struct {
+		unsigned int	 scope;
+		const char	*label;
+	} kinds[] = {
+		{ TOKEN_SCOPE_SCIM, "entra-provisioning" },
+		{ TOKEN_SCOPE_GATEWAY, "gateway" },
+		{ TOKEN_SCOPE_ADMIN, "admin" },
+	};
+	static struct option	 opts[] = {
+		{ "public-url", required_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct store_new_token	 tok;
+	struct store_err	 err;
+	PGconn			*conn;
+	json_t			*json;
+	long long		 count;
+	size_t			 i;
+	int			 ch;
+	const char		*url;
+
+	url = settings.public_url;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'u')
+			url = optarg;
+		else
+			usage();
+	}
+
+	conn = db_connect();
+	if (store_token_count(conn, &count, &err) == -1)
+		die("bootstrap: %s", err.msg);
+	printf("SCIM base URL (Entra 'Tenant URL'): %s/scim/v2\n", url);
+	if (count > 0) {
+		printf("Tokens exist already (%lld); list them with "
+		    "'rollcallctl token list'.\n", count);
+		PQfinish(conn);
+		return (0);
+	}
+	printf("First start: scim and gateway tokens for directory "
+	    "'default', and a global admin token. "
+	    "They are shown only now.\n");
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (store_token_create(conn, &actor, kinds[i].scope ==
+		    TOKEN_SCOPE_ADMIN ? NULL : "default", kinds[i].scope,
+		    kinds[i].label, 0, &tok, &json, &err) == -1)
+			die("bootstrap: %s", err.msg);
+		printf("  %-8s token: %s\n", token_scope_name(kinds[i].scope),
+		    tok.secret);
+		explicit_bzero(tok.secret, sizeof(tok.secret));
+		json_decref(json);
+	}
+	PQfinish(conn);
+
+	return (0);
+}
+
+static void
+print_table(json_t *rows, const char *const *cols)
+{
+	json_t		*row, *v;
+	size_t		 i, c, ncols, *width, len;
+	char		 cell[256];
+
+	for (ncols = 0; cols[ncols] != NULL; ncols++)
+		;
+	if ((width = calloc(ncols, sizeof(*width))) == NULL)
+		die("out of memory");
+	for (c = 0; c < ncols; c++)
+		width[c] = strlen(cols[c]);
+	json_array_foreach(rows, i, row) {
+		for (c = 0; c < ncols; c++) {
+			v = json_object_get(row, cols[c]);
+			if (json_is_string(v))
+				len = strlen(json_string_value(v));
+			else if (json_is_integer(v))
+				len = (size_t)snprintf(cell, sizeof(cell),
+				    "%lld", (long long)json_integer_value(v));
+			else
+				len = 1;
+			if (len > width[c])
+				width[c] = len > 40 ? 40 : len;
+		}
+	}
+	for (c = 0; c < ncols; c++)
+		printf("%-*s%s", (int)width[c], cols[c],
+		    c + 1 < ncols ? "  " : "\n");
+	json_array_foreach(rows, i, row) {
+		for (c = 0; c < ncols; c++) {
+			v = json_object_get(row, cols[c]);
+			if (json_is_string(v))
+				rc_strlcpy(cell, json_string_value(v),
+				    sizeof(cell));
+			else if (json_is_integer(v))
+				(void)snprintf(cell, sizeof(cell), "%lld",
+				    (long long)json_integer_value(v));
+			else
+				rc_strlcpy(cell, "-", sizeof(cell));
+			printf("%-*.*s%s", (int)width[c], (int)width[c], cell,
+			    c + 1 < ncols ? "  " : "\n");
+		}
+	}
+	free(width);
+}
+
+static int
+cmd_token(int argc, char **argv)
+{
+	static struct option	 opts[] = {
+		{ "scope", required_argument, NULL, 's' },
+		{ "directory", required_argument, NULL, 'd' },
+		{ "global", no_argument, NULL, 'g' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "expires-days", required_argument, NULL, 'e' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const	cols[] = { "id", "name", "directory",
+	    "scopes", "hint", "status", "expires_at", "last_used_at", NULL };
+	struct store_new_token	 tok;
+	struct store_err	 err;
+	PGconn			*conn;
+	json_t			*json;
+	const char		*sub, *directory, *name;
+	char			*text;
+	unsigned int		 scopes;
+	long long		 days;
+	int64_t			 dir_id;
+	int			 ch, global, as_json;
+
+	if (argc < 2)
+		usage();
+	sub = argv[1];
+	argc--;
+	argv++;
+
+	scopes = 0;
+	directory = NULL;
+	name = NULL;
+	days = 0;
+	global = as_json = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			if (token_scopes_parse(optarg, &scopes) == -1)
+				die("--scope: '%s' is not a list of scim, "
+				    "gateway, admin", optarg);
+			break;
+		case 'd':
+			directory = optarg;
+			break;
+		case 'g':
+			global = 1;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'e':
+			if (rc_parse_int(optarg, 0, 3650, &days) == -1)
+				die("--expires-days: a whole number from 0 "
+				    "(never) to 3650");
+			break;
+		case 'j':
+			as_json = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+
+	if (strcmp(sub, "create") == 0) {
+		if (scopes == 0)
+			die("token create needs --scope");
+		if (global && directory != NULL)
+			die("--global and --directory exclude each other");
+		if (!global && directory == NULL)
+			directory = "default";
+		if (name == NULL)
+			name = "cli";
+		conn = db_connect();
+		if (store_token_create(conn, &actor, global ? NULL : directory,
+		    scopes, name, (int)days, &tok, &json, &err) == -1)
+			die("%s", err.msg);
+		text = json_dumps(json, JSON_INDENT(2) | JSON_SORT_KEYS);
+		fprintf(stderr, "created token %s (shown once, store it now):\n"
+		    "%s\n", tok.id, text ? text : "");
+		free(text);
+		json_decref(json);
+		/* Alone on the last line of stdout, for scripts. */
+		printf("%s\n", tok.secret);
+		explicit_bzero(tok.secret, sizeof(tok.secret));
+		PQfinish(conn);
+		return (0);
+	}
+	if (strcmp(sub, "list") == 0) {
+		conn = db_connect();
+		dir_id = 0;
+		if (directory != NULL && store_directory_id(conn, directory,
+		    &dir_id, NULL, 0, &err) == -1)
+			die("%s", err.msg);
+		if (store_token_list(conn, dir_id, &json, &err) == -1)
+			die("%s", err.msg);
+		if (as_json) {
+			text = json_dumps(json, JSON_INDENT(2));
+			printf("%s\n", text ? text : "[]");
+			free(text);
+		} else {
+			print_table(json, cols);
+		}
+		json_decref(json);
+		PQfinish(conn);
+		return (0);
+	}
+	if (strcmp(sub, "revoke") == 0) {
+		if (optind >= argc)
+			die("token revoke needs the token's id");
+		conn = db_connect();
+		if (store_token_revoke(conn, &actor, 0, argv[optind],
+		    &err) == -1)
+			die("%s", err.msg);
+		printf("revoked %s\n", argv[optind]);
+		PQfinish(conn);
+		return (0);
+	}
+	usage();
+}
+
+static int
+cmd_directory(int argc, char **argv)
+{
+	static const char *const	cols[] = { "id", "name", "users",
+	    "groups", "created_at", NULL };
+	struct store_err	 err;
+	PGconn			*conn;
+	json_t			*json;
+	char			*text;
+
+	if (argc < 2)
+		usage();
+	if (strcmp(argv[1], "create") == 0 && argc == 3) {
+		conn = db_connect();
+		if (store_directory_create(conn, &actor, argv[2], &json,
+		    &err) == -1)
+			die("%s", err.msg);
+		printf("created directory %s\n", argv[2]);
+		json_decref(json);
+		PQfinish(conn);
+		return (0);
+	}
+	if (strcmp(argv[1], "list") == 0) {
+		conn = db_connect();
+		if (store_directory_list(conn, 0, &json, &err) == -1)
+			die("%s", err.msg);
+		if (argc > 2 && strcmp(argv[2], "--json") == 0) {
+			text = json_dumps(json, JSON_INDENT(2));
+			printf("%s\n", text ? text : "[]");
+			free(text);
+		} else {
+			print_table(json, cols);
+		}
+		json_decref(json);
+		PQfinish(conn);
+		return (0);
+	}
+	usage();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct settings_err	 serr;
+	struct passwd		*pw;
+	const char		*path;
+	int			 optional;
+
+	if (argc < 2)
+		usage();
+
+	settings_defaults(&settings);
+	if ((path = getenv("ROLLCALL_SETTINGS")) == NULL) {
+		path = "conf/rollcall.settings";
+		optional = 1;
+	} else {
+		optional = 0;
+	}
+	if (settings_load_file(&settings, path, optional, &serr) == -1 ||
+	    settings_load_env(&settings, environ, &serr) == -1)
+		die("bad configuration: %s", serr.msg);
+
+	pw = getpwuid(getuid());
+	(void)snprintf(actor_name, sizeof(actor_name), "rollcallctl:%s",
+	    pw ? pw->pw_name : "unknown");
+
+	argc--;
+	argv++;
+	if (strcmp(argv[0], "migrate") == 0)
+		return (cmd_migrate(argc, argv));
+	if (strcmp(argv[0], "bootstrap") == 0)
+		return (cmd_bootstrap(argc, argv));
+	if (strcmp(argv[0], "token") == 0)
+		return (cmd_token(argc, argv));
+	if (strcmp(argv[0], "directory") == 0)
+		return (cmd_directory(argc, argv));
+	usage();
+}

@@ -1,0 +1,328 @@
+/*
+ * db.c: PostgreSQL access for the glue.
+ *
+ * Request-path database work runs as Kore tasks: a task thread owns one
+ * libpq connection for its lifetime, so a job can use a real
+ * transaction (BEGIN ... COMMIT over several statements), which Kore's
+ * async pgsql layer cannot (it hands the connection back after every
+ * statement).  The request sleeps while the job runs; the worker's
+ * event loop keeps serving everything else.
+ *
+ * Worker 1 also keeps one non-blocking connection that LISTENs on the
+ * "rollcall" channel, so changes made by rollcallctl or by other
+ * instances reach this instance's shared tables.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc.h"
+#include "util.h"
+
+struct svc_db_job {
+	struct kore_task	 task;		/* first: the entry casts back */
+	svc_db_fn		 fn;
+	void			*arg;
+	int			 result;
+	int			 destroyed;
+	struct svc_db_err	 err;
+	void			(*done)(void *, int, struct svc_db_err *);
+};
+
+static int	 job_entry(struct kore_task *);
+static void	 job_callback(struct kore_task *);
+static void	 job_free(void *);
+static PGconn	*thread_conn_get(struct svc_db_err *);
+static void	 err_from_conn(PGconn *, PGresult *, struct svc_db_err *);
+
+#define DB_IDLE_CHECK_US	2000000
+
+static __thread PGconn		*thread_conn;
+static __thread uint64_t	 thread_conn_used_us;
+
+static PGconn *
+thread_conn_get(struct svc_db_err *err)
+{
+	PGresult	*res;
+
+	/*
+	 * A connection that sat idle may have died with a database restart
+	 * without libpq knowing.  Checking before the job (not retrying it
+	 * after) means a write is never sent twice.
+	 */
+	if (thread_conn != NULL && PQstatus(thread_conn) == CONNECTION_OK &&
+	    rc_mono_us() - thread_conn_used_us > DB_IDLE_CHECK_US) {
+		res = PQexec(thread_conn, "SELECT 1");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			PQreset(thread_conn);
+		PQclear(res);
+	}
+	thread_conn_used_us = rc_mono_us();
+	if (thread_conn != NULL && PQstatus(thread_conn) == CONNECTION_OK)
+		return (thread_conn);
+	if (thread_conn != NULL)
+		PQfinish(thread_conn);
+	thread_conn = PQconnectdb(svc.settings.database_url);
+	if (PQstatus(thread_conn) != CONNECTION_OK) {
+		err->transient = 1;
+		(void)snprintf(err->msg, sizeof(err->msg), "connect: %s",
+		    PQerrorMessage(thread_conn));
+		PQfinish(thread_conn);
+		thread_conn = NULL;
+		return (NULL);
+	}
+	res = PQexec(thread_conn, "SET statement_timeout = '15s'; "
+	    "SET application_name = 'rollcall'");
+	PQclear(res);
+
+	return (thread_conn);
+}
+
+static void
+err_from_conn(PGconn *conn, PGresult *res, struct svc_db_err *err)
+{
+	const char	*state, *msg;
+
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	msg = res ? PQresultErrorMessage(res) : NULL;
+	if (msg == NULL || *msg == '\0')
+		msg = PQerrorMessage(conn);
+	rc_strlcpy(err->sqlstate, state ? state : "", sizeof(err->sqlstate));
+	(void)snprintf(err->msg, sizeof(err->msg), "%s", msg);
+	/* Connection failures, serialisation failures, timeouts, shutdown. */
+	err->transient = PQstatus(conn) != CONNECTION_OK ||
+	    strncmp(err->sqlstate, "08", 2) == 0 ||
+	    strncmp(err->sqlstate, "40", 2) == 0 ||
+	    strncmp(err->sqlstate, "57", 2) == 0 ||
+	    strcmp(err->sqlstate, "53300") == 0;
+}
+
+int
+svc_db_exec(PGconn *conn, const char *sql, int nparams,
+    const char *const *params, PGresult **out, struct svc_db_err *err)
+{
+	PGresult		*res;
+	ExecStatusType		 st;
+
+	res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		err_from_conn(conn, res, err);
+		PQclear(res);
+		if (out != NULL)
+			*out = NULL;
+		return (-1);
+	}
+	if (out != NULL)
+		*out = res;
+	else
+		PQclear(res);
+
+	return (0);
+}
+
+int
+svc_db_begin(PGconn *conn, struct svc_db_err *err)
+{
+	return (svc_db_exec(conn, "BEGIN", 0, NULL, NULL, err));
+}
+
+int
+svc_db_commit(PGconn *conn, struct svc_db_err *err)
+{
+	return (svc_db_exec(conn, "COMMIT", 0, NULL, NULL, err));
+}
+
+void
+svc_db_rollback(PGconn *conn)
+{
+	PGresult	*res;
+
+	if (PQtransactionStatus(conn) == PQTRANS_IDLE)
+		return;
+	res = PQexec(conn, "ROLLBACK");
+	PQclear(res);
+}
+
+static int
+job_entry(struct kore_task *t)
+{
+	struct svc_db_job	*job = (struct svc_db_job *)(void *)t;
+	PGconn			*conn;
+
+	memset(&job->err, 0, sizeof(job->err));
+	if ((conn = thread_conn_get(&job->err)) == NULL) {
+		job->result = -1;
+	} else {
+		job->result = job->fn(conn, job->arg, &job->err);
+		if (job->result == -1)
+			svc_db_rollback(conn);
+		thread_conn_used_us = rc_mono_us();
+	}
+
+	return (job->result == 0 ? KORE_RESULT_OK : KORE_RESULT_ERROR);
+}
+
+static void
+job_free(void *arg)
+{
+	struct svc_db_job	*job = arg;
+
+	if (!job->destroyed) {
+		/* Still running on its thread: leaving it is the safe choice. */
+		if (!kore_task_finished(&job->task))
+			return;
+		kore_task_destroy(&job->task);
+	}
+	kore_free(job);
+}
+
+int
+svc_db_run(struct http_request *req, svc_db_fn fn, void *arg)
+{
+	struct svc_ctx		*ctx;
+	struct svc_db_job	*job;
+
+	ctx = svc_ctx(req);
+	if (ctx->job != NULL && ctx->job_free != NULL) {
+		ctx->job_free(ctx->job);
+		ctx->job = NULL;
+	}
+	job = kore_calloc(1, sizeof(*job));
+	job->fn = fn;
+	job->arg = arg;
+	ctx->job = job;
+	ctx->job_free = job_free;
+
+	kore_task_create(&job->task, job_entry);
+	kore_task_bind_request(&job->task, req);
+	kore_task_run(&job->task);
+
+	return (KORE_RESULT_RETRY);
+}
+
+int
+svc_db_done(struct http_request *req, int *result, struct svc_db_err **err)
+{
+	struct svc_ctx		*ctx;
+	struct svc_db_job	*job;
+
+	ctx = svc_ctx(req);
+	if ((job = ctx->job) == NULL || ctx->job_free != job_free)
+		return (0);
+	if (!job->destroyed) {
+		if (kore_task_state(&job->task) != KORE_TASK_STATE_FINISHED)
+			return (0);
+		kore_task_destroy(&job->task);
+		job->destroyed = 1;
+	}
+	*result = job->result;
+	*err = &job->err;
+	if (job->result == -1)
+		metrics_add(svc.metrics, METRIC_DB_ERRORS, 1);
+
+	return (1);
+}
+
+static void
+job_callback(struct kore_task *t)
+{
+	struct svc_db_job	*job = (struct svc_db_job *)(void *)t;
+
+	if (!kore_task_finished(t))
+		return;
+	if (job->result == -1)
+		metrics_add(svc.metrics, METRIC_DB_ERRORS, 1);
+	if (job->done != NULL)
+		job->done(job->arg, job->result, &job->err);
+	kore_task_destroy(t);
+	kore_free(job);
+}
+
+int
+svc_db_background(svc_db_fn fn, void *arg,
+    void (*done)(void *, int, struct svc_db_err *))
+{
+	struct svc_db_job	*job;
+
+	job = kore_calloc(1, sizeof(*job));
+	job->fn = fn;
+	job->arg = arg;
+	job->done = done;
+	kore_task_create(&job->task, job_entry);
+	kore_task_bind_callback(&job->task, job_callback);
+	kore_task_run(&job->task);
+
+	return (0);
+}
+
+/*
+ * Loads every usable token into the shared table.  Runs in the parent
+ * at start and on a task thread when tokens change.
+ */
+int
+svc_tokens_load(PGconn *conn, struct svc_db_err *err)
+{
+	struct tokentab_entry	*entries;
+	PGresult		*res;
+	const char		*hex;
+	int			 i, n, j;
+	unsigned int		 scopes;
+	long long		 v;
+
+	res = PQexec(conn, "SELECT t.id, t.name, coalesce(d.name, ''), "
+	    "coalesce(t.directory_id, 0), array_to_string(t.scopes, ','), "
+	    "encode(t.secret_hash, 'hex'), "
+	    "coalesce((extract(epoch FROM t.expires_at) * 1000)::bigint, 0), "
+	    "coalesce((extract(epoch FROM t.revoked_at) * 1000)::bigint, 0) "
+	    "FROM tokens t LEFT JOIN directories d ON d.id = t.directory_id "
+	    "WHERE t.revoked_at IS NULL OR t.revoked_at > now()");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		err_from_conn(conn, res, err);
+		PQclear(res);
+		return (-1);
+	}
+	n = PQntuples(res);
+	if ((entries = calloc((size_t)n + 1, sizeof(*entries))) == NULL) {
+		PQclear(res);
+		rc_strlcpy(err->msg, "out of memory", sizeof(err->msg));
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		rc_strlcpy(entries[i].id, PQgetvalue(res, i, 0),
+		    sizeof(entries[i].id));
+		rc_strlcpy(entries[i].name, PQgetvalue(res, i, 1),
+		    sizeof(entries[i].name));
+		rc_strlcpy(entries[i].directory, PQgetvalue(res, i, 2),
+		    sizeof(entries[i].directory));
+		if (rc_parse_int(PQgetvalue(res, i, 3), 0, INT64_MAX, &v) == 0)
+			entries[i].directory_id = v;
+		if (token_scopes_parse(PQgetvalue(res, i, 4), &scopes) == 0)
+			entries[i].scopes = scopes;
+		hex = PQgetvalue(res, i, 5);
+		for (j = 0; j < TOKEN_HASH_LEN && hex[2 * j] && hex[2 * j + 1];
+		    j++) {
+			char	byte[3] = { hex[2 * j], hex[2 * j + 1], 0 };
+			entries[i].hash[j] = (unsigned char)strtoul(byte, NULL,
+			    16);
+		}
+		if (rc_parse_int(PQgetvalue(res, i, 6), 0, INT64_MAX, &v) == 0)
+			entries[i].expires_ms = (uint64_t)v;
+		if (rc_parse_int(PQgetvalue(res, i, 7), 0, INT64_MAX, &v) == 0)
+			entries[i].revoked_ms = (uint64_t)v;
+	}
+	PQclear(res);
+
+	if (tokentab_replace_all(svc.tokens, entries, (size_t)n) == -1) {
+		free(entries);
+		(void)snprintf(err->msg, sizeof(err->msg), "%d tokens do not "
+		    "fit in token_slots=%d (at most half may be used)", n,
+		    svc.settings.token_slots);
+		return (-1);
+	}
+	free(entries);
+
+	return (0);
+}

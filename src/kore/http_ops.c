@@ -1,0 +1,131 @@
+/*
+ * http_ops.c: what operators and orchestrators call: liveness,
+ * readiness, Prometheus metrics, and the JSON 404 for every path no
+ * route claims.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc.h"
+#include "util.h"
+
+#define READY_CHECK_MS	1000
+
+int	page_healthz(struct http_request *);
+int	page_readyz(struct http_request *);
+int	page_metrics(struct http_request *);
+int	page_not_found(struct http_request *);
+
+static int	ping_job(PGconn *, void *, struct svc_db_err *);
+
+/* Metric labels: handler names without "page_"; "other" must be last. */
+const char *const	svc_routes[] = {
+	"healthz", "readyz", "metrics", "not_found",
+	"admin_directories", "admin_tokens", "admin_token",
+	"other",
+};
+const size_t		svc_nroutes = sizeof(svc_routes) / sizeof(svc_routes[0]);
+
+int
+page_healthz(struct http_request *req)
+{
+	static const char	ok[] = "{\"status\":\"ok\"}";
+
+	if (!svc_method_allowed(req, HTTP_METHOD_GET))
+		return (KORE_RESULT_OK);
+	svc_respond_raw(req, HTTP_STATUS_OK, "application/json", ok,
+	    sizeof(ok) - 1);
+
+	return (KORE_RESULT_OK);
+}
+
+static int
+ping_job(PGconn *conn, void *arg, struct svc_db_err *err)
+{
+	(void)arg;
+	return (svc_db_exec(conn, "SELECT 1", 0, NULL, NULL, err));
+}
+
+/*
+ * Ready means: initial state loaded and the database answered within
+ * the last second (checked at most once a second, so a tight probe
+ * loop costs the database nothing).
+ */
+int
+page_readyz(struct http_request *req)
+{
+	struct svc_db_err	*err;
+	json_t			*body;
+	uint64_t		 now, checked;
+	int			 result, ready, db_ok;
+
+	if (!svc_method_allowed(req, HTTP_METHOD_GET))
+		return (KORE_RESULT_OK);
+
+	now = rc_now_ms();
+	checked = __atomic_load_n(&svc.shared->db_checked_ms, __ATOMIC_RELAXED);
+	if (svc_db_done(req, &result, &err)) {
+		__atomic_store_n(&svc.shared->db_ok, result == 0,
+		    __ATOMIC_RELAXED);
+		__atomic_store_n(&svc.shared->db_checked_ms, now,
+		    __ATOMIC_RELAXED);
+	} else if (now - checked >= READY_CHECK_MS) {
+		return (svc_db_run(req, ping_job, NULL));
+	}
+
+	ready = __atomic_load_n(&svc.shared->ready, __ATOMIC_ACQUIRE);
+	db_ok = __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED);
+	body = json_pack("{s:s, s:b, s:b, s:I}", "status",
+	    ready && db_ok ? "ready" : "not_ready", "database", db_ok,
+	    "state_loaded", ready, "tokens",
+	    (json_int_t)tokentab_count(svc.tokens));
+	svc_respond_json(req, ready && db_ok ? HTTP_STATUS_OK :
+	    HTTP_STATUS_SERVICE_UNAVAILABLE, body);
+	json_decref(body);
+
+	return (KORE_RESULT_OK);
+}
+
+int
+page_metrics(struct http_request *req)
+{
+	char	*text, extra[256];
+
+	if (!svc_method_allowed(req, HTTP_METHOD_GET))
+		return (KORE_RESULT_OK);
+	(void)snprintf(extra, sizeof(extra),
+	    "# TYPE rollcall_tokens gauge\nrollcall_tokens %u\n"
+	    "# TYPE rollcall_ready gauge\nrollcall_ready %u\n"
+	    "# TYPE rollcall_start_time_seconds gauge\n"
+	    "rollcall_start_time_seconds %llu\n",
+	    tokentab_count(svc.tokens),
+	    __atomic_load_n(&svc.shared->ready, __ATOMIC_RELAXED) &&
+	    __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED),
+	    (unsigned long long)(svc.shared->started_ms / 1000));
+	if ((text = metrics_render(svc.metrics, extra)) == NULL) {
+		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
+		    "cannot render metrics");
+		return (KORE_RESULT_OK);
+	}
+	svc_respond_raw(req, HTTP_STATUS_OK,
+	    "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+	free(text);
+
+	return (KORE_RESULT_OK);
+}
+
+int
+page_not_found(struct http_request *req)
+{
+	if (strncmp(req->path, "/scim/", 6) == 0)
+		svc_scim_error(req, HTTP_STATUS_NOT_FOUND, NULL,
+		    "no such endpoint: %.200s", req->path);
+	else
+		svc_error(req, HTTP_STATUS_NOT_FOUND, "not_found",
+		    "no such endpoint: %.200s", req->path);
+
+	return (KORE_RESULT_OK);
+}

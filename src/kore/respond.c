@@ -1,0 +1,379 @@
+/*
+ * respond.c: the one way out of a request.  Every response goes
+ * through here so that it is logged (one JSON line), counted in the
+ * metrics, and tagged with its request id; and every error has the
+ * same JSON shape (the SCIM error schema on /scim paths).
+ */
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "svc.h"
+#include "util.h"
+
+static void	ctx_free(struct http_request *);
+static void	finish(struct http_request *, int);
+static const char	*method_name(int);
+
+static uint64_t	request_counter;
+static char	request_prefix[9];
+
+static void
+ctx_free(struct http_request *req)
+{
+	struct svc_ctx	*ctx;
+
+	if ((ctx = req->hdlr_extra) == NULL)
+		return;
+	if (ctx->job != NULL && ctx->job_free != NULL)
+		ctx->job_free(ctx->job);
+	ctx->job = NULL;
+	if (ctx->state != NULL && ctx->state_free != NULL)
+		ctx->state_free(ctx->state);
+	ctx->state = NULL;
+}
+
+struct svc_ctx *
+svc_ctx(struct http_request *req)
+{
+	struct svc_ctx	*ctx;
+	const char	*rid;
+	unsigned char	 rnd[4];
+	size_t		 i, len;
+
+	if ((ctx = http_state_get(req)) != NULL)
+		return (ctx);
+
+	ctx = http_state_create(req, sizeof(*ctx), ctx_free);
+	ctx->start_us = rc_mono_us();
+
+	/* Keep a caller's request id if it is short and plain. */
+	if (http_request_header(req, "x-request-id", &rid) &&
+	    (len = strlen(rid)) > 0 && len < sizeof(ctx->request_id)) {
+		for (i = 0; i < len; i++) {
+			if (!(rid[i] == '-' || rid[i] == '_' || rid[i] == '.' ||
+			    (rid[i] >= '0' && rid[i] <= '9') ||
+			    (rid[i] >= 'a' && rid[i] <= 'z') ||
+			    (rid[i] >= 'A' && rid[i] <= 'Z')))
+				break;
+		}
+		if (i == len) {
+			rc_strlcpy(ctx->request_id, rid,
+			    sizeof(ctx->request_id));
+			return (ctx);
+		}
+	}
+
+	if (request_prefix[0] == '\0') {
+		if (rc_random_bytes(rnd, sizeof(rnd)) == -1)
+			memset(rnd, 0, sizeof(rnd));
+		rc_hex_encode(rnd, sizeof(rnd), request_prefix);
+	}
+	(void)snprintf(ctx->request_id, sizeof(ctx->request_id),
+	    "%s%02x%08llx", request_prefix, worker ? worker->id : 0,
+	    (unsigned long long)++request_counter);
+
+	return (ctx);
+}
+
+static const char *
+method_name(int m)
+{
+	switch (m) {
+	case HTTP_METHOD_GET:
+		return ("GET");
+	case HTTP_METHOD_POST:
+		return ("POST");
+	case HTTP_METHOD_PUT:
+		return ("PUT");
+	case HTTP_METHOD_DELETE:
+		return ("DELETE");
+	case HTTP_METHOD_HEAD:
+		return ("HEAD");
+	case HTTP_METHOD_OPTIONS:
+		return ("OPTIONS");
+	case HTTP_METHOD_PATCH:
+		return ("PATCH");
+	}
+
+	return ("OTHER");
+}
+
+/* Access log line and metrics for a response about to be sent. */
+static void
+finish(struct http_request *req, int status)
+{
+	struct svc_ctx	*ctx;
+	const char	*route;
+	json_t		*line;
+	char		*text, when[32];
+	uint64_t	 dur;
+	size_t		 len;
+
+	ctx = svc_ctx(req);
+	ctx->status = status;
+	http_response_header(req, "x-request-id", ctx->request_id);
+
+	dur = rc_mono_us() - ctx->start_us;
+	route = req->hdlr != NULL ? req->hdlr->func : "unrouted";
+	if (strncmp(route, "page_", 5) == 0)
+		route += 5;
+	if (svc.metrics != NULL)
+		metrics_observe(svc.metrics,
+		    metrics_route_index(svc.metrics, route), status, dur);
+
+	if (svc.settings.log_level_num > SVC_LOG_INFO)
+		return;
+	rc_time_format(rc_now_ms(), when, sizeof(when));
+	line = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:i, s:f}",
+	    "time", when, "level", status >= 500 ? "error" : "info",
+	    "worker", worker ? worker->id : 0, "request_id", ctx->request_id,
+	    "method", method_name(req->method), "route", route,
+	    "status", status, "duration_ms", (double)dur / 1000.0);
+	if (line == NULL)
+		return;
+	if (ctx->authed) {
+		(void)json_object_set_new(line, "directory",
+		    json_string(ctx->token.directory[0] ?
+		    ctx->token.directory : "*"));
+		(void)json_object_set_new(line, "token",
+		    json_string(ctx->token.name));
+	}
+	if ((text = json_dumps(line, JSON_COMPACT |
+	    JSON_REAL_PRECISION(6))) != NULL) {
+		len = strlen(text);
+		text[len] = '\n';	/* replaces the NUL: one write, one line */
+		(void)write(STDOUT_FILENO, text, len + 1);
+		free(text);
+	}
+	json_decref(line);
+}
+
+void
+svc_respond_raw(struct http_request *req, int status, const char *ctype,
+    const void *body, size_t len)
+{
+	finish(req, status);
+	if (ctype != NULL)
+		http_response_header(req, "content-type", ctype);
+	http_response_header(req, "cache-control", "no-store");
+	http_response(req, status, body, len);
+}
+
+void
+svc_respond_json(struct http_request *req, int status, json_t *body)
+{
+	const char	*ctype;
+	char		*text;
+
+	ctype = strncmp(req->path, "/scim/", 6) == 0 ?
+	    "application/scim+json" : "application/json";
+	if (body == NULL ||
+	    (text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
+		static const char	oom[] =
+		    "{\"error\":\"internal\",\"message\":\"cannot encode response\"}";
+		svc_respond_raw(req, HTTP_STATUS_INTERNAL_ERROR,
+		    "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	svc_respond_raw(req, status, ctype, text, strlen(text));
+	free(text);
+}
+
+static void
+error_v(struct http_request *req, int status, const char *code,
+    const char *scim_type, const char *fmt, va_list ap)
+{
+	json_t	*body;
+	char	 msg[512], st[8];
+
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (strncmp(req->path, "/scim/", 6) == 0) {
+		(void)snprintf(st, sizeof(st), "%d", status);
+		body = json_pack("{s:[s], s:s, s:s}", "schemas",
+		    "urn:ietf:params:scim:api:messages:2.0:Error",
+		    "status", st, "detail", msg);
+		if (body != NULL && scim_type != NULL)
+			(void)json_object_set_new(body, "scimType",
+			    json_string(scim_type));
+	} else {
+		body = json_pack("{s:s, s:s, s:i}", "error", code,
+		    "message", msg, "status", status);
+	}
+	if (status == HTTP_STATUS_UNAUTHORIZED)
+		http_response_header(req, "www-authenticate",
+		    "Bearer realm=\"rollcall\"");
+	svc_respond_json(req, status, body);
+	json_decref(body);
+}
+
+void
+svc_error(struct http_request *req, int status, const char *code,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	error_v(req, status, code, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+svc_scim_error(struct http_request *req, int status, const char *scim_type,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	error_v(req, status, scim_type ? scim_type : "error", scim_type,
+	    fmt, ap);
+	va_end(ap);
+}
+
+int
+svc_method_allowed(struct http_request *req, int mask)
+{
+	static const int	 order[] = { HTTP_METHOD_GET, HTTP_METHOD_HEAD,
+	    HTTP_METHOD_POST, HTTP_METHOD_PUT, HTTP_METHOD_PATCH,
+	    HTTP_METHOD_DELETE };
+	char			 allow[64];
+	size_t			 i;
+
+	/* HEAD goes wherever GET goes. */
+	if (mask & HTTP_METHOD_GET)
+		mask |= HTTP_METHOD_HEAD;
+	if (req->method & mask)
+		return (1);
+
+	allow[0] = '\0';
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (!(mask & order[i]))
+			continue;
+		if (allow[0] != '\0')
+			(void)strncat(allow, ", ", sizeof(allow) -
+			    strlen(allow) - 1);
+		(void)strncat(allow, method_name(order[i]), sizeof(allow) -
+		    strlen(allow) - 1);
+	}
+	http_response_header(req, "allow", allow);
+	if (strncmp(req->path, "/scim/", 6) == 0)
+		svc_scim_error(req, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL,
+		    "method %s is not allowed here; allowed: %s",
+		    method_name(req->method), allow);
+	else
+		svc_error(req, HTTP_STATUS_METHOD_NOT_ALLOWED,
+		    "method_not_allowed", "method %s is not allowed here; "
+		    "allowed: %s", method_name(req->method), allow);
+
+	return (0);
+}
+
+json_t *
+svc_body_json(struct http_request *req)
+{
+	struct kore_buf	*buf;
+	json_error_t	 jerr;
+	json_t		*doc;
+	const char	*ctype, *clen;
+	long long	 declared;
+	ssize_t		 n;
+	char		 chunk[8192];
+	int		 scim;
+
+	scim = strncmp(req->path, "/scim/", 6) == 0;
+	if (http_request_header(req, "content-type", &ctype) &&
+	    strncasecmp(ctype, "application/json", 16) != 0 &&
+	    strncasecmp(ctype, "application/scim+json", 21) != 0) {
+		if (scim)
+			svc_scim_error(req, 415, "invalidSyntax", "content type "
+			    "must be application/scim+json or application/json");
+		else
+			svc_error(req, 415, "unsupported_media_type",
+			    "content type must be application/json");
+		return (NULL);
+	}
+	if (!http_request_header(req, "content-length", &clen) ||
+	    rc_parse_int(clen, 0, (long long)1 << 40, &declared) == -1)
+		declared = 0;
+	if (declared > svc.settings.body_max) {
+		if (scim)
+			svc_scim_error(req, HTTP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+			    "tooMany", "request body of %lld bytes is over the "
+			    "limit of %ld bytes", declared,
+			    svc.settings.body_max);
+		else
+			svc_error(req, HTTP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+			    "body_too_large", "request body of %lld bytes is "
+			    "over the limit of %ld bytes", declared,
+			    svc.settings.body_max);
+		return (NULL);
+	}
+
+	buf = kore_buf_alloc(declared > 0 ? (size_t)declared : 1024);
+	for (;;) {
+		n = http_body_read(req, chunk, sizeof(chunk));
+		if (n <= 0)
+			break;
+		kore_buf_append(buf, chunk, (size_t)n);
+	}
+	if (n == -1) {
+		kore_buf_free(buf);
+		svc_error(req, HTTP_STATUS_BAD_REQUEST, "bad_body",
+		    "could not read the request body");
+		return (NULL);
+	}
+	doc = json_loadb((const char *)buf->data, buf->offset,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	kore_buf_free(buf);
+	if (doc == NULL || !json_is_object(doc)) {
+		if (scim)
+			svc_scim_error(req, HTTP_STATUS_BAD_REQUEST,
+			    "invalidSyntax", "request body is not a JSON "
+			    "object: %s (line %d, column %d)", doc ? "found "
+			    "another JSON type" : jerr.text, jerr.line,
+			    jerr.column);
+		else
+			svc_error(req, HTTP_STATUS_BAD_REQUEST, "bad_json",
+			    "request body is not a JSON object: %s (line %d, "
+			    "column %d)", doc ? "found another JSON type" :
+			    jerr.text, jerr.line, jerr.column);
+		json_decref(doc);
+		return (NULL);
+	}
+
+	return (doc);
+}
+
+void
+svc_log(enum svc_log_level level, const char *fmt, ...)
+{
+	static const char	*names[] = { "debug", "info", "warn", "error" };
+	va_list			 ap;
+	json_t			*line;
+	char			 msg[1024], when[32], *text;
+	size_t			 len;
+
+	if ((int)level < svc.settings.log_level_num)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rc_time_format(rc_now_ms(), when, sizeof(when));
+	line = json_pack("{s:s, s:s, s:i, s:s}", "time", when,
+	    "level", names[level], "worker", worker ? worker->id : 0,
+	    "msg", msg);
+	if (line == NULL)
+		return;
+	if ((text = json_dumps(line, JSON_COMPACT |
+	    JSON_REAL_PRECISION(6))) != NULL) {
+		len = strlen(text);
+		text[len] = '\n';
+		(void)write(STDOUT_FILENO, text, len + 1);
+		free(text);
+	}
+	json_decref(line);
+}

@@ -1,0 +1,244 @@
+/*
+ * svc.c: process lifecycle.  The parent reads the settings, binds the
+ * listener, maps the shared memory every worker inherits, and loads
+ * the initial state from PostgreSQL with blocking libpq before it
+ * forks (it is not sandboxed yet, and a worker must never start
+ * without it).  Workers only attach per-process things; their
+ * configure hook cannot fail, because Kore respawns a dying worker
+ * with no backoff (kore-craft.md 0.6).
+ */
+#include <sys/mman.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kore/hooks.h>
+#include <kore/seccomp.h>
+
+#include "svc.h"
+#include "util.h"
+
+struct svc	svc;
+
+extern char	**environ;
+
+static PGconn	*parent_connect(void);
+static void	 parent_check_schema(PGconn *);
+static void	 shared_map(void);
+
+/* Our syscalls on top of Kore's allow-list (kore-craft.md 8). */
+static struct sock_filter	filter_rollcall[] = {
+	/* glibc 2.36 tries clone3 first for threads; make it fall back. */
+	KORE_SYSCALL_DENY(clone3, ENOSYS),
+	KORE_SYSCALL_ALLOW(rseq),
+	KORE_SYSCALL_ALLOW(newfstatat),
+	KORE_SYSCALL_ALLOW(poll),
+	KORE_SYSCALL_ALLOW(ppoll),
+	KORE_SYSCALL_ALLOW(sched_yield),
+#if defined(RC_SANITIZE)
+	KORE_SYSCALL_ALLOW(gettid),
+	KORE_SYSCALL_ALLOW(sched_getaffinity),
+	KORE_SYSCALL_ALLOW(madvise),
+	KORE_SYSCALL_ALLOW(sigaltstack),
+	KORE_SYSCALL_ALLOW(prctl),
+	KORE_SYSCALL_ALLOW(readlink),
+	KORE_SYSCALL_ALLOW(getrlimit),
+	KORE_SYSCALL_ALLOW(prlimit64),
+#endif
+};
+
+void
+kore_seccomp_hook(void)
+{
+	(void)kore_seccomp_filter("rollcall", filter_rollcall,
+	    KORE_FILTER_LEN(filter_rollcall));
+}
+
+/* Container logs must not repeat the parent's buffered lines per fork. */
+static void	stdout_line_buffered(void) __attribute__((constructor));
+
+static void
+stdout_line_buffered(void)
+{
+	(void)setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+static void
+shared_map(void)
+{
+	size_t	 shared_sz, tok_sz, met_sz, total;
+	char	*mem;
+
+	shared_sz = (sizeof(struct svc_shared) + 63) & ~(size_t)63;
+	tok_sz = (tokentab_size((uint32_t)svc.settings.token_slots) + 63) &
+	    ~(size_t)63;
+	met_sz = metrics_size(svc_nroutes);
+	total = shared_sz + tok_sz + met_sz;
+
+	mem = mmap(NULL, total, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		fatal("rollcall: cannot map %zu bytes of shared memory: %s",
+		    total, strerror(errno));
+	memset(mem, 0, total);
+
+	svc.shared = (struct svc_shared *)(void *)mem;
+	svc.tokens = tokentab_init(mem + shared_sz,
+	    (uint32_t)svc.settings.token_slots);
+	svc.metrics = metrics_init(mem + shared_sz + tok_sz, svc_routes,
+	    svc_nroutes);
+	if (svc.tokens == NULL || svc.metrics == NULL)
+		fatal("rollcall: setting token_slots must be a power of two");
+	svc.shared->started_ms = rc_now_ms();
+}
+
+static PGconn *
+parent_connect(void)
+{
+	PGconn		*conn;
+	uint64_t	 deadline;
+	int		 logged;
+
+	deadline = rc_now_ms() + (uint64_t)svc.settings.db_wait_s * 1000;
+	logged = 0;
+	for (;;) {
+		conn = PQconnectdb(svc.settings.database_url);
+		if (PQstatus(conn) == CONNECTION_OK)
+			return (conn);
+		if (rc_now_ms() >= deadline) {
+			svc_log(SVC_LOG_ERROR, "cannot connect to PostgreSQL "
+			    "(setting database_url): %s",
+			    PQerrorMessage(conn));
+			PQfinish(conn);
+			fatal("rollcall: database unreachable, giving up "
+			    "after db_wait_s=%d seconds", svc.settings.db_wait_s);
+		}
+		if (!logged++)
+			svc_log(SVC_LOG_WARN, "waiting for PostgreSQL: %s",
+			    PQerrorMessage(conn));
+		PQfinish(conn);
+		(void)usleep(500 * 1000);
+	}
+}
+
+static void
+parent_check_schema(PGconn *conn)
+{
+	PGresult	*res;
+	long long	 v;
+
+	res = PQexec(conn, "SELECT coalesce(max(version), 0) "
+	    "FROM schema_migrations");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    rc_parse_int(PQgetvalue(res, 0, 0), 0, 1000000, &v) == -1)
+		v = -1;
+	PQclear(res);
+	if (v < SVC_SCHEMA_VERSION) {
+		PQfinish(conn);
+		fatal("rollcall: the database schema is not migrated "
+		    "(found version %lld, need %d): run 'rollcallctl migrate'",
+		    v, SVC_SCHEMA_VERSION);
+	}
+}
+
+void
+kore_parent_configure(int argc, char **argv)
+{
+	struct settings_err	 err;
+	struct svc_db_err	 dberr;
+	struct kore_server	*srv;
+	const char		*path;
+	PGconn			*conn;
+	int			 optional;
+
+	(void)argc;
+	(void)argv;
+
+	settings_defaults(&svc.settings);
+	if ((path = getenv("ROLLCALL_SETTINGS")) == NULL) {
+		path = "conf/rollcall.settings";
+		optional = 1;
+	} else {
+		optional = 0;
+	}
+	if (settings_load_file(&svc.settings, path, optional, &err) == -1 ||
+	    settings_load_env(&svc.settings, environ, &err) == -1)
+		fatal("rollcall: bad configuration: %s", err.msg);
+
+	if (svc.settings.instance[0] != '\0') {
+		rc_strlcpy(svc.instance, svc.settings.instance,
+		    sizeof(svc.instance));
+	} else {
+		char	host[48];
+
+		if (gethostname(host, sizeof(host)) == -1)
+			rc_strlcpy(host, "rollcall", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		(void)snprintf(svc.instance, sizeof(svc.instance), "%s-%d",
+		    host, (int)getpid());
+	}
+
+	/* Kore's own knobs that follow from our settings. */
+	worker_count = (u_int8_t)svc.settings.workers;
+	kore_task_threads = (u_int16_t)svc.settings.db_threads;
+	/*
+	 * Kore answers an over-limit body itself with a bare 413.  Give
+	 * it headroom so that bodies a little over our limit reach us and
+	 * get an error body a client (and Entra's log) can read.
+	 */
+	http_body_max = (size_t)svc.settings.body_max * 2 + 65536;
+
+	if ((srv = kore_server_lookup("main")) == NULL)
+		fatal("rollcall: the Kore configuration has no 'server main'");
+	if (!kore_server_bind(srv, svc.settings.listen_addr,
+	    svc.settings.listen_port, NULL))
+		fatal("rollcall: cannot listen on %s:%s (setting listen)",
+		    svc.settings.listen_addr, svc.settings.listen_port);
+
+	json_object_seed(0);
+	shared_map();
+
+	conn = parent_connect();
+	parent_check_schema(conn);
+	if (svc_tokens_load(conn, &dberr) == -1) {
+		PQfinish(conn);
+		fatal("rollcall: cannot load tokens: %s", dberr.msg);
+	}
+	PQfinish(conn);
+
+	svc.shared->db_ok = 1;
+	svc.shared->db_checked_ms = rc_now_ms();
+	__atomic_store_n(&svc.shared->ready, 1, __ATOMIC_RELEASE);
+
+	svc_log(SVC_LOG_INFO, "rollcall %s listening on http://%s:%s with %d "
+	    "workers; %u tokens loaded; public url %s", svc.instance,
+	    svc.settings.listen_addr, svc.settings.listen_port,
+	    svc.settings.workers, tokentab_count(svc.tokens),
+	    svc.settings.public_url);
+}
+
+void
+kore_worker_configure(void)
+{
+	metrics_attach(svc.metrics, svc_routes);
+	metrics_add(svc.metrics, METRIC_WORKER_STARTS, 1);
+	if (worker->restarted)
+		svc_log(SVC_LOG_WARN, "worker %u restarted", worker->id);
+	if (worker->id == 1)
+		svc_listener_start();
+}
+
+void
+kore_worker_teardown(void)
+{
+}
+
+void
+kore_parent_teardown(void)
+{
+	svc_log(SVC_LOG_INFO, "rollcall %s stopped", svc.instance);
+}

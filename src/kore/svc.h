@@ -1,0 +1,139 @@
+/*
+ * svc.h: what rollcall's Kore glue modules share: the per-process
+ * service state (settings, shared-memory tables), the per-request
+ * context, responses and errors, logging, and database jobs.  The only
+ * header that glue files include besides Kore's and core's.
+ */
+#ifndef RC_SVC_H
+#define RC_SVC_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include <kore/kore.h>
+#include <kore/http.h>
+#include <kore/tasks.h>
+
+#include "metrics.h"
+#include "settings.h"
+#include "tokentab.h"
+
+#define SVC_SCHEMA_VERSION	1	/* highest sql/NNN_*.sql we need */
+
+enum svc_log_level {
+	SVC_LOG_DEBUG,
+	SVC_LOG_INFO,
+	SVC_LOG_WARN,
+	SVC_LOG_ERROR,
+};
+
+/* Shared by all processes; mapped by the parent before fork. */
+struct svc_shared {
+	uint64_t	started_ms;
+	uint32_t	ready;			/* initial state loaded */
+	uint32_t	db_ok;			/* last database contact worked */
+	uint64_t	db_checked_ms;
+};
+
+struct svc {
+	struct settings		 settings;
+	struct svc_shared	*shared;
+	struct tokentab		*tokens;
+	struct metrics		*metrics;
+	char			 instance[64];
+};
+
+extern struct svc	svc;
+
+/* What a request carries from authentication to the handler. */
+struct svc_ctx {
+	uint64_t		 start_us;
+	char			 request_id[40];
+	int			 authed;
+	struct tokentab_entry	 token;
+	int			 status;
+	void			*job;		/* database job (db.c) */
+	void			(*job_free)(void *);
+	void			*state;		/* handler's own, kore_malloc'd */
+	void			(*state_free)(void *);
+};
+
+/* The request's context, created on first use (kore_malloc'd, Kore frees). */
+struct svc_ctx	*svc_ctx(struct http_request *);
+
+/*
+ * Responses.  Each one records the status for the access log line and
+ * the metrics, and sets x-request-id.  Bodies are copied by Kore.
+ */
+void	svc_respond_json(struct http_request *, int status, json_t *body);
+void	svc_respond_raw(struct http_request *, int status, const char *ctype,
+	    const void *body, size_t len);
+/*
+ * A JSON error: {"error": code, "message": ...} on admin/gateway paths,
+ * the SCIM error schema on /scim paths (scim_type may be NULL).
+ */
+void	svc_error(struct http_request *, int status, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void	svc_scim_error(struct http_request *, int status,
+	    const char *scim_type, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+
+/*
+ * 1 if req->method is in the mask of HTTP_METHOD_* bits; otherwise
+ * answers 405 with an Allow header and returns 0.
+ */
+int	svc_method_allowed(struct http_request *, int mask);
+
+/* Parses the request body as a JSON object or answers 400 and returns NULL. */
+json_t	*svc_body_json(struct http_request *);
+
+/* One JSON log line (never secrets). */
+void	svc_log(enum svc_log_level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Database jobs: fn runs on a Kore task thread with that thread's own
+ * connection (blocking libpq, real transactions).  The request sleeps
+ * until it is done.  svc_db_run returns KORE_RESULT_RETRY to hand back
+ * to Kore; when the handler runs again, svc_db_done tells if the job
+ * finished and gives its result (0 ok, -1 failed; err holds detail).
+ */
+struct svc_db_err {
+	int	transient;		/* connection lost, timeout: 503 */
+	char	sqlstate[6];
+	char	msg[256];
+};
+
+typedef int (*svc_db_fn)(PGconn *, void *arg, struct svc_db_err *);
+
+struct svc_db_job;
+
+int	svc_db_run(struct http_request *, svc_db_fn, void *arg);
+int	svc_db_done(struct http_request *, int *result, struct svc_db_err **);
+
+/* Runs fn on a task thread and calls done(arg, result) on the event loop. */
+int	svc_db_background(svc_db_fn, void *arg,
+	    void (*done)(void *arg, int result, struct svc_db_err *));
+
+/* Helpers for job functions (any thread). */
+int	svc_db_exec(PGconn *, const char *sql, int nparams,
+	    const char *const *params, PGresult **res, struct svc_db_err *);
+int	svc_db_begin(PGconn *, struct svc_db_err *);
+int	svc_db_commit(PGconn *, struct svc_db_err *);
+void	svc_db_rollback(PGconn *);
+
+/* Fills tokens from the database (blocking; parent or task thread). */
+int	svc_tokens_load(PGconn *, struct svc_db_err *);
+
+/* Listener on worker 1: LISTEN for changes from other processes. */
+void	svc_listener_start(void);
+
+/* Route labels for metrics (handler names without "page_"). */
+extern const char *const	svc_routes[];
+extern const size_t		svc_nroutes;
+
+#endif

@@ -1,0 +1,477 @@
+/*
+ * store: see store.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "util.h"
+
+static void	err_set(struct store_err *, int, const char *, const char *,
+		    ...) __attribute__((format(printf, 4, 5)));
+static void	err_from_result(PGconn *, PGresult *, struct store_err *);
+static json_t	*token_row_json(PGresult *, int);
+
+static void
+err_set(struct store_err *err, int status, const char *code, const char *fmt,
+    ...)
+{
+	va_list	ap;
+
+	err->status = status;
+	rc_strlcpy(err->code, code, sizeof(err->code));
+	va_start(ap, fmt);
+	(void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}
+
+static void
+err_from_result(PGconn *conn, PGresult *res, struct store_err *err)
+{
+	const char	*state, *msg;
+
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (msg == NULL)
+		msg = PQerrorMessage(conn);
+	if (state == NULL)
+		state = "";
+
+	if (PQstatus(conn) != CONNECTION_OK || strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57", 2) == 0 || strcmp(state, "53300") == 0)
+		err_set(err, 503, "unavailable", "database unavailable: %s", msg);
+	else if (strncmp(state, "40", 2) == 0)
+		err_set(err, 503, "conflict_retry", "concurrent update, retry: "
+		    "%s", msg);
+	else if (strcmp(state, "23505") == 0)
+		err_set(err, 409, "conflict", "already exists: %s", msg);
+	else if (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
+		err_set(err, 400, "invalid", "rejected by the database: %s",
+		    msg);
+	else
+		err_set(err, 500, "internal", "database error %s: %s", state,
+		    msg);
+}
+
+int
+store_exec(PGconn *conn, const char *sql, int n, const char *const *p,
+    PGresult **out, struct store_err *err)
+{
+	PGresult	*res;
+	ExecStatusType	 st;
+
+	res = PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		err_from_result(conn, res, err);
+		PQclear(res);
+		if (out != NULL)
+			*out = NULL;
+		return (-1);
+	}
+	if (out != NULL)
+		*out = res;
+	else
+		PQclear(res);
+
+	return (0);
+}
+
+int
+store_begin(PGconn *conn, struct store_err *err)
+{
+	return (store_exec(conn, "BEGIN", 0, NULL, NULL, err));
+}
+
+int
+store_commit(PGconn *conn, struct store_err *err)
+{
+	return (store_exec(conn, "COMMIT", 0, NULL, NULL, err));
+}
+
+void
+store_rollback(PGconn *conn)
+{
+	PGresult	*res;
+
+	if (PQtransactionStatus(conn) == PQTRANS_IDLE)
+		return;
+	res = PQexec(conn, "ROLLBACK");
+	PQclear(res);
+}
+
+int
+store_audit(PGconn *conn, const struct store_actor *actor,
+    int64_t directory_id, const char *action, const char *resource_type,
+    const char *resource_id, json_t *summary, struct store_err *err)
+{
+	const char	*p[8];
+	char		 dir[24], *text;
+	int		 rc;
+
+	(void)snprintf(dir, sizeof(dir), "%lld", (long long)directory_id);
+	text = summary ? json_dumps(summary, JSON_COMPACT) : NULL;
+	p[0] = directory_id ? dir : NULL;
+	p[1] = actor->kind;
+	p[2] = actor->name;
+	p[3] = action;
+	p[4] = resource_type;
+	p[5] = resource_id;
+	p[6] = actor->request_id;
+	p[7] = text ? text : "{}";
+	rc = store_exec(conn, "INSERT INTO audit_log (directory_id, "
+	    "actor_kind, actor, action, resource_type, resource_id, "
+	    "request_id, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	    8, p, NULL, err);
+	free(text);
+
+	return (rc);
+}
+
+int
+store_notify(PGconn *conn, const char *kind, struct store_err *err)
+{
+	const char	*p[1];
+	char		 payload[128];
+
+	(void)snprintf(payload, sizeof(payload), "{\"kind\":\"%s\"}", kind);
+	p[0] = payload;
+
+	return (store_exec(conn, "SELECT pg_notify('rollcall', $1)", 1, p,
+	    NULL, err));
+}
+
+int
+store_directory_id(PGconn *conn, const char *name, int64_t *id,
+    char *canonical, size_t size, struct store_err *err)
+{
+	PGresult	*res;
+	const char	*p[1];
+	long long	 v;
+
+	p[0] = name;
+	if (store_exec(conn, "SELECT id, name FROM directories "
+	    "WHERE lower(name) = lower($1)", 1, p, &res, err) == -1)
+		return (-1);
+	if (PQntuples(res) != 1 ||
+	    rc_parse_int(PQgetvalue(res, 0, 0), 1, INT64_MAX, &v) == -1) {
+		PQclear(res);
+		err_set(err, 404, "not_found", "no directory named '%.64s'",
+		    name);
+		return (-1);
+	}
+	*id = v;
+	if (canonical != NULL)
+		rc_strlcpy(canonical, PQgetvalue(res, 0, 1), size);
+	PQclear(res);
+
+	return (0);
+}
+
+int
+store_directory_create(PGconn *conn, const struct store_actor *actor,
+    const char *name, json_t **out, struct store_err *err)
+{
+	PGresult	*res;
+	const char	*p[1];
+	long long	 id;
+	json_t		*summary;
+
+	*out = NULL;
+	if (store_begin(conn, err) == -1)
+		return (-1);
+	p[0] = name;
+	if (store_exec(conn, "INSERT INTO directories (name) VALUES ($1) "
+	    "RETURNING id, name, created_at", 1, p, &res, err) == -1) {
+		store_rollback(conn);
+		if (err->status == 409)
+			err_set(err, 409, "conflict", "a directory named "
+			    "'%.64s' already exists", name);
+		else if (err->status == 400)
+			err_set(err, 400, "invalid_name", "directory names are "
+			    "1-63 letters, digits, '.', '_' or '-', starting "
+			    "with a letter or digit");
+		return (-1);
+	}
+	(void)rc_parse_int(PQgetvalue(res, 0, 0), 1, INT64_MAX, &id);
+	*out = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id,
+	    "name", PQgetvalue(res, 0, 1), "created_at",
+	    PQgetvalue(res, 0, 2));
+	PQclear(res);
+
+	summary = json_pack("{s:s}", "name", name);
+	if (store_audit(conn, actor, id, "directory.create", "directory",
+	    name, summary, err) == -1 || store_commit(conn, err) == -1) {
+		json_decref(summary);
+		json_decref(*out);
+		*out = NULL;
+		store_rollback(conn);
+		return (-1);
+	}
+	json_decref(summary);
+
+	return (0);
+}
+
+int
+store_directory_list(PGconn *conn, int64_t directory_id, json_t **out,
+    struct store_err *err)
+{
+	PGresult	*res;
+	const char	*p[1];
+	char		 dir[24];
+	long long	 id;
+	int		 i;
+
+	(void)snprintf(dir, sizeof(dir), "%lld", (long long)directory_id);
+	p[0] = directory_id ? dir : NULL;
+	if (store_exec(conn, "SELECT d.id, d.name, d.created_at, "
+	    "(SELECT count(*) FROM users u WHERE u.directory_id = d.id AND "
+	    "u.deleted_at IS NULL), (SELECT count(*) FROM groups g WHERE "
+	    "g.directory_id = d.id AND g.deleted_at IS NULL) "
+	    "FROM directories d WHERE $1::bigint IS NULL OR d.id = $1 "
+	    "ORDER BY d.id", 1, p, &res, err) == -1)
+		return (-1);
+	*out = json_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		(void)rc_parse_int(PQgetvalue(res, i, 0), 1, INT64_MAX, &id);
+		(void)json_array_append_new(*out, json_pack("{s:I, s:s, s:s, "
+		    "s:I, s:I}", "id", (json_int_t)id, "name",
+		    PQgetvalue(res, i, 1), "created_at", PQgetvalue(res, i, 2),
+		    "users", (json_int_t)atoll(PQgetvalue(res, i, 3)),
+		    "groups", (json_int_t)atoll(PQgetvalue(res, i, 4))));
+	}
+	PQclear(res);
+
+	return (0);
+}
+
+int
+store_token_create(PGconn *conn, const struct store_actor *actor,
+    const char *directory, unsigned int scopes, const char *name,
+    int expires_days, struct store_new_token *out, json_t **json,
+    struct store_err *err)
+{
+	PGresult	*res;
+	const char	*p[6];
+	char		 hashhex[2 * TOKEN_HASH_LEN + 1], dir[24], days[16];
+	char		 scopes_txt[64], scopes_arr[80], hint[TOKEN_HINT_LEN + 1];
+	long long	 v;
+	json_t		*summary;
+
+	*json = NULL;
+	memset(out, 0, sizeof(*out));
+	if (scopes == 0 || (scopes & ~TOKEN_SCOPE_ALL) != 0) {
+		err_set(err, 400, "invalid_scope", "scopes must be one or "
+		    "more of scim, gateway, admin");
+		return (-1);
+	}
+	if (directory == NULL && scopes != TOKEN_SCOPE_ADMIN) {
+		err_set(err, 400, "invalid_scope", "a token without a "
+		    "directory is a global admin token: only the admin scope "
+		    "is allowed");
+		return (-1);
+	}
+	if (name == NULL || *name == '\0' || strlen(name) > 128) {
+		err_set(err, 400, "invalid_name", "a token needs a name of "
+		    "1-128 characters");
+		return (-1);
+	}
+	if (expires_days < 0 || expires_days > 3650) {
+		err_set(err, 400, "invalid_expiry", "expiry must be 0 (never) "
+		    "to 3650 days");
+		return (-1);
+	}
+
+	if (token_generate(out->secret, sizeof(out->secret)) == -1) {
+		err_set(err, 500, "internal", "no randomness available");
+		return (-1);
+	}
+	token_hash(out->secret, strlen(out->secret), out->hash);
+	rc_hex_encode(out->hash, TOKEN_HASH_LEN, hashhex);
+	token_hint(out->secret, hint, sizeof(hint));
+	token_scopes_format(scopes, scopes_txt, sizeof(scopes_txt));
+	(void)snprintf(scopes_arr, sizeof(scopes_arr), "{%s}", scopes_txt);
+	out->scopes = scopes;
+	rc_strlcpy(out->name, name, sizeof(out->name));
+
+	if (store_begin(conn, err) == -1)
+		return (-1);
+	if (directory != NULL) {
+		if (store_directory_id(conn, directory, &out->directory_id,
+		    out->directory, sizeof(out->directory), err) == -1)
+			goto fail;
+		/* A directory-bound actor cannot mint for another directory. */
+		if (actor->directory_id != 0 &&
+		    actor->directory_id != out->directory_id) {
+			err_set(err, 403, "forbidden", "this token may only "
+			    "manage its own directory");
+			goto fail;
+		}
+	} else if (actor->directory_id != 0) {
+		err_set(err, 403, "forbidden", "only a global admin token may "
+		    "create global tokens");
+		goto fail;
+	}
+
+	(void)snprintf(dir, sizeof(dir), "%lld", (long long)out->directory_id);
+	(void)snprintf(days, sizeof(days), "%d", expires_days);
+	p[0] = directory ? dir : NULL;
+	p[1] = name;
+	p[2] = scopes_arr;
+	p[3] = hashhex;
+	p[4] = hint;
+	p[5] = expires_days ? days : NULL;
+	if (store_exec(conn, "INSERT INTO tokens (directory_id, name, scopes, "
+	    "secret_hash, hint, expires_at, created_by) VALUES ($1, $2, $3, "
+	    "decode($4, 'hex'), $5, now() + make_interval(days => $6::int), "
+	    "NULL) RETURNING id, created_at, expires_at, "
+	    "coalesce((extract(epoch FROM expires_at) * 1000)::bigint, 0)",
+	    6, p, &res, err) == -1)
+		goto fail;
+	rc_strlcpy(out->id, PQgetvalue(res, 0, 0), sizeof(out->id));
+	if (rc_parse_int(PQgetvalue(res, 0, 3), 0, INT64_MAX, &v) == 0)
+		out->expires_ms = (uint64_t)v;
+	*json = json_pack("{s:s, s:s, s:s*, s:s, s:s, s:s, s:s*, s:n}",
+	    "id", out->id, "name", name, "directory",
+	    directory ? out->directory : NULL, "scopes", scopes_txt,
+	    "hint", hint, "created_at", PQgetvalue(res, 0, 1),
+	    "expires_at", PQgetisnull(res, 0, 2) ? NULL :
+	    PQgetvalue(res, 0, 2), "last_used_at");
+	PQclear(res);
+
+	summary = json_pack("{s:s, s:s, s:i}", "name", name, "scopes",
+	    scopes_txt, "expires_days", expires_days);
+	if (store_audit(conn, actor, out->directory_id, "token.create",
+	    "token", out->id, summary, err) == -1 ||
+	    store_notify(conn, "tokens", err) == -1 ||
+	    store_commit(conn, err) == -1) {
+		json_decref(summary);
+		goto fail;
+	}
+	json_decref(summary);
+
+	return (0);
+
+fail:
+	store_rollback(conn);
+	json_decref(*json);
+	*json = NULL;
+	explicit_bzero(out->secret, sizeof(out->secret));
+	return (-1);
+}
+
+static json_t *
+token_row_json(PGresult *res, int i)
+{
+	return (json_pack("{s:s, s:s, s:s*, s:s, s:s, s:s, s:s*, s:s*, s:s*, "
+	    "s:s}", "id", PQgetvalue(res, i, 0), "name", PQgetvalue(res, i, 1),
+	    "directory", PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
+	    "scopes", PQgetvalue(res, i, 3), "hint", PQgetvalue(res, i, 4),
+	    "created_at", PQgetvalue(res, i, 5),
+	    "expires_at", PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6),
+	    "revoked_at", PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
+	    "last_used_at", PQgetisnull(res, i, 8) ? NULL :
+	    PQgetvalue(res, i, 8), "status", PQgetvalue(res, i, 9)));
+}
+
+int
+store_token_list(PGconn *conn, int64_t directory_id, json_t **out,
+    struct store_err *err)
+{
+	PGresult	*res;
+	const char	*p[1];
+	char		 dir[24];
+	int		 i;
+
+	(void)snprintf(dir, sizeof(dir), "%lld", (long long)directory_id);
+	p[0] = directory_id ? dir : NULL;
+	if (store_exec(conn, "SELECT t.id, t.name, d.name, "
+	    "array_to_string(t.scopes, ','), t.hint, t.created_at, "
+	    "t.expires_at, t.revoked_at, t.last_used_at, "
+	    "CASE WHEN t.revoked_at IS NOT NULL THEN 'revoked' "
+	    "WHEN t.expires_at <= now() THEN 'expired' ELSE 'active' END "
+	    "FROM tokens t LEFT JOIN directories d ON d.id = t.directory_id "
+	    "WHERE $1::bigint IS NULL OR t.directory_id = $1 "
+	    "ORDER BY t.created_at, t.id", 1, p, &res, err) == -1)
+		return (-1);
+	*out = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		(void)json_array_append_new(*out, token_row_json(res, i));
+	PQclear(res);
+
+	return (0);
+}
+
+int
+store_token_revoke(PGconn *conn, const struct store_actor *actor,
+    int64_t directory_id, const char *id, struct store_err *err)
+{
+	PGresult	*res;
+	const char	*p[2];
+	char		 dir[24];
+	long long	 tokdir;
+
+	if (!rc_is_uuid(id)) {
+		err_set(err, 404, "not_found", "no token with id '%.64s'", id);
+		return (-1);
+	}
+	(void)snprintf(dir, sizeof(dir), "%lld", (long long)directory_id);
+	p[0] = id;
+	p[1] = directory_id ? dir : NULL;
+	if (store_begin(conn, err) == -1)
+		return (-1);
+	if (store_exec(conn, "SELECT revoked_at IS NOT NULL, "
+	    "coalesce(directory_id, 0) FROM tokens WHERE id = $1 AND "
+	    "($2::bigint IS NULL OR directory_id = $2) FOR UPDATE", 2, p,
+	    &res, err) == -1)
+		goto fail;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		err_set(err, 404, "not_found", "no token with id '%.64s'", id);
+		goto fail;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		PQclear(res);
+		err_set(err, 409, "already_revoked", "token %.64s is already "
+		    "revoked", id);
+		goto fail;
+	}
+	(void)rc_parse_int(PQgetvalue(res, 0, 1), 0, INT64_MAX, &tokdir);
+	PQclear(res);
+	(void)snprintf(dir, sizeof(dir), "%lld", tokdir);
+
+	if (store_exec(conn, "UPDATE tokens SET revoked_at = now() "
+	    "WHERE id = $1", 1, p, NULL, err) == -1 ||
+	    store_exec(conn, "INSERT INTO revocation_events (directory_id, "
+	    "kind, policy_version, detail) VALUES (NULLIF($2::bigint, 0), "
+	    "'token.revoked', nextval('policy_version_seq'), "
+	    "jsonb_build_object('token_id', $1::text))", 2,
+	    (const char *[]){ id, dir }, NULL, err) == -1 ||
+	    store_audit(conn, actor, tokdir, "token.revoke", "token", id, NULL,
+	    err) == -1 || store_notify(conn, "tokens", err) == -1 ||
+	    store_commit(conn, err) == -1)
+		goto fail;
+
+	return (0);
+
+fail:
+	store_rollback(conn);
+	return (-1);
+}
+
+int
+store_token_count(PGconn *conn, long long *n, struct store_err *err)
+{
+	PGresult	*res;
+
+	if (store_exec(conn, "SELECT count(*) FROM tokens WHERE "
+	    "revoked_at IS NULL", 0, NULL, &res, err) == -1)
+		return (-1);
+	*n = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	return (0);
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Static checks: every core header compiles on its own, cppcheck finds
+# nothing in our C, shellcheck finds nothing in our scripts.
+# Prints "static: N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+check() {
+	name=$1
+	shift
+	if out=$("$@" 2>&1); then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAILED: $name"
+		printf '%s\n' "$out" | tail -n 30
+	fi
+}
+
+for h in src/core/*.h src/store/*.h; do
+	check "header $h" sh -c "echo '#include \"$(basename "$h")\"' |
+	    cc -std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror \
+	    -I/usr/include/postgresql -Isrc/core -Isrc/store -x c \
+	    -fsyntax-only -"
+done
+check cppcheck cppcheck --quiet --error-exitcode=1 --std=c99 \
+    --enable=warning,portability --inline-suppr \
+    --suppress=missingIncludeSystem -I src/core -I src/store \
+    src/core src/store src/ctl
+check shellcheck shellcheck -s sh scripts/*.sh .ci/run
+echo "static: $passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -255,7 +255,7 @@ settings_load_file(struct settings *s, const char *path, int optional,
 		key = trim(p);
 		value = trim(eq + 1);
 		if (settings_set(s, key, value, &lerr) == -1) {
-			(void)snprintf(err->msg, sizeof(err->msg), "%.64s:%d: "
+			(void)snprintf(err->msg, sizeof(err->msg), "%.256s:%d: "
 			    "%.170s", path, lineno, lerr.msg);
 			rc = -1;
 			break;

@@ -29,7 +29,7 @@ struct settings {
 };
 
 struct settings_err {
-	char	msg[256];
+	char	msg[512];
 };
 
 /* Fills s with the documented defaults. */

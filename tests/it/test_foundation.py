@@ -419,7 +419,7 @@ def test_settings_file_is_read(db, tmp_path):
                wait=False)
     s.proc.wait(timeout=20)
     assert s.proc.returncode != 0
-    assert "line 2: unknown setting 'bogus'" in s.logtext()
+    assert "rollcall.settings:2: unknown setting 'bogus'" in s.logtext()
 
 
 def test_unmigrated_database_is_refused(tmp_path):

@@ -1,0 +1,190 @@
+/*
+ * Unit tests for settings (file, environment, validation) and util.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "settings.h"
+#include "util.h"
+
+static char *
+write_tmp(const char *text)
+{
+	static char	path[64];
+	FILE		*fp;
+	int		 fd;
+
+	rc_strlcpy(path, "/tmp/check_settings.XXXXXX", sizeof(path));
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	fp = fdopen(fd, "w");
+	fputs(text, fp);
+	fclose(fp);
+	return (path);
+}
+
+START_TEST(test_defaults)
+{
+	struct settings	s;
+
+	settings_defaults(&s);
+	ck_assert_str_eq(s.listen_addr, "127.0.0.1");
+	ck_assert_str_eq(s.listen_port, "8080");
+	ck_assert_int_eq(s.workers, 2);
+	ck_assert_int_eq(s.body_max, 4 * 1024 * 1024);
+	ck_assert(strstr(s.database_url, "gssencmode=disable") != NULL);
+}
+END_TEST
+
+START_TEST(test_file_and_env)
+{
+	struct settings		 s;
+	struct settings_err	 err;
+	char			*path;
+	char			*env[] = { "HOME=/x", "ROLLCALL_WORKERS=7",
+	    "ROLLCALL_SETTINGS=/ignored", "ROLLCALL_PUBLIC_URL=https://a.b/",
+	    NULL };
+
+	settings_defaults(&s);
+	path = write_tmp("# c\n  listen = [::1]:9000 \n\nworkers=3\n"
+	    "log_level = debug\n");
+	ck_assert_int_eq(settings_load_file(&s, path, 0, &err), 0);
+	unlink(path);
+	ck_assert_str_eq(s.listen_addr, "::1");
+	ck_assert_str_eq(s.listen_port, "9000");
+	ck_assert_int_eq(s.workers, 3);
+	ck_assert_int_eq(s.log_level_num, 0);
+	ck_assert_int_eq(settings_load_env(&s, env, &err), 0);
+	ck_assert_int_eq(s.workers, 7);
+	/* The trailing slash is dropped: locations are built from it. */
+	ck_assert_str_eq(s.public_url, "https://a.b");
+}
+END_TEST
+
+START_TEST(test_errors_name_the_setting)
+{
+	struct settings		 s;
+	struct settings_err	 err;
+	char			*path;
+	char			*typo[] = { "ROLLCALL_WORKRES=2", NULL };
+
+	settings_defaults(&s);
+	ck_assert_int_eq(settings_set(&s, "workers", "0", &err), -1);
+	ck_assert(strstr(err.msg, "workers") != NULL);
+	ck_assert_int_eq(settings_set(&s, "workers", "2x", &err), -1);
+	ck_assert_int_eq(settings_set(&s, "workers", "", &err), -1);
+	ck_assert_int_eq(settings_set(&s, "workers", " 2", &err), -1);
+	ck_assert_int_eq(settings_set(&s, "workers", "99999999999999999999",
+	    &err), -1);
+	ck_assert_int_eq(settings_set(&s, "listen", "8080", &err), -1);
+	ck_assert(strstr(err.msg, "listen") != NULL);
+	ck_assert_int_eq(settings_set(&s, "listen", "1.2.3.4:0", &err), -1);
+	ck_assert_int_eq(settings_set(&s, "listen", ":80", &err), -1);
+	ck_assert_int_eq(settings_set(&s, "public_url", "example.com", &err),
+	    -1);
+	ck_assert_int_eq(settings_set(&s, "log_level", "loud", &err), -1);
+	ck_assert_int_eq(settings_set(&s, "nope", "1", &err), -1);
+	ck_assert(strstr(err.msg, "nope") != NULL);
+	ck_assert_int_eq(settings_load_env(&s, typo, &err), -1);
+	ck_assert(strstr(err.msg, "ROLLCALL_WORKRES") != NULL);
+
+	path = write_tmp("workers = 2\nthis line has no equals\n");
+	ck_assert_int_eq(settings_load_file(&s, path, 0, &err), -1);
+	ck_assert(strstr(err.msg, ":2:") != NULL);
+	unlink(path);
+	ck_assert_int_eq(settings_load_file(&s, "/nonexistent/x", 1, &err), 0);
+	ck_assert_int_eq(settings_load_file(&s, "/nonexistent/x", 0, &err), -1);
+}
+END_TEST
+
+START_TEST(test_util)
+{
+	char		 b64[64], uuid[37], when[32];
+	long long	 v;
+
+	rc_b64url_encode((const unsigned char *)"\xfb\xff", 2, b64);
+	ck_assert_str_eq(b64, "-_8");
+	rc_b64url_encode((const unsigned char *)"foobar", 6, b64);
+	ck_assert_str_eq(b64, "Zm9vYmFy");
+	ck_assert_uint_eq(rc_b64url_len(32), 43);
+	ck_assert_int_eq(rc_uuid_v4(uuid), 0);
+	ck_assert(rc_is_uuid(uuid));
+	ck_assert(uuid[14] == '4');
+	ck_assert(!rc_is_uuid("not-a-uuid"));
+	ck_assert(!rc_is_uuid("00000000-0000-4000-8000-00000000000g"));
+	ck_assert(!rc_is_uuid("00000000-0000-4000-8000-0000000000000"));
+	rc_time_format(1700000000123ULL, when, sizeof(when));
+	ck_assert_str_eq(when, "2023-11-14T22:13:20.123Z");
+	ck_assert_int_eq(rc_parse_int("-5", -10, 10, &v), 0);
+	ck_assert_int_eq(v, -5);
+	ck_assert_int_eq(rc_parse_int("11", -10, 10, &v), -1);
+	ck_assert_int_eq(rc_parse_int(NULL, 0, 1, &v), -1);
+	ck_assert_uint_eq(rc_strlcpy(b64, "abcdef", 4), 6);
+	ck_assert_str_eq(b64, "abc");
+}
+END_TEST
+
+static const char *const	routes[] = { "healthz", "scim", "other" };
+
+START_TEST(test_metrics_render)
+{
+	struct metrics	*m;
+	void		*mem;
+	char		*text;
+
+	mem = calloc(1, metrics_size(3));
+	m = metrics_init(mem, routes, 3);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(metrics_route_index(m, "scim"), 1);
+	ck_assert_uint_eq(metrics_route_index(m, "unknown"), 2);
+	metrics_observe(m, 0, 200, 90);
+	metrics_observe(m, 0, 200, 3000);
+	metrics_observe(m, 1, 418, 7000000);
+	metrics_add(m, METRIC_DB_ERRORS, 3);
+	text = metrics_render(m, "extra_line 1\n");
+	ck_assert_ptr_nonnull(text);
+	ck_assert(strstr(text, "rollcall_http_requests_total{route=\"healthz\","
+	    "status=\"200\"} 2\n") != NULL);
+	ck_assert(strstr(text, "{route=\"scim\",status=\"other\"} 1\n") != NULL);
+	ck_assert(strstr(text, "_bucket{route=\"healthz\",le=\"0.0001\"} 1\n")
+	    != NULL);
+	ck_assert(strstr(text, "_bucket{route=\"healthz\",le=\"0.005\"} 2\n")
+	    != NULL);
+	ck_assert(strstr(text, "_bucket{route=\"scim\",le=\"5\"} 0\n") != NULL);
+	ck_assert(strstr(text, "_bucket{route=\"scim\",le=\"+Inf\"} 1\n")
+	    != NULL);
+	ck_assert(strstr(text, "rollcall_db_errors_total 3\n") != NULL);
+	ck_assert(strstr(text, "extra_line 1\n") != NULL);
+	ck_assert(strstr(text, "route=\"other\"") == NULL);
+	free(text);
+	ck_assert_ptr_null(metrics_init(mem, routes, 0));
+	free(mem);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s;
+	SRunner	*sr;
+	TCase	*tc;
+	int	 failed;
+
+	s = suite_create("settings");
+	tc = tcase_create("settings");
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_file_and_env);
+	tcase_add_test(tc, test_errors_name_the_setting);
+	tcase_add_test(tc, test_util);
+	tcase_add_test(tc, test_metrics_render);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}

@@ -31,7 +31,8 @@ FEATURES	= -DKORE_USE_PGSQL -DKORE_USE_TASKS
 CPPFLAGS	= -D_GNU_SOURCE=1 -D_FILE_OFFSET_BITS=64 -I$(PG_INCLUDE)
 
 # Kore's sources are vendor code: built with its own flags.
-KCFLAGS		= -std=c99 $(OPT) -g -Wall $(FEATURES) $(SANFLAGS) \
+KCFLAGS		= -std=c99 $(OPT) -g -Wall -Wno-format-truncation $(FEATURES) \
+		  $(SANFLAGS) \
 		  -I$(KORE)/include/kore -I$(B)/kore
 
 WARN		= -Wall -Wextra -Werror -Wstrict-prototypes \

@@ -1,13 +1,27 @@
 #!/bin/sh
 # Installs the Debian 12 packages rollcall needs, only those missing.
-#   scripts/install-deps.sh run    build and run
-#   scripts/install-deps.sh test   also what the test suite uses
+#   scripts/install-deps.sh runtime  what the binaries need to run
+#   scripts/install-deps.sh build    compile (the container's build stage)
+#   scripts/install-deps.sh run      build, plus a local PostgreSQL
+#   scripts/install-deps.sh test     also what the test suite uses
 # Works as root or through sudo; prints nothing when all is there.
 set -eu
 
-want="build-essential pkg-config kore libpq-dev libjansson-dev libssl-dev \
-libjwt-dev check libsubunit-dev postgresql postgresql-contrib"
-if [ "${1:-run}" = test ]; then
+mode=${1:-run}
+case $mode in
+runtime)
+	want="libssl3 libpq5 libjansson4 libjwt0" ;;
+build)
+	want="build-essential pkg-config kore libpq-dev libjansson-dev \
+libssl-dev libjwt-dev check libsubunit-dev" ;;
+run|test)
+	want="build-essential pkg-config kore libpq-dev libjansson-dev \
+libssl-dev libjwt-dev check libsubunit-dev postgresql postgresql-contrib" ;;
+*)
+	echo "usage: $0 runtime|build|run|test" >&2
+	exit 2 ;;
+esac
+if [ "$mode" = test ]; then
 	want="$want python3 python3-pytest python3-yaml nginx-light openssl \
 curl cppcheck shellcheck"
 	# The third-party SCIM suites run on Node.js; a machine may have it

@@ -12,7 +12,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 PGDIR=${RC_PGDIR:-$top/.run/pg}
 PGPORT=${RC_PGPORT:-54329}
-BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+BIN=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null |
+    sort -V | tail -n 1)
 [ -n "$BIN" ] || { echo "PostgreSQL server not installed" >&2; exit 1; }
 
 if [ "$(id -u)" -eq 0 ]; then

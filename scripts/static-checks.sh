@@ -3,7 +3,7 @@
 # nothing in our C, shellcheck finds nothing in our scripts.
 # Prints "static: N passed, N failed".
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 passed=0
 failed=0
 check() {
@@ -28,6 +28,6 @@ check cppcheck cppcheck --quiet --error-exitcode=1 --std=c99 \
     --enable=warning,portability --inline-suppr \
     --suppress=missingIncludeSystem -I src/core -I src/store \
     src/core src/store src/ctl
-check shellcheck shellcheck -s sh scripts/*.sh .ci/run
+check shellcheck shellcheck -s sh scripts/*.sh scripts/docker/*.sh .ci/run
 echo "static: $passed passed, $failed failed"
 [ $failed -eq 0 ]

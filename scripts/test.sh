@@ -6,7 +6,7 @@
 #   4. static checks (cppcheck, shellcheck, headers compile alone)
 # Ends with "total: N passed, N failed"; exits non-zero on any failure.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 top=$(pwd)
 
 sh scripts/install-deps.sh test || exit 1

@@ -1,0 +1,164 @@
+"""Deployment files: the compose file parses and references only files
+that exist; the real nginx from Debian, with the shipped configuration
+and a self-signed certificate, terminates TLS 1.2/1.3 in front of a real
+rollcall."""
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import http.client
+
+import pytest
+import yaml
+
+from conftest import ROOT, free_port
+
+
+def test_compose_file_parses_and_references_exist():
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = doc["services"]
+    assert set(services) == {"postgres", "rollcall", "nginx"}
+    assert services["postgres"]["image"].startswith("postgres:15")
+    assert "443:443" in services["nginx"]["ports"]
+    for name, svc in services.items():
+        build = svc.get("build")
+        if build:
+            ctx = ROOT / build["context"]
+            dockerfile = ctx / build["dockerfile"]
+            assert dockerfile.is_file(), dockerfile
+            text = dockerfile.read_text()
+            assert re.search(r"(?m)^FROM debian:bookworm", text)
+            # Every COPY source must exist in the build context.
+            for line in re.findall(r"(?m)^COPY (?!--from)(.+)$", text):
+                for src in line.split()[:-1]:
+                    assert (ctx / src).exists(), f"{dockerfile}: {src}"
+        for vol in svc.get("volumes", []):
+            src = vol.split(":")[0]
+            if src.startswith("."):
+                assert (ROOT / src).exists(), src
+            else:
+                assert src in doc["volumes"], src
+    # The image uses the same install script as 'make run'.
+    df = (ROOT / "scripts/docker/Dockerfile").read_text()
+    assert "scripts/install-deps.sh" in df
+
+
+def test_production_conf_separates_privileges():
+    prod = (ROOT / "conf/production.conf").read_text()
+    assert re.search(r"(?m)^runas\s+rollcall$", prod)
+    assert re.search(r"(?m)^root\s+/var/lib/rollcall/empty$", prod)
+    common = (ROOT / "conf/common.conf").read_text()
+    assert re.search(r"(?m)^\s*tls\s+no$", common)
+    assert re.search(r"(?m)^seccomp_tracing\s+no$", common)
+
+
+def make_cert(tmp):
+    key, crt = os.path.join(tmp, "tls.key"), os.path.join(tmp, "tls.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-sha256", "-days", "2", "-nodes", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", crt],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+@pytest.fixture(scope="module")
+def nginx(server, tmp_path_factory):
+    if shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"):
+        pytest.fail("nginx is not installed (scripts/install-deps.sh test)")
+    tmp = str(tmp_path_factory.mktemp("nginx"))
+    os.chmod(tmp, 0o777)
+    crt, key = make_cert(tmp)
+    port = free_port()
+    site = (ROOT / "conf/nginx/rollcall.conf").read_text()
+    site = site.replace("server rollcall:8080;",
+                        f"server 127.0.0.1:{server.port};")
+    site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
+    site = site.replace("/etc/rollcall/tls/tls.crt", crt)
+    site = site.replace("/etc/rollcall/tls/tls.key", key)
+    main = f"""
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+worker_processes 1;
+events {{ worker_connections 256; }}
+http {{
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+{site}
+}}
+"""
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(main)
+    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    test = subprocess.run([nginx_bin, "-t", "-c", conf],
+                          capture_output=True, text=True)
+    assert test.returncode == 0, test.stderr
+    proc = subprocess.Popen([nginx_bin, "-c", conf, "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield {"port": port, "ca": crt}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def https(nginx, path, version, token=None):
+    ctx = ssl.create_default_context(cafile=nginx["ca"])
+    ctx.minimum_version = version
+    ctx.maximum_version = version
+    conn = http.client.HTTPSConnection("127.0.0.1", nginx["port"],
+                                       context=ctx, timeout=10)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        conn.request("GET", path, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read(), conn.sock.version()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("version,name", [
+    (ssl.TLSVersion.TLSv1_2, "TLSv1.2"),
+    (ssl.TLSVersion.TLSv1_3, "TLSv1.3"),
+])
+def test_https_through_nginx(server, nginx, version, name):
+    status, body, negotiated = https(nginx, "/healthz", version)
+    assert status == 200 and negotiated == name
+    status, body, _ = https(nginx, "/admin/v1/directories", version,
+                            token=server.tokens["admin"])
+    assert status == 200, body
+    status, body, _ = https(nginx, "/admin/v1/directories", version,
+                            token="wrong")
+    assert status == 401
+    # Metrics stay internal.
+    status, _, _ = https(nginx, "/metrics", version)
+    assert status == 404
+
+
+def test_tls_1_1_is_refused(nginx):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        pytest.skip("this OpenSSL cannot even offer TLS 1.1")
+    with socket.create_connection(("127.0.0.1", nginx["port"])) as s:
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(s).do_handshake()

@@ -146,7 +146,7 @@ cmd_migrate(int argc, char **argv)
 	PGresult		*res;
 	DIR			*dir;
 	const char		*dirpath, *p[2];
-	char			**names, path[1024], num[16], *sql;
+	char			**names, **grown, path[1024], num[16], *sql;
 	size_t			 n, cap, i;
 	long long		 version;
 	int			 ch, applied;
@@ -171,9 +171,10 @@ cmd_migrate(int argc, char **argv)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			if ((names = realloc(names, cap * sizeof(*names))) ==
+			if ((grown = realloc(names, cap * sizeof(*names))) ==
 			    NULL)
 				die("out of memory");
+			names = grown;
 		}
 		if ((names[n++] = strdup(de->d_name)) == NULL)
 			die("out of memory");

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "svc.h"
 #include "util.h"
@@ -38,6 +39,9 @@ static PGconn	*thread_conn_get(struct svc_db_err *);
 static void	 err_from_conn(PGconn *, PGresult *, struct svc_db_err *);
 
 #define DB_IDLE_CHECK_US	2000000
+
+/* Jobs handed to task threads and not yet returned (this process). */
+static uint32_t			 jobs_running;
 
 static __thread PGconn		*thread_conn;
 static __thread uint64_t	 thread_conn_used_us;
@@ -161,6 +165,7 @@ job_entry(struct kore_task *t)
 			svc_db_rollback(conn);
 		thread_conn_used_us = rc_mono_us();
 	}
+	__atomic_sub_fetch(&jobs_running, 1, __ATOMIC_RELEASE);
 
 	return (job->result == 0 ? KORE_RESULT_OK : KORE_RESULT_ERROR);
 }
@@ -176,7 +181,7 @@ job_free(void *arg)
 			return;
 		kore_task_destroy(&job->task);
 	}
-	kore_free(job);
+	free(job);
 }
 
 int
@@ -190,7 +195,8 @@ svc_db_run(struct http_request *req, svc_db_fn fn, void *arg)
 		ctx->job_free(ctx->job);
 		ctx->job = NULL;
 	}
-	job = kore_calloc(1, sizeof(*job));
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		fatal("rollcall: out of memory");
 	job->fn = fn;
 	job->arg = arg;
 	ctx->job = job;
@@ -198,6 +204,7 @@ svc_db_run(struct http_request *req, svc_db_fn fn, void *arg)
 
 	kore_task_create(&job->task, job_entry);
 	kore_task_bind_request(&job->task, req);
+	__atomic_add_fetch(&jobs_running, 1, __ATOMIC_RELAXED);
 	kore_task_run(&job->task);
 
 	return (KORE_RESULT_RETRY);
@@ -238,7 +245,25 @@ job_callback(struct kore_task *t)
 	if (job->done != NULL)
 		job->done(job->arg, job->result, &job->err);
 	kore_task_destroy(t);
-	kore_free(job);
+	free(job);
+}
+
+/*
+ * Kore frees its memory pools when a worker exits, task threads
+ * included.  A thread still running a job then would touch freed
+ * memory: wait (bounded) for the jobs to come back first.
+ */
+void
+svc_db_drain(void)
+{
+	int	waited_ms;
+
+	for (waited_ms = 0; waited_ms < 10000 &&
+	    __atomic_load_n(&jobs_running, __ATOMIC_ACQUIRE) > 0;
+	    waited_ms += 10)
+		(void)usleep(10 * 1000);
+	/* Let the threads get back to waiting for work. */
+	(void)usleep(20 * 1000);
 }
 
 int
@@ -247,12 +272,14 @@ svc_db_background(svc_db_fn fn, void *arg,
 {
 	struct svc_db_job	*job;
 
-	job = kore_calloc(1, sizeof(*job));
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		fatal("rollcall: out of memory");
 	job->fn = fn;
 	job->arg = arg;
 	job->done = done;
 	kore_task_create(&job->task, job_entry);
 	kore_task_bind_callback(&job->task, job_callback);
+	__atomic_add_fetch(&jobs_running, 1, __ATOMIC_RELAXED);
 	kore_task_run(&job->task);
 
 	return (0);

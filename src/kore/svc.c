@@ -39,6 +39,8 @@ static struct sock_filter	filter_rollcall[] = {
 	KORE_SYSCALL_ALLOW(poll),
 	KORE_SYSCALL_ALLOW(ppoll),
 	KORE_SYSCALL_ALLOW(sched_yield),
+	KORE_SYSCALL_ALLOW(clock_nanosleep),
+	KORE_SYSCALL_ALLOW(nanosleep),
 #if defined(RC_SANITIZE)
 	KORE_SYSCALL_ALLOW(gettid),
 	KORE_SYSCALL_ALLOW(sched_getaffinity),
@@ -235,6 +237,7 @@ kore_worker_configure(void)
 void
 kore_worker_teardown(void)
 {
+	svc_db_drain();
 }
 
 void

@@ -119,6 +119,9 @@ int	svc_db_done(struct http_request *, int *result, struct svc_db_err **);
 int	svc_db_background(svc_db_fn, void *arg,
 	    void (*done)(void *arg, int result, struct svc_db_err *));
 
+/* At worker exit: waits (bounded) until no job runs on a task thread. */
+void	svc_db_drain(void);
+
 /* Helpers for job functions (any thread). */
 int	svc_db_exec(PGconn *, const char *sql, int nparams,
 	    const char *const *params, PGresult **res, struct svc_db_err *);

@@ -150,6 +150,8 @@ def test_https_through_nginx(server, nginx, version, name):
 
 
 def test_tls_1_1_is_refused(nginx):
+    import warnings
+    warnings.simplefilter("ignore", DeprecationWarning)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE

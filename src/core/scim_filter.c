@@ -1,0 +1,2398 @@
+/*
+ * scim_filter: RFC 7644 section 3.4.2.2 filter parser, evaluator and
+ * SQL compiler, plus the PATCH path parser built on the same code.
+ *
+ * The parser works directly on the text (no token array) so that it can
+ * be context-sensitive where real clients need it: "not" is a keyword
+ * unless it can only be an attribute name (scimmy's "not eq pr"), and a
+ * value that is neither a JSON literal nor quoted is read as a bare word
+ * (Microsoft's suite sends userName sw O).  Every limit is checked before
+ * the recursion it guards, so hostile input costs at most a few
+ * kilobytes of stack.
+ *
+ * The SQL compiler emits expressions for one table (users or groups, no
+ * alias) with every client value bound as a $n text parameter; only
+ * column names and attribute keys from our static schema tables are ever
+ * written into the SQL text.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "scim_error.h"
+#include "scim_filter.h"
+#include "scim_schema.h"
+
+struct parser {
+	const char			*text;
+	const char			*p;
+	enum scim_resource		 type;
+	const struct scim_attr_ref	*ctx;	/* inside [ ]: the attribute */
+	int				 depth;
+	int				 terms;
+	int				 failed;
+	struct scim_err			*err;
+};
+
+struct sbuf {
+	char	*s;
+	size_t	 len;
+	size_t	 cap;
+	int	 oom;
+};
+
+struct sqlgen {
+	struct sbuf		 b;
+	struct scim_sql		*out;
+	enum scim_resource	 type;
+	int			 next;
+	struct scim_err		*err;
+};
+
+static const struct {
+	const char		*word;
+	enum scim_filter_op	 op;
+} ops[] = {
+	{ "eq", SCIM_FOP_EQ }, { "ne", SCIM_FOP_NE }, { "co", SCIM_FOP_CO },
+	{ "sw", SCIM_FOP_SW }, { "ew", SCIM_FOP_EW }, { "gt", SCIM_FOP_GT },
+	{ "ge", SCIM_FOP_GE }, { "lt", SCIM_FOP_LT }, { "le", SCIM_FOP_LE },
+	{ "pr", SCIM_FOP_PR },
+};
+
+static int			 perr(struct parser *, const char *,
+				    const char *, ...)
+				    __attribute__((format(printf, 3, 4)));
+static int			 column(const struct parser *, const char *);
+static void			 skip_ws(struct parser *);
+static int			 is_delim(char);
+static int			 is_namechar(char);
+static int			 keyword_at(const char *, const char *);
+static int			 op_at(const char *, enum scim_filter_op *);
+static struct scim_filter	*node_new(enum scim_filter_op, int);
+static struct scim_filter	*parse_or(struct parser *);
+static struct scim_filter	*parse_and(struct parser *);
+static struct scim_filter	*parse_not(struct parser *);
+static struct scim_filter	*parse_primary(struct parser *);
+static struct scim_filter	*parse_attrexp(struct parser *);
+static struct scim_filter	*parse_oppart(struct parser *,
+				    struct scim_filter_path *, int);
+static json_t			*parse_value(struct parser *);
+static json_t			*parse_string(struct parser *);
+static int			 resolve_path(struct parser *, const char *,
+				    size_t, int, struct scim_filter_path *);
+static int			 typecheck(struct parser *,
+				    struct scim_filter *);
+static void			 path_free(struct scim_filter_path *);
+static int			 run_parse(struct parser *,
+				    struct scim_filter **);
+
+static const json_t		*get_ci(const json_t *, const char *);
+static int			 present(const json_t *);
+static const struct scim_attr	*path_target(const struct scim_filter_path *);
+static int			 cmp_one(enum scim_filter_op,
+				    const struct scim_attr *, const json_t *,
+				    const json_t *);
+static int			 test_values(const struct scim_filter *,
+				    const json_t *, const struct scim_attr *);
+static int			 match_node(const struct scim_filter *,
+				    const json_t *, const json_t *);
+
+static void			 sb_add(struct sbuf *, const char *, ...)
+				    __attribute__((format(printf, 2, 3)));
+static void			 to_string(struct sbuf *,
+				    const struct scim_filter *);
+static void			 path_string(struct sbuf *,
+				    const struct scim_filter_path *);
+
+static int			 sql_node(struct sqlgen *,
+				    const struct scim_filter *, const char *);
+static int			 sql_param(struct sqlgen *, const char *,
+				    size_t);
+
+int
+scim_filter_parse(enum scim_resource type, const char *text,
+    struct scim_filter **out, struct scim_err *err)
+{
+	struct parser	ps;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.type = type;
+	ps.text = text;
+	ps.err = err;
+	return (run_parse(&ps, out));
+}
+
+int
+scim_filter_parse_value(enum scim_resource type,
+    const struct scim_attr_ref *ref, const char *text,
+    struct scim_filter **out, struct scim_err *err)
+{
+	struct parser	ps;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.type = type;
+	ps.text = text;
+	ps.err = err;
+	ps.ctx = ref;
+	if (ref == NULL || (type != SCIM_RES_NONE && ref->attr == NULL)) {
+		*out = NULL;
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_FILTER,
+		    "A value filter needs the attribute it applies to."));
+	}
+	return (run_parse(&ps, out));
+}
+
+static int
+run_parse(struct parser *ps, struct scim_filter **out)
+{
+	struct scim_filter	*f;
+	size_t			 len;
+
+	*out = NULL;
+	if (ps->text == NULL)
+		return (scim_err_set(ps->err, 400, SCIM_ERR_INVALID_FILTER,
+		    "The filter is empty."));
+	len = strlen(ps->text);
+	if (len > SCIM_FILTER_MAX_LEN)
+		return (scim_err_set(ps->err, 400, SCIM_ERR_INVALID_FILTER,
+		    "The filter is %zu bytes long; at most %d are accepted.",
+		    len, SCIM_FILTER_MAX_LEN));
+	ps->p = ps->text;
+	skip_ws(ps);
+	if (*ps->p == '\0')
+		return (scim_err_set(ps->err, 400, SCIM_ERR_INVALID_FILTER,
+		    "The filter is empty; send e.g. userName eq "
+		    "\"alice@contoso.com\"."));
+
+	if ((f = parse_or(ps)) == NULL)
+		return (-1);
+	skip_ws(ps);
+	if (*ps->p != '\0') {
+		scim_filter_free(f);
+		if (*ps->p == ')')
+			return (perr(ps, ps->p, "unbalanced ')' (no matching "
+			    "'(' before it)"));
+		if (*ps->p == ']')
+			return (perr(ps, ps->p, "unbalanced ']'"));
+		return (perr(ps, ps->p, "expected 'and', 'or' or the end of "
+		    "the filter, found '%.30s'", ps->p));
+	}
+	*out = f;
+	return (0);
+}
+
+static int
+column(const struct parser *ps, const char *at)
+{
+	return ((int)(at - ps->text) + 1);
+}
+
+/* Record the first parse error (later ones are consequences). */
+static int
+perr(struct parser *ps, const char *at, const char *fmt, ...)
+{
+	char		msg[200];
+	va_list		ap;
+
+	if (ps->failed)
+		return (-1);
+	ps->failed = 1;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return (scim_err_set(ps->err, 400, SCIM_ERR_INVALID_FILTER,
+	    "Invalid filter at column %d: %s.", column(ps, at), msg));
+}
+
+static void
+skip_ws(struct parser *ps)
+{
+	while (*ps->p == ' ' || *ps->p == '\t')
+		ps->p++;
+}
+
+static int
+is_delim(char c)
+{
+	return (c == '\0' || c == ' ' || c == '\t' || c == '(' || c == ')' ||
+	    c == '[' || c == ']');
+}
+
+/* RFC 7644 ATTRNAME chars, '$' for $ref, ':' and '.' for URN paths. */
+static int
+is_namechar(char c)
+{
+	return (isalnum((unsigned char)c) || c == '-' || c == '_' ||
+	    c == '$' || c == ':' || c == '.');
+}
+
+/* Is kw (lower case) at p, case-insensitively, followed by a delimiter? */
+static int
+keyword_at(const char *p, const char *kw)
+{
+	size_t		len = strlen(kw);
+
+	return (strncasecmp(p, kw, len) == 0 && is_delim(p[len]));
+}
+
+static int
+op_at(const char *p, enum scim_filter_op *op)
+{
+	size_t		i;
+
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (keyword_at(p, ops[i].word)) {
+			*op = ops[i].op;
+			return (1);
+		}
+	}
+	return (0);
+}
+
+static struct scim_filter *
+node_new(enum scim_filter_op op, int col)
+{
+	struct scim_filter	*f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return (NULL);
+	f->op = op;
+	f->column = col;
+	return (f);
+}
+
+static struct scim_filter *
+parse_or(struct parser *ps)
+{
+	struct scim_filter	*left, *right, *n;
+	const char		*at;
+
+	if ((left = parse_and(ps)) == NULL)
+		return (NULL);
+	for (;;) {
+		skip_ws(ps);
+		at = ps->p;
+		if (!keyword_at(at, "or"))
+			return (left);
+		ps->p += 2;
+		if ((right = parse_and(ps)) == NULL) {
+			scim_filter_free(left);
+			return (NULL);
+		}
+		if ((n = node_new(SCIM_FOP_OR, column(ps, at))) == NULL) {
+			scim_filter_free(left);
+			scim_filter_free(right);
+			perr(ps, at, "out of memory");
+			return (NULL);
+		}
+		n->left = left;
+		n->right = right;
+		left = n;
+	}
+}
+
+static struct scim_filter *
+parse_and(struct parser *ps)
+{
+	struct scim_filter	*left, *right, *n;
+	const char		*at;
+
+	if ((left = parse_not(ps)) == NULL)
+		return (NULL);
+	for (;;) {
+		skip_ws(ps);
+		at = ps->p;
+		if (!keyword_at(at, "and"))
+			return (left);
+		ps->p += 3;
+		if ((right = parse_not(ps)) == NULL) {
+			scim_filter_free(left);
+			return (NULL);
+		}
+		if ((n = node_new(SCIM_FOP_AND, column(ps, at))) == NULL) {
+			scim_filter_free(left);
+			scim_filter_free(right);
+			perr(ps, at, "out of memory");
+			return (NULL);
+		}
+		n->left = left;
+		n->right = right;
+		left = n;
+	}
+}
+
+static struct scim_filter *
+parse_not(struct parser *ps)
+{
+	struct scim_filter	*child, *n;
+	struct scim_err		 first;
+	const char		*at;
+	int			 terms, depth;
+
+	skip_ws(ps);
+	at = ps->p;
+	if (strncasecmp(at, "not", 3) != 0 || (!is_delim(at[3])) ||
+	    at[3] == ')' || at[3] == ']' || at[3] == '[' || at[3] == '\0')
+		return (parse_primary(ps));
+
+	if (++ps->depth > SCIM_FILTER_MAX_DEPTH) {
+		perr(ps, at, "nesting deeper than %d levels of not, ( ) and "
+		    "[ ]", SCIM_FILTER_MAX_DEPTH);
+		return (NULL);
+	}
+	terms = ps->terms;
+	depth = ps->depth - 1;
+	ps->p += 3;
+	child = parse_not(ps);
+	ps->depth--;
+	if (child != NULL) {
+		if ((n = node_new(SCIM_FOP_NOT, column(ps, at))) == NULL) {
+			scim_filter_free(child);
+			perr(ps, at, "out of memory");
+			return (NULL);
+		}
+		n->left = child;
+		return (n);
+	}
+
+	/*
+	 * "not" may also be an attribute name ("not sw "A"" in scimmy's
+	 * vectors); retry it as one, but report the keyword reading's error
+	 * if that fails too, since it is the likelier intent.
+	 */
+	if (ps->err != NULL)
+		first = *ps->err;
+	else
+		scim_err_init(&first);
+	ps->failed = 0;
+	ps->p = at;
+	ps->terms = terms;
+	ps->depth = depth;
+	if ((child = parse_primary(ps)) != NULL)
+		return (child);
+	if (ps->err != NULL)
+		*ps->err = first;
+	ps->failed = 1;
+	return (NULL);
+}
+
+static struct scim_filter *
+parse_primary(struct parser *ps)
+{
+	struct scim_filter	*f;
+	const char		*at;
+
+	skip_ws(ps);
+	at = ps->p;
+	if (*at == '(') {
+		if (++ps->depth > SCIM_FILTER_MAX_DEPTH) {
+			perr(ps, at, "nesting deeper than %d levels of not, "
+			    "( ) and [ ]", SCIM_FILTER_MAX_DEPTH);
+			return (NULL);
+		}
+		ps->p++;
+		if ((f = parse_or(ps)) == NULL)
+			return (NULL);
+		skip_ws(ps);
+		if (*ps->p != ')') {
+			scim_filter_free(f);
+			if (*ps->p == '\0')
+				perr(ps, at, "'(' is never closed");
+			else
+				perr(ps, ps->p, "expected ')', found '%.30s'",
+				    ps->p);
+			return (NULL);
+		}
+		ps->p++;
+		ps->depth--;
+		return (f);
+	}
+	if (*at == '\0') {
+		perr(ps, at, "the filter ends where an attribute expression "
+		    "was expected");
+		return (NULL);
+	}
+	return (parse_attrexp(ps));
+}
+
+static struct scim_filter *
+parse_attrexp(struct parser *ps)
+{
+	struct scim_filter_path	 path, rel;
+	struct scim_filter	*vp, *inner;
+	const struct scim_attr_ref *saved;
+	const char		*at, *start, *save;
+	enum scim_filter_op	 op;
+	size_t			 len;
+
+	at = ps->p;
+	if (++ps->terms > SCIM_FILTER_MAX_TERMS) {
+		perr(ps, at, "more than %d attribute expressions",
+		    SCIM_FILTER_MAX_TERMS);
+		return (NULL);
+	}
+
+	start = ps->p;
+	while (is_namechar(*ps->p))
+		ps->p++;
+	len = (size_t)(ps->p - start);
+	if (len == 0) {
+		if ((unsigned char)*at < 0x20 || *at == 0x7f)
+			perr(ps, at, "control character 0x%02x is not "
+			    "allowed", (unsigned char)*at);
+		else
+			perr(ps, at, "expected an attribute name, found "
+			    "'%.30s'", at);
+		return (NULL);
+	}
+
+	memset(&path, 0, sizeof(path));
+	if (*ps->p != '[') {
+		if (resolve_path(ps, start, len, ps->ctx != NULL, &path) == -1)
+			return (NULL);
+		return (parse_oppart(ps, &path, column(ps, at)));
+	}
+
+	/* attr[valFilter] [.sub op value | op value] */
+	if (ps->ctx != NULL) {
+		perr(ps, ps->p, "a value filter cannot be nested inside "
+		    "another one");
+		return (NULL);
+	}
+	if (resolve_path(ps, start, len, 0, &path) == -1)
+		return (NULL);
+	if (path.sub != NULL || (path.ref.attr != NULL &&
+	    path.ref.attr->type != SCIM_TYPE_COMPLEX)) {
+		perr(ps, ps->p, "'[' must follow a multi-valued or complex "
+		    "attribute such as emails, not '%.*s'", (int)len, start);
+		path_free(&path);
+		return (NULL);
+	}
+	if ((vp = node_new(SCIM_FOP_VALUEPATH, column(ps, at))) == NULL) {
+		path_free(&path);
+		perr(ps, at, "out of memory");
+		return (NULL);
+	}
+	vp->path = path;
+
+	if (++ps->depth > SCIM_FILTER_MAX_DEPTH) {
+		scim_filter_free(vp);
+		perr(ps, ps->p, "nesting deeper than %d levels of not, ( ) "
+		    "and [ ]", SCIM_FILTER_MAX_DEPTH);
+		return (NULL);
+	}
+	save = ps->p++;
+	saved = ps->ctx;
+	ps->ctx = &vp->path.ref;
+	inner = parse_or(ps);
+	ps->ctx = saved;
+	if (inner == NULL) {
+		scim_filter_free(vp);
+		return (NULL);
+	}
+	vp->left = inner;
+	skip_ws(ps);
+	if (*ps->p != ']') {
+		scim_filter_free(vp);
+		if (*ps->p == '\0')
+			perr(ps, save, "'[' is never closed");
+		else
+			perr(ps, ps->p, "expected ']', found '%.30s'", ps->p);
+		return (NULL);
+	}
+	ps->p++;
+	ps->depth--;
+
+	saved = ps->ctx;
+	ps->ctx = &vp->path.ref;
+	memset(&rel, 0, sizeof(rel));
+	if (*ps->p == '.') {
+		start = ++ps->p;
+		while (is_namechar(*ps->p))
+			ps->p++;
+		len = (size_t)(ps->p - start);
+		if (len == 0 || *ps->p == '[') {
+			ps->ctx = saved;
+			scim_filter_free(vp);
+			perr(ps, start, len == 0 ? "expected a sub-attribute "
+			    "name after '].'" : "a value filter cannot follow "
+			    "another one");
+			return (NULL);
+		}
+		if (resolve_path(ps, start, len, 1, &rel) == -1) {
+			ps->ctx = saved;
+			scim_filter_free(vp);
+			return (NULL);
+		}
+		vp->right = parse_oppart(ps, &rel, column(ps, start));
+		ps->ctx = saved;
+		if (vp->right == NULL) {
+			scim_filter_free(vp);
+			return (NULL);
+		}
+		return (vp);
+	}
+
+	/* "emails[type eq "work"] pr": an operator on the element itself. */
+	save = ps->p;
+	skip_ws(ps);
+	if (op_at(ps->p, &op)) {
+		rel.relative = 1;
+		rel.ref = vp->path.ref;
+		at = ps->p;
+		ps->p = save;
+		vp->right = parse_oppart(ps, &rel, column(ps, at));
+		ps->ctx = saved;
+		if (vp->right == NULL) {
+			scim_filter_free(vp);
+			return (NULL);
+		}
+		return (vp);
+	}
+	ps->ctx = saved;
+	ps->p = save;
+	return (vp);
+}
+
+/* Parse "op [value]" after path (which it takes over, even on error). */
+static struct scim_filter *
+parse_oppart(struct parser *ps, struct scim_filter_path *path, int col)
+{
+	struct scim_filter	*f;
+	enum scim_filter_op	 op;
+	const char		*at;
+
+	at = ps->p;
+	skip_ws(ps);
+	if (ps->p == at && *at != '\0') {
+		perr(ps, at, "expected a space after the attribute name, "
+		    "found '%.30s'", at);
+		path_free(path);
+		return (NULL);
+	}
+	at = ps->p;
+	if (!op_at(at, &op)) {
+		if (*at == '\0')
+			perr(ps, at, "the filter ends after an attribute; "
+			    "expected an operator (eq, ne, co, sw, ew, gt, ge, "
+			    "lt, le, pr)");
+		else
+			perr(ps, at, "expected an operator (eq, ne, co, sw, "
+			    "ew, gt, ge, lt, le, pr), found '%.30s'", at);
+		path_free(path);
+		return (NULL);
+	}
+	ps->p += 2;
+
+	if ((f = node_new(op, col)) == NULL) {
+		path_free(path);
+		perr(ps, at, "out of memory");
+		return (NULL);
+	}
+	f->path = *path;
+	memset(path, 0, sizeof(*path));
+
+	if (op != SCIM_FOP_PR) {
+		if (*ps->p != ' ' && *ps->p != '\t') {
+			perr(ps, ps->p, *ps->p == '\0' ? "the filter ends "
+			    "where a value was expected after '%.2s'" :
+			    "expected a space after '%.2s'", at);
+			scim_filter_free(f);
+			return (NULL);
+		}
+		skip_ws(ps);
+		if ((f->value = parse_value(ps)) == NULL) {
+			scim_filter_free(f);
+			return (NULL);
+		}
+	}
+	if (typecheck(ps, f) == -1) {
+		scim_filter_free(f);
+		return (NULL);
+	}
+	return (f);
+}
+
+static json_t *
+parse_value(struct parser *ps)
+{
+	const char	*at, *q, *end;
+	json_t		*v;
+	char		 numbuf[64], *ep;
+	long long	 ll;
+	double		 d;
+	size_t		 len;
+	int		 isint;
+
+	at = ps->p;
+	if (*at == '"')
+		return (parse_string(ps));
+	if (keyword_at(at, "true")) {
+		ps->p += 4;
+		return (json_true());
+	}
+	if (keyword_at(at, "false")) {
+		ps->p += 5;
+		return (json_false());
+	}
+	if (keyword_at(at, "null")) {
+		ps->p += 4;
+		return (json_null());
+	}
+
+	/* JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+	q = at;
+	isint = 1;
+	if (*q == '-')
+		q++;
+	if (*q == '0')
+		q++;
+	else if (isdigit((unsigned char)*q)) {
+		while (isdigit((unsigned char)*q))
+			q++;
+	} else
+		goto bare;
+	if (*q == '.') {
+		if (!isdigit((unsigned char)q[1]))
+			goto bare;
+		q++;
+		while (isdigit((unsigned char)*q))
+			q++;
+		isint = 0;
+	}
+	if (*q == 'e' || *q == 'E') {
+		end = q + 1;
+		if (*end == '+' || *end == '-')
+			end++;
+		if (!isdigit((unsigned char)*end))
+			goto bare;
+		while (isdigit((unsigned char)*end))
+			end++;
+		q = end;
+		isint = 0;
+	}
+	if (!is_delim(*q))
+		goto bare;
+	len = (size_t)(q - at);
+	if (len >= sizeof(numbuf)) {
+		perr(ps, at, "number too long");
+		return (NULL);
+	}
+	memcpy(numbuf, at, len);
+	numbuf[len] = '\0';
+	ps->p = q;
+	errno = 0;
+	if (isint) {
+		ll = strtoll(numbuf, &ep, 10);
+		if (errno == 0 && *ep == '\0')
+			return (json_integer((json_int_t)ll));
+	}
+	errno = 0;
+	d = strtod(numbuf, &ep);
+	if (errno != 0 || *ep != '\0' || !isfinite(d)) {
+		perr(ps, at, "number '%s' is out of range", numbuf);
+		return (NULL);
+	}
+	return (json_real(d));
+
+bare:
+	/*
+	 * Not RFC: an unquoted word is read as a string.  Microsoft's test
+	 * suite and some admins' tools send userName sw O.
+	 */
+	for (q = at; !is_delim(*q) && *q != '"'; q++) {
+		if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+			perr(ps, q, "control character 0x%02x is not allowed",
+			    (unsigned char)*q);
+			return (NULL);
+		}
+	}
+	if (q == at) {
+		if (*at == '\0')
+			perr(ps, at, "the filter ends where a value was "
+			    "expected");
+		else
+			perr(ps, at, "expected a value (a \"quoted string\", "
+			    "number, true, false or null), found '%.30s'", at);
+		return (NULL);
+	}
+	if (*q == '"') {
+		perr(ps, q, "unexpected '\"' inside an unquoted value; quote "
+		    "the whole value");
+		return (NULL);
+	}
+	ps->p = q;
+	if ((v = json_stringn(at, (size_t)(q - at))) == NULL)
+		perr(ps, at, "value is not valid UTF-8");
+	return (v);
+}
+
+static int
+hex4(const char *p, unsigned int *out)
+{
+	unsigned int	v;
+	int		i;
+
+	for (i = 0, v = 0; i < 4; i++) {
+		v <<= 4;
+		if (p[i] >= '0' && p[i] <= '9')
+			v |= (unsigned int)(p[i] - '0');
+		else if (p[i] >= 'a' && p[i] <= 'f')
+			v |= (unsigned int)(p[i] - 'a' + 10);
+		else if (p[i] >= 'A' && p[i] <= 'F')
+			v |= (unsigned int)(p[i] - 'A' + 10);
+		else
+			return (-1);
+	}
+	*out = v;
+	return (0);
+}
+
+/* A JSON string literal (RFC 8259 section 7), at ps->p == '"'. */
+static json_t *
+parse_string(struct parser *ps)
+{
+	const char	*at, *q;
+	char		*buf;
+	size_t		 o;
+	unsigned int	 cp, lo;
+	json_t		*v;
+
+	at = ps->p;
+	/* Decoded text is never longer than the literal. */
+	if ((buf = malloc(strlen(at) + 1)) == NULL) {
+		perr(ps, at, "out of memory");
+		return (NULL);
+	}
+	o = 0;
+	for (q = at + 1; *q != '"'; q++) {
+		if (*q == '\0') {
+			perr(ps, at, "unterminated string (missing closing "
+			    "'\"')");
+			goto fail;
+		}
+		if ((unsigned char)*q < 0x20) {
+			perr(ps, q, "control character 0x%02x inside a string; "
+			    "escape it", (unsigned char)*q);
+			goto fail;
+		}
+		if (*q != '\\') {
+			buf[o++] = *q;
+			continue;
+		}
+		q++;
+		switch (*q) {
+		case '"':
+		case '\\':
+		case '/':
+			buf[o++] = *q;
+			break;
+		case 'b':
+			buf[o++] = '\b';
+			break;
+		case 'f':
+			buf[o++] = '\f';
+			break;
+		case 'n':
+			buf[o++] = '\n';
+			break;
+		case 'r':
+			buf[o++] = '\r';
+			break;
+		case 't':
+			buf[o++] = '\t';
+			break;
+		case 'u':
+			if (hex4(q + 1, &cp) == -1) {
+				perr(ps, q - 1, "\\u must be followed by four "
+				    "hex digits");
+				goto fail;
+			}
+			q += 4;
+			if (cp == 0) {
+				perr(ps, q - 5, "\\u0000 is not allowed in a "
+				    "value");
+				goto fail;
+			}
+			if (cp >= 0xdc00 && cp <= 0xdfff) {
+				perr(ps, q - 5, "unpaired surrogate \\u%04x", cp);
+				goto fail;
+			}
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (q[1] != '\\' || q[2] != 'u' ||
+				    hex4(q + 3, &lo) == -1 ||
+				    lo < 0xdc00 || lo > 0xdfff) {
+					perr(ps, q - 5, "unpaired surrogate "
+					    "\\u%04x", cp);
+					goto fail;
+				}
+				q += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				    (lo - 0xdc00);
+			}
+			/* 6 escape bytes always cover the <= 4 UTF-8 bytes. */
+			if (cp < 0x80) {
+				buf[o++] = (char)cp;
+			} else if (cp < 0x800) {
+				buf[o++] = (char)(0xc0 | (cp >> 6));
+				buf[o++] = (char)(0x80 | (cp & 0x3f));
+			} else if (cp < 0x10000) {
+				buf[o++] = (char)(0xe0 | (cp >> 12));
+				buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+				buf[o++] = (char)(0x80 | (cp & 0x3f));
+			} else {
+				buf[o++] = (char)(0xf0 | (cp >> 18));
+				buf[o++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+				buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+				buf[o++] = (char)(0x80 | (cp & 0x3f));
+			}
+			break;
+		default:
+			if (*q == '\0')
+				perr(ps, at, "unterminated string (missing "
+				    "closing '\"')");
+			else
+				perr(ps, q - 1, "invalid escape '\\%c' in a "
+				    "string", isprint((unsigned char)*q) ?
+				    *q : '?');
+			goto fail;
+		}
+	}
+	ps->p = q + 1;
+	if ((v = json_stringn(buf, o)) == NULL)
+		perr(ps, at, "string is not valid UTF-8");
+	free(buf);
+	return (v);
+
+fail:
+	free(buf);
+	return (NULL);
+}
+
+/*
+ * Turn the name token [start, start+len) into a path.  relative: it
+ * names a sub-attribute of ps->ctx (an element of a value filter).
+ */
+static int
+resolve_path(struct parser *ps, const char *start, size_t len, int relative,
+    struct scim_filter_path *out)
+{
+	char			*tok, *name, *dot, *colon;
+	const struct scim_attr	*sub;
+	char			 where[160];
+
+	memset(out, 0, sizeof(*out));
+	if ((tok = strndup(start, len)) == NULL)
+		return (perr(ps, start, "out of memory"));
+	out->relative = relative;
+
+	if (relative) {
+		if (strchr(tok, '.') != NULL || strchr(tok, ':') != NULL) {
+			perr(ps, start, "inside [ ] name a sub-attribute "
+			    "directly (e.g. type), not '%s'", tok);
+			goto fail;
+		}
+		if (ps->type == SCIM_RES_NONE || ps->ctx == NULL ||
+		    ps->ctx->attr == NULL) {
+			out->name = tok;
+			if (ps->ctx != NULL)
+				out->ref = *ps->ctx;
+			return (0);
+		}
+		if ((sub = scim_attr_sub(ps->ctx->attr, tok)) == NULL) {
+			perr(ps, start, "'%s' is not a sub-attribute of '%s'",
+			    tok, scim_attr_ref_name(ps->ctx, where,
+			    sizeof(where)));
+			goto fail;
+		}
+		out->ref = *ps->ctx;
+		out->ref.sub = sub;
+		free(tok);
+		if ((out->name = strdup(sub->name)) == NULL)
+			return (perr(ps, start, "out of memory"));
+		return (0);
+	}
+
+	if (ps->type != SCIM_RES_NONE) {
+		if (scim_schema_lookup(ps->type, tok, &out->ref) == -1) {
+			perr(ps, start, "unknown attribute '%s'%s", tok,
+			    strncasecmp(tok, "urn:", 4) == 0 &&
+			    strchr(tok, '.') != NULL ?
+			    " (extension attributes are written "
+			    "URN:attribute, with a colon)" : "");
+			goto fail;
+		}
+		free(tok);
+		out->name = strdup(out->ref.attr->name);
+		if (out->ref.sub != NULL)
+			out->sub = strdup(out->ref.sub->name);
+		if (out->name == NULL ||
+		    (out->ref.sub != NULL && out->sub == NULL)) {
+			path_free(out);
+			return (perr(ps, start, "out of memory"));
+		}
+		return (0);
+	}
+
+	/* Schema-less: drop any URN prefix, then split attr.sub. */
+	name = tok;
+	if (strncasecmp(tok, "urn:", 4) == 0 &&
+	    (colon = strrchr(tok, ':')) != NULL)
+		name = colon + 1;
+	dot = strchr(name, '.');
+	if (dot != NULL) {
+		*dot = '\0';
+		if (strchr(dot + 1, '.') != NULL || dot[1] == '\0') {
+			perr(ps, start, "bad attribute path '%.*s'", (int)len,
+			    start);
+			goto fail;
+		}
+	}
+	if (*name == '\0') {
+		perr(ps, start, "bad attribute path '%.*s'", (int)len, start);
+		goto fail;
+	}
+	out->name = strdup(name);
+	if (dot != NULL)
+		out->sub = strdup(dot + 1);
+	free(tok);
+	if (out->name == NULL || (dot != NULL && out->sub == NULL)) {
+		path_free(out);
+		return (perr(ps, start, "out of memory"));
+	}
+	return (0);
+
+fail:
+	free(tok);
+	path_free(out);
+	return (-1);
+}
+
+static const struct scim_attr *
+path_target(const struct scim_filter_path *path)
+{
+	if (path->relative) {
+		if (path->name == NULL)
+			return (path->ref.attr);
+		return (path->ref.sub);
+	}
+	return (scim_attr_ref_target(&path->ref));
+}
+
+/*
+ * Check an operator and literal against the attribute's type, coercing
+ * what Entra sends ("True" for booleans, numbers for strings).
+ */
+static int
+typecheck(struct parser *ps, struct scim_filter *f)
+{
+	const struct scim_attr	*t;
+	const char		*at, *s, *pn;
+	char			*txt;
+	json_t			*nv;
+	int64_t			 secs;
+	long			 nsec;
+	int			 ordering, substr;
+
+	if (ps->type == SCIM_RES_NONE || (t = path_target(&f->path)) == NULL)
+		return (0);
+	at = ps->text + f->column - 1;
+	pn = f->path.name != NULL ? f->path.name : t->name;
+	ordering = (f->op == SCIM_FOP_GT || f->op == SCIM_FOP_GE ||
+	    f->op == SCIM_FOP_LT || f->op == SCIM_FOP_LE);
+	substr = (f->op == SCIM_FOP_CO || f->op == SCIM_FOP_SW ||
+	    f->op == SCIM_FOP_EW);
+
+	if (f->path.ref.attr->returned == SCIM_RET_NEVER)
+		return (perr(ps, at, "'%s' is never returned and cannot be "
+		    "used in a filter", pn));
+	if (t->type == SCIM_TYPE_COMPLEX) {
+		if (f->op == SCIM_FOP_PR)
+			return (0);
+		if (ordering)
+			return (perr(ps, at, "'%s' is complex; gt, ge, lt and "
+			    "le need a sub-attribute (e.g. %s.%s)", pn, pn,
+			    t->subs[0].name));
+		if ((t = scim_attr_sub(t, "value")) == NULL)
+			return (perr(ps, at, "'%s' is complex; compare one of "
+			    "its sub-attributes (e.g. %s.%s)", pn, pn,
+			    path_target(&f->path)->subs[0].name));
+	}
+	if (f->op == SCIM_FOP_PR || json_is_null(f->value))
+		return (0);
+
+	switch (t->type) {
+	case SCIM_TYPE_BOOLEAN:
+		if (ordering || substr)
+			return (perr(ps, at, "'%s' is a boolean; only eq, ne "
+			    "and pr apply", pn));
+		if (json_is_string(f->value)) {
+			s = json_string_value(f->value);
+			if (strcasecmp(s, "true") == 0)
+				nv = json_true();
+			else if (strcasecmp(s, "false") == 0)
+				nv = json_false();
+			else
+				return (perr(ps, at, "'%s' is a boolean; compare "
+				    "it with true or false", pn));
+			json_decref(f->value);
+			f->value = nv;
+		} else if (!json_is_boolean(f->value))
+			return (perr(ps, at, "'%s' is a boolean; compare it "
+			    "with true or false", pn));
+		break;
+	case SCIM_TYPE_DATETIME:
+		if (substr)
+			return (perr(ps, at, "'%s' is a dateTime; use eq, ne, "
+			    "gt, ge, lt or le", pn));
+		if (!json_is_string(f->value) ||
+		    scim_datetime_parse(json_string_value(f->value), &secs,
+		    &nsec) == -1)
+			return (perr(ps, at, "'%s' is a dateTime; compare it "
+			    "with a timestamp like \"2011-05-13T04:42:34Z\"",
+			    pn));
+		break;
+	case SCIM_TYPE_INTEGER:
+	case SCIM_TYPE_DECIMAL:
+		if (substr)
+			return (perr(ps, at, "'%s' is a number; co, sw and ew "
+			    "do not apply", pn));
+		if (!json_is_number(f->value))
+			return (perr(ps, at, "'%s' is a number; compare it "
+			    "with a number", pn));
+		break;
+	default:
+		if (json_is_boolean(f->value))
+			return (perr(ps, at, "'%s' is a string; quote the "
+			    "value", pn));
+		if (json_is_number(f->value)) {
+			/* employeeNumber eq 1234: read as the string. */
+			if ((txt = json_dumps(f->value, JSON_ENCODE_ANY)) ==
+			    NULL || (nv = json_string(txt)) == NULL) {
+				free(txt);
+				return (perr(ps, at, "out of memory"));
+			}
+			free(txt);
+			json_decref(f->value);
+			f->value = nv;
+		}
+		break;
+	}
+	return (0);
+}
+
+static void
+path_free(struct scim_filter_path *path)
+{
+	free(path->name);
+	free(path->sub);
+	path->name = NULL;
+	path->sub = NULL;
+}
+
+void
+scim_filter_free(struct scim_filter *f)
+{
+	if (f == NULL)
+		return;
+	scim_filter_free(f->left);
+	scim_filter_free(f->right);
+	path_free(&f->path);
+	json_decref(f->value);
+	free(f);
+}
+
+/* ---------------------------------------------------------------- */
+/* Evaluation.                                                       */
+
+/* Object member by name, exact first, then case-insensitively. */
+static const json_t *
+get_ci(const json_t *obj, const char *name)
+{
+	const char	*key;
+	json_t		*o, *v;
+
+	if (!json_is_object(obj) || name == NULL)
+		return (NULL);
+	o = (json_t *)(uintptr_t)obj;
+	if ((v = json_object_get(o, name)) != NULL)
+		return (v);
+	json_object_foreach(o, key, v) {
+		if (strcasecmp(key, name) == 0)
+			return (v);
+	}
+	return (NULL);
+}
+
+static int
+present(const json_t *v)
+{
+	if (v == NULL || json_is_null(v))
+		return (0);
+	if (json_is_string(v))
+		return (json_string_length(v) > 0);
+	if (json_is_array(v))
+		return (json_array_size(v) > 0);
+	if (json_is_object(v))
+		return (json_object_size(v) > 0);
+	return (1);
+}
+
+static int
+cmp_order(enum scim_filter_op op, int c)
+{
+	switch (op) {
+	case SCIM_FOP_EQ:
+		return (c == 0);
+	case SCIM_FOP_GT:
+		return (c > 0);
+	case SCIM_FOP_GE:
+		return (c >= 0);
+	case SCIM_FOP_LT:
+		return (c < 0);
+	case SCIM_FOP_LE:
+		return (c <= 0);
+	default:
+		return (0);
+	}
+}
+
+static int
+str_op(enum scim_filter_op op, const char *a, size_t alen, const char *b,
+    size_t blen, int exact)
+{
+	int	(*ncmp)(const char *, const char *, size_t);
+	int	 c;
+
+	ncmp = exact ? strncmp : strncasecmp;
+	switch (op) {
+	case SCIM_FOP_CO:
+		if (blen == 0)
+			return (1);
+		if (exact)
+			return (memmem(a, alen, b, blen) != NULL);
+		return (strcasestr(a, b) != NULL);
+	case SCIM_FOP_SW:
+		return (alen >= blen && ncmp(a, b, blen) == 0);
+	case SCIM_FOP_EW:
+		return (alen >= blen && ncmp(a + alen - blen, b, blen) == 0);
+	default:
+		c = ncmp(a, b, alen < blen ? alen : blen);
+		if (c == 0)
+			c = (alen > blen) - (alen < blen);
+		return (cmp_order(op, c));
+	}
+}
+
+/*
+ * One candidate value against the literal, for every operator but pr,
+ * ne (evaluated as not-eq by the caller) and comparisons with null.
+ */
+static int
+cmp_one(enum scim_filter_op op, const struct scim_attr *t, const json_t *v,
+    const json_t *lit)
+{
+	const char	*s;
+	int64_t		 s1, s2;
+	long		 n1, n2;
+	double		 d1, d2;
+	int		 c, exact;
+
+	if (json_is_object(v))
+		v = get_ci(v, "value");
+	if (v == NULL || json_is_null(v))
+		return (0);
+
+	if (json_is_string(v) && json_is_string(lit)) {
+		if (t != NULL && t->type == SCIM_TYPE_DATETIME &&
+		    op != SCIM_FOP_CO && op != SCIM_FOP_SW &&
+		    op != SCIM_FOP_EW &&
+		    scim_datetime_parse(json_string_value(v), &s1, &n1) == 0 &&
+		    scim_datetime_parse(json_string_value(lit), &s2, &n2) == 0) {
+			c = (s1 > s2) - (s1 < s2);
+			if (c == 0)
+				c = (n1 > n2) - (n1 < n2);
+			return (cmp_order(op, c));
+		}
+		/* Without a schema we know nothing: compare exactly. */
+		exact = (t == NULL) ? 1 : t->case_exact;
+		return (str_op(op, json_string_value(v), json_string_length(v),
+		    json_string_value(lit), json_string_length(lit), exact));
+	}
+	if (json_is_boolean(v)) {
+		if (op != SCIM_FOP_EQ)
+			return (0);
+		if (json_is_boolean(lit))
+			return (json_is_true(v) == json_is_true(lit));
+		if (json_is_string(lit)) {
+			/* Entra's "True"/"False" strings. */
+			s = json_string_value(lit);
+			if (strcasecmp(s, "true") == 0)
+				return (json_is_true(v));
+			if (strcasecmp(s, "false") == 0)
+				return (json_is_false(v));
+		}
+		return (0);
+	}
+	if (json_is_number(v) && json_is_number(lit)) {
+		if (json_is_integer(v) && json_is_integer(lit)) {
+			c = (json_integer_value(v) > json_integer_value(lit)) -
+			    (json_integer_value(v) < json_integer_value(lit));
+			return (cmp_order(op, c));
+		}
+		d1 = json_number_value(v);
+		d2 = json_number_value(lit);
+		c = (d1 > d2) - (d1 < d2);
+		return (cmp_order(op, c));
+	}
+	return (0);
+}
+
+/*
+ * Apply a comparison or pr node to the value v of its attribute (which
+ * may be an array: any element matching is enough).  t is the type the
+ * literal is compared with.
+ */
+static int
+test_values(const struct scim_filter *f, const json_t *v,
+    const struct scim_attr *t)
+{
+	enum scim_filter_op	 op;
+	size_t			 i;
+	int			 any;
+
+	if (f->op == SCIM_FOP_PR) {
+		if (json_is_array(v)) {
+			for (i = 0; i < json_array_size(v); i++) {
+				if (present(json_array_get(v, i)))
+					return (1);
+			}
+			return (0);
+		}
+		return (present(v));
+	}
+
+	op = f->op == SCIM_FOP_NE ? SCIM_FOP_EQ : f->op;
+	if (json_is_null(f->value)) {
+		/* eq null: absent; ne null: present; ordering: nothing. */
+		if (op != SCIM_FOP_EQ)
+			return (0);
+		any = 0;
+		if (json_is_array(v)) {
+			for (i = 0; i < json_array_size(v) && !any; i++)
+				any = present(json_array_get(v, i));
+		} else
+			any = present(v);
+		return (f->op == SCIM_FOP_NE ? any : !any);
+	}
+
+	any = 0;
+	if (json_is_array(v)) {
+		for (i = 0; i < json_array_size(v) && !any; i++)
+			any = cmp_one(op, t, json_array_get(v, i), f->value);
+	} else if (v != NULL)
+		any = cmp_one(op, t, v, f->value);
+	return (f->op == SCIM_FOP_NE ? !any : any);
+}
+
+/*
+ * Collect the value a path designates: for attr.sub on a multi-valued
+ * attribute that is an array of the elements' sub values, built into
+ * tmp (caller decrefs).  Borrowed otherwise.
+ */
+static const json_t *
+path_value(const struct scim_filter_path *path, const json_t *resource,
+    const json_t *element, json_t **tmp)
+{
+	const json_t	*base, *v, *e, *sv;
+	size_t		 i;
+
+	*tmp = NULL;
+	if (path->relative) {
+		if (path->name == NULL)
+			return (element);
+		return (get_ci(element, path->name));
+	}
+
+	base = resource;
+	if (path->ref.schema != NULL && path->ref.schema->extension)
+		base = get_ci(resource, path->ref.schema->urn);
+	v = get_ci(base, path->name);
+	if (path->sub == NULL || v == NULL)
+		return (v);
+	if (!json_is_array(v))
+		return (get_ci(v, path->sub));
+
+	if ((*tmp = json_array()) == NULL)
+		return (NULL);
+	for (i = 0; i < json_array_size(v); i++) {
+		e = json_array_get(v, i);
+		if ((sv = get_ci(e, path->sub)) == NULL)
+			continue;
+		/* Cast: jansson takes a non-const value to reference it. */
+		if (json_array_append(*tmp, (json_t *)(uintptr_t)sv) == -1)
+			break;
+	}
+	return (*tmp);
+}
+
+static int
+match_node(const struct scim_filter *f, const json_t *resource,
+    const json_t *element)
+{
+	const struct scim_attr	*t;
+	const json_t		*v, *e;
+	json_t			*tmp;
+	size_t			 i, n;
+	int			 r;
+
+	switch (f->op) {
+	case SCIM_FOP_AND:
+		return (match_node(f->left, resource, element) &&
+		    match_node(f->right, resource, element));
+	case SCIM_FOP_OR:
+		return (match_node(f->left, resource, element) ||
+		    match_node(f->right, resource, element));
+	case SCIM_FOP_NOT:
+		return (!match_node(f->left, resource, element));
+	case SCIM_FOP_VALUEPATH:
+		v = path_value(&f->path, resource, element, &tmp);
+		r = 0;
+		n = json_is_array(v) ? json_array_size(v) : 1;
+		for (i = 0; i < n && !r && v != NULL; i++) {
+			e = json_is_array(v) ? json_array_get(v, i) : v;
+			if (!json_is_object(e))
+				continue;
+			r = match_node(f->left, resource, e) &&
+			    (f->right == NULL ||
+			    match_node(f->right, resource, e));
+		}
+		json_decref(tmp);
+		return (r);
+	default:
+		v = path_value(&f->path, resource, element, &tmp);
+		t = path_target(&f->path);
+		if (t != NULL && t->type == SCIM_TYPE_COMPLEX)
+			t = scim_attr_sub(t, "value");
+		r = test_values(f, v, t);
+		json_decref(tmp);
+		return (r);
+	}
+}
+
+int
+scim_filter_match(const struct scim_filter *f, const json_t *resource)
+{
+	if (f == NULL || !json_is_object(resource))
+		return (0);
+	return (match_node(f, resource, NULL));
+}
+
+int
+scim_filter_match_element(const struct scim_filter *f, const json_t *element)
+{
+	if (f == NULL || element == NULL)
+		return (0);
+	return (match_node(f, NULL, element));
+}
+
+/* ---------------------------------------------------------------- */
+/* Text output.                                                      */
+
+static void
+sb_add(struct sbuf *b, const char *fmt, ...)
+{
+	va_list		 ap;
+	int		 n;
+	size_t		 need, ncap;
+	char		*ns;
+
+	if (b->oom)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = 1;
+		return;
+	}
+	need = b->len + (size_t)n + 1;
+	if (need > b->cap) {
+		ncap = b->cap ? b->cap : 128;
+		while (ncap < need)
+			ncap *= 2;
+		if ((ns = realloc(b->s, ncap)) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->s = ns;
+		b->cap = ncap;
+	}
+	va_start(ap, fmt);
+	(void)vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+static void
+path_string(struct sbuf *b, const struct scim_filter_path *path)
+{
+	if (!path->relative && path->ref.schema != NULL &&
+	    path->ref.schema->extension)
+		sb_add(b, "%s:", path->ref.schema->urn);
+	if (path->name != NULL)
+		sb_add(b, "%s", path->name);
+	if (path->sub != NULL)
+		sb_add(b, ".%s", path->sub);
+}
+
+static void
+to_string(struct sbuf *b, const struct scim_filter *f)
+{
+	char		*lit;
+	const char	*word;
+	size_t		 i;
+
+	switch (f->op) {
+	case SCIM_FOP_AND:
+	case SCIM_FOP_OR:
+		sb_add(b, "(");
+		to_string(b, f->left);
+		sb_add(b, f->op == SCIM_FOP_AND ? " and " : " or ");
+		to_string(b, f->right);
+		sb_add(b, ")");
+		return;
+	case SCIM_FOP_NOT:
+		sb_add(b, "not (");
+		to_string(b, f->left);
+		sb_add(b, ")");
+		return;
+	case SCIM_FOP_VALUEPATH:
+		path_string(b, &f->path);
+		sb_add(b, "[");
+		to_string(b, f->left);
+		sb_add(b, "]");
+		if (f->right != NULL) {
+			if (f->right->path.name != NULL)
+				sb_add(b, ".");
+			else
+				sb_add(b, " ");
+			to_string(b, f->right);
+		}
+		return;
+	default:
+		break;
+	}
+
+	word = "?";
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (ops[i].op == f->op)
+			word = ops[i].word;
+	}
+	if (f->path.name != NULL) {
+		path_string(b, &f->path);
+		sb_add(b, " ");
+	}
+	sb_add(b, "%s", word);
+	if (f->value != NULL) {
+		if ((lit = json_dumps(f->value, JSON_ENCODE_ANY)) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		sb_add(b, " %s", lit);
+		free(lit);
+	}
+}
+
+char *
+scim_filter_to_string(const struct scim_filter *f)
+{
+	struct sbuf	b;
+
+	if (f == NULL)
+		return (strdup(""));
+	memset(&b, 0, sizeof(b));
+	to_string(&b, f);
+	if (b.oom || b.s == NULL) {
+		free(b.s);
+		return (NULL);
+	}
+	return (b.s);
+}
+
+/* ---------------------------------------------------------------- */
+/* PATCH paths.                                                      */
+
+int
+scim_path_parse(enum scim_resource type, const char *text,
+    struct scim_path *out, struct scim_err *err)
+{
+	struct scim_filter	*f;
+	struct scim_attr_ref	 pref;
+	const char		*br, *close, *p;
+	char			*name, *inner, *full;
+	size_t			 len;
+	int			 depth, inq;
+
+	memset(out, 0, sizeof(*out));
+	if (text == NULL || *text == '\0')
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_PATH,
+		    "The PATCH path is empty."));
+	if ((len = strlen(text)) > SCIM_FILTER_MAX_LEN)
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_PATH,
+		    "The PATCH path is %zu bytes long; at most %d are "
+		    "accepted.", len, SCIM_FILTER_MAX_LEN));
+
+	/* Find the '[' of a value filter, and its matching ']'. */
+	br = NULL;
+	for (p = text; *p != '\0'; p++) {
+		if (*p == '[') {
+			br = p;
+			break;
+		}
+		if (!is_namechar(*p))
+			return (scim_err_set(err, 400, SCIM_ERR_INVALID_PATH,
+			    "Invalid PATCH path '%.80s': unexpected '%c' at "
+			    "column %d.", text, isprint((unsigned char)*p) ?
+			    *p : '?', (int)(p - text) + 1));
+	}
+
+	if (br == NULL) {
+		if (scim_schema_lookup(type, text, &out->ref) == -1)
+			return (scim_err_set(err, 400, SCIM_ERR_INVALID_PATH,
+			    "Unknown attribute path '%.120s'%s.", text,
+			    strncasecmp(text, "urn:", 4) == 0 ? " (write "
+			    "extension attributes as URN:attribute)" : ""));
+		return (0);
+	}
+
+	close = NULL;
+	depth = 0;
+	inq = 0;
+	for (p = br; *p != '\0'; p++) {
+		if (inq) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				inq = 0;
+			continue;
+		}
+		if (*p == '"')
+			inq = 1;
+		else if (*p == '[')
+			depth++;
+		else if (*p == ']' && --depth == 0) {
+			close = p;
+			break;
+		}
+	}
+	if (close == NULL)
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_PATH,
+		    "Invalid PATCH path '%.120s': '[' is never closed.", text));
+
+	if ((name = strndup(text, (size_t)(br - text))) == NULL)
+		return (scim_err_set(err, 500, NULL, "Out of memory."));
+	if (scim_schema_lookup(type, name, &out->ref) == -1 ||
+	    out->ref.sub != NULL || out->ref.attr->type != SCIM_TYPE_COMPLEX) {
+		(void)scim_err_set(err, 400, SCIM_ERR_INVALID_PATH,
+		    out->ref.attr == NULL ? "Unknown attribute '%.120s' in "
+		    "PATCH path." : "'%.120s' cannot take a [filter]; only "
+		    "multi-valued or complex attributes can.", name);
+		free(name);
+		memset(out, 0, sizeof(*out));
+		return (-1);
+	}
+	free(name);
+
+	p = close + 1;
+	if (*p == '.') {
+		if ((out->ref.sub = scim_attr_sub(out->ref.attr, p + 1)) ==
+		    NULL) {
+			(void)scim_err_set(err, 400, SCIM_ERR_INVALID_PATH,
+			    "'%.60s' is not a sub-attribute of '%s' in PATCH "
+			    "path '%.80s'.", p + 1, out->ref.attr->name, text);
+			memset(out, 0, sizeof(*out));
+			return (-1);
+		}
+	} else if (*p != '\0') {
+		(void)scim_err_set(err, 400, SCIM_ERR_INVALID_PATH,
+		    "Invalid PATCH path '%.120s': unexpected text after ']'.",
+		    text);
+		memset(out, 0, sizeof(*out));
+		return (-1);
+	}
+
+	if ((inner = strndup(br + 1, (size_t)(close - br - 1))) == NULL) {
+		memset(out, 0, sizeof(*out));
+		return (scim_err_set(err, 500, NULL, "Out of memory."));
+	}
+	pref = out->ref;
+	pref.sub = NULL;
+	if (scim_filter_parse_value(type, &pref, inner, &f, err) == -1) {
+		/* Columns are relative to the brackets: name the path. */
+		if (err != NULL && asprintf(&full, "In PATCH path '%.60s': %s",
+		    text, err->detail) != -1) {
+			(void)snprintf(err->detail, sizeof(err->detail), "%s",
+			    full);
+			free(full);
+		}
+		free(inner);
+		memset(out, 0, sizeof(*out));
+		return (-1);
+	}
+	free(inner);
+	out->filter = f;
+	return (0);
+}
+
+void
+scim_path_clear(struct scim_path *path)
+{
+	if (path == NULL)
+		return;
+	scim_filter_free(path->filter);
+	memset(path, 0, sizeof(*path));
+}
+
+/* ---------------------------------------------------------------- */
+/* SQL.                                                              */
+
+/* How a top-level attribute maps onto a real column. */
+enum sql_colkind {
+	COL_NONE,
+	COL_UUID,
+	COL_TEXT,
+	COL_BOOL,
+	COL_TIME
+};
+
+static const struct scim_attr uuid_text = {
+	"id", SCIM_TYPE_STRING, 0, 0, SCIM_MUT_READONLY, SCIM_RET_ALWAYS,
+	SCIM_UNIQ_SERVER, 0, NULL, 0
+};
+
+/* Append a parameter; returns its $n, or -1 when out of memory. */
+static int
+sql_param(struct sqlgen *g, const char *s, size_t len)
+{
+	char		**np, *copy;
+	size_t		  n;
+
+	n = g->out->nparams;
+	if ((np = realloc(g->out->params, (n + 1) * sizeof(*np))) == NULL)
+		return (-1);
+	g->out->params = np;
+	if ((copy = strndup(s, len)) == NULL)
+		return (-1);
+	np[n] = copy;
+	g->out->nparams = n + 1;
+	return (g->next++);
+}
+
+static int
+sql_oom(struct sqlgen *g)
+{
+	return (scim_err_set(g->err, 500, NULL,
+	    "Out of memory compiling the filter."));
+}
+
+/* Text form of a literal, as a parameter; returns $n or -1. */
+static int
+sql_lit(struct sqlgen *g, const json_t *lit)
+{
+	char		*txt;
+	int		 n;
+
+	if (json_is_string(lit))
+		return (sql_param(g, json_string_value(lit),
+		    json_string_length(lit)));
+	if (json_is_boolean(lit))
+		return (sql_param(g, json_is_true(lit) ? "true" : "false",
+		    json_is_true(lit) ? 4 : 5));
+	if ((txt = json_dumps(lit, JSON_ENCODE_ANY)) == NULL)
+		return (-1);
+	n = sql_param(g, txt, strlen(txt));
+	free(txt);
+	return (n);
+}
+
+/*
+ * A dateTime literal as a parameter, rewritten in UTC with an explicit
+ * "Z": PostgreSQL would read a bare date or a timestamp without offset
+ * in the session time zone, scim_filter_match() reads them as UTC.
+ */
+static int
+sql_time(struct sqlgen *g, const json_t *lit)
+{
+	int64_t		 secs, days, y, doe, yoe, doy, mp, era, rem;
+	long		 nsec;
+	unsigned int	 d, m;
+	char		 buf[64];
+	int		 len;
+
+	if (!json_is_string(lit) ||
+	    scim_datetime_parse(json_string_value(lit), &secs, &nsec) == -1)
+		return (sql_lit(g, lit));
+
+	days = secs / 86400;
+	rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	/* civil_from_days (H. Hinnant). */
+	days += 719468;
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = (unsigned int)(doy - (153 * mp + 2) / 5 + 1);
+	m = (unsigned int)(mp < 10 ? mp + 3 : mp - 9);
+	if (m <= 2)
+		y++;
+	len = snprintf(buf, sizeof(buf),
+	    "%04lld-%02u-%02uT%02u:%02u:%02u.%09ldZ", (long long)y, m, d,
+	    (unsigned int)(rem / 3600), (unsigned int)(rem % 3600 / 60),
+	    (unsigned int)(rem % 60), nsec);
+	if (len < 0 || (size_t)len >= sizeof(buf))
+		return (sql_lit(g, lit));
+	return (sql_param(g, buf, (size_t)len));
+}
+
+/* A LIKE pattern for co/sw/ew with \, % and _ escaped; returns $n. */
+static int
+sql_like(struct sqlgen *g, enum scim_filter_op op, const json_t *lit)
+{
+	const char	*s;
+	char		*pat;
+	size_t		 i, o, len;
+	int		 n;
+
+	s = json_string_value(lit);
+	len = json_string_length(lit);
+	if ((pat = malloc(len * 2 + 3)) == NULL)
+		return (-1);
+	o = 0;
+	if (op == SCIM_FOP_CO || op == SCIM_FOP_EW)
+		pat[o++] = '%';
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\\' || s[i] == '%' || s[i] == '_')
+			pat[o++] = '\\';
+		pat[o++] = s[i];
+	}
+	if (op == SCIM_FOP_CO || op == SCIM_FOP_SW)
+		pat[o++] = '%';
+	n = sql_param(g, pat, o);
+	free(pat);
+	return (n);
+}
+
+static const char *
+sql_opword(enum scim_filter_op op)
+{
+	switch (op) {
+	case SCIM_FOP_GT:
+		return (">");
+	case SCIM_FOP_GE:
+		return (">=");
+	case SCIM_FOP_LT:
+		return ("<");
+	case SCIM_FOP_LE:
+		return ("<=");
+	default:
+		return ("=");
+	}
+}
+
+/*
+ * Compare text expression T (jsonb J) of type t with a non-null literal,
+ * for eq, co, sw, ew, gt, ge, lt, le.
+ */
+static int
+sql_cmp(struct sqlgen *g, enum scim_filter_op op, const json_t *lit,
+    const struct scim_attr *t, const char *T, const char *J)
+{
+	enum scim_attr_type	 type;
+	int			 n, ci;
+
+	type = t != NULL ? t->type : SCIM_TYPE_STRING;
+	ci = t != NULL ? !t->case_exact : 0;
+
+	switch (type) {
+	case SCIM_TYPE_BOOLEAN:
+		if ((n = sql_lit(g, lit)) == -1)
+			return (sql_oom(g));
+		sb_add(&g->b, "(%s = $%d::text)", T, n);
+		return (0);
+	case SCIM_TYPE_DATETIME:
+		if ((n = sql_time(g, lit)) == -1)
+			return (sql_oom(g));
+		sb_add(&g->b, "((%s)::timestamptz %s $%d::timestamptz)", T,
+		    sql_opword(op), n);
+		return (0);
+	case SCIM_TYPE_INTEGER:
+	case SCIM_TYPE_DECIMAL:
+		if ((n = sql_lit(g, lit)) == -1)
+			return (sql_oom(g));
+		sb_add(&g->b, "(CASE WHEN jsonb_typeof(%s) = 'number' THEN "
+		    "(%s)::numeric END %s $%d::numeric)", J, T,
+		    sql_opword(op), n);
+		return (0);
+	default:
+		break;
+	}
+
+	if (!json_is_string(lit))
+		return (scim_err_set(g->err, 400, SCIM_ERR_INVALID_FILTER,
+		    "Cannot compare a string attribute with %s.",
+		    json_is_boolean(lit) ? "a boolean" : "this value"));
+	switch (op) {
+	case SCIM_FOP_CO:
+	case SCIM_FOP_SW:
+	case SCIM_FOP_EW:
+		if ((n = sql_like(g, op, lit)) == -1)
+			return (sql_oom(g));
+		if (ci)
+			sb_add(&g->b, "(lower(%s) LIKE lower($%d::text) "
+			    "ESCAPE '\\')", T, n);
+		else
+			sb_add(&g->b, "(%s LIKE $%d::text ESCAPE '\\')", T, n);
+		return (0);
+	case SCIM_FOP_EQ:
+		if ((n = sql_lit(g, lit)) == -1)
+			return (sql_oom(g));
+		if (ci)
+			sb_add(&g->b, "(lower(%s) = lower($%d::text))", T, n);
+		else
+			sb_add(&g->b, "(%s = $%d::text)", T, n);
+		return (0);
+	default:
+		/* Byte order, as scim_filter_match() compares. */
+		if ((n = sql_lit(g, lit)) == -1)
+			return (sql_oom(g));
+		if (ci)
+			sb_add(&g->b, "(lower(%s) COLLATE \"C\" %s "
+			    "lower($%d::text))", T, sql_opword(op), n);
+		else
+			sb_add(&g->b, "(%s COLLATE \"C\" %s $%d::text)", T,
+			    sql_opword(op), n);
+		return (0);
+	}
+}
+
+static void
+sql_present(struct sqlgen *g, const char *J)
+{
+	sb_add(&g->b, "COALESCE(%s NOT IN ('null'::jsonb, '\"\"'::jsonb, "
+	    "'[]'::jsonb, '{}'::jsonb), false)", J);
+}
+
+/*
+ * A comparison or pr node on one jsonb value J / its text T.  ne is
+ * written as the negation of eq, and null literals as (not) present,
+ * mirroring scim_filter_match().
+ */
+static int
+sql_leaf(struct sqlgen *g, const struct scim_filter *f,
+    const struct scim_attr *t, const char *T, const char *J)
+{
+	enum scim_filter_op	op;
+	int			r;
+
+	if (f->op == SCIM_FOP_PR) {
+		sql_present(g, J);
+		return (0);
+	}
+	op = f->op == SCIM_FOP_NE ? SCIM_FOP_EQ : f->op;
+	if (json_is_null(f->value)) {
+		if (op != SCIM_FOP_EQ) {
+			sb_add(&g->b, "FALSE");
+			return (0);
+		}
+		sb_add(&g->b, f->op == SCIM_FOP_NE ? "(" : "(NOT ");
+		sql_present(g, J);
+		sb_add(&g->b, ")");
+		return (0);
+	}
+	if (f->op == SCIM_FOP_NE)
+		sb_add(&g->b, "(NOT COALESCE(");
+	r = sql_cmp(g, op, f->value, t, T, J);
+	if (f->op == SCIM_FOP_NE)
+		sb_add(&g->b, ", false))");
+	return (r);
+}
+
+static int
+is_uuid(const char *s)
+{
+	size_t		i, n;
+
+	n = strlen(s);
+	if (n == 36) {
+		for (i = 0; i < n; i++) {
+			if (i == 8 || i == 13 || i == 18 || i == 23) {
+				if (s[i] != '-')
+					return (0);
+			} else if (!isxdigit((unsigned char)s[i]))
+				return (0);
+		}
+		return (1);
+	}
+	if (n == 32) {
+		for (i = 0; i < n; i++) {
+			if (!isxdigit((unsigned char)s[i]))
+				return (0);
+		}
+		return (1);
+	}
+	return (0);
+}
+
+/* Column for a top-level path, or NULL. */
+static const char *
+sql_column(enum scim_resource type, const struct scim_filter_path *path,
+    enum sql_colkind *kind)
+{
+	const char	*n, *s;
+
+	*kind = COL_NONE;
+	if (path->relative || path->ref.schema == NULL ||
+	    path->ref.schema->extension)
+		return (NULL);
+	n = path->ref.attr->name;
+	s = path->ref.sub != NULL ? path->ref.sub->name : NULL;
+
+	if (s == NULL && strcmp(n, "id") == 0) {
+		*kind = COL_UUID;
+		return ("id");
+	}
+	if (s == NULL && strcmp(n, "externalId") == 0) {
+		*kind = COL_TEXT;
+		return ("external_id");
+	}
+	if (s == NULL && strcmp(n, "displayName") == 0) {
+		*kind = COL_TEXT;
+		return ("display_name");
+	}
+	if (type == SCIM_RES_USER && s == NULL && strcmp(n, "userName") == 0) {
+		*kind = COL_TEXT;
+		return ("user_name");
+	}
+	if (type == SCIM_RES_USER && s == NULL && strcmp(n, "active") == 0) {
+		*kind = COL_BOOL;
+		return ("active");
+	}
+	if (s != NULL && strcmp(n, "meta") == 0) {
+		if (strcmp(s, "created") == 0) {
+			*kind = COL_TIME;
+			return ("created_at");
+		}
+		if (strcmp(s, "lastModified") == 0) {
+			*kind = COL_TIME;
+			return ("updated_at");
+		}
+	}
+	return (NULL);
+}
+
+static int
+sql_colnode(struct sqlgen *g, const struct scim_filter *f, const char *col,
+    enum sql_colkind kind)
+{
+	const struct scim_attr	*t;
+	enum scim_filter_op	 op;
+	char			 T[64];
+	int			 n, r;
+
+	t = scim_attr_ref_target(&f->path.ref);
+	if (f->op == SCIM_FOP_PR) {
+		if (kind == COL_TEXT)
+			sb_add(&g->b, "(%s IS NOT NULL AND %s <> '')", col, col);
+		else
+			sb_add(&g->b, "(%s IS NOT NULL)", col);
+		return (0);
+	}
+	op = f->op == SCIM_FOP_NE ? SCIM_FOP_EQ : f->op;
+	if (json_is_null(f->value)) {
+		if (op != SCIM_FOP_EQ)
+			sb_add(&g->b, "FALSE");
+		else if (f->op == SCIM_FOP_NE)
+			sb_add(&g->b, "(%s IS NOT NULL)", col);
+		else
+			sb_add(&g->b, "(%s IS NULL)", col);
+		return (0);
+	}
+
+	if (f->op == SCIM_FOP_NE)
+		sb_add(&g->b, "(NOT COALESCE(");
+	r = 0;
+	switch (kind) {
+	case COL_UUID:
+		if (op == SCIM_FOP_EQ) {
+			/* A malformed id can match nothing; never cast it. */
+			if (!json_is_string(f->value) ||
+			    !is_uuid(json_string_value(f->value))) {
+				sb_add(&g->b, "FALSE");
+				break;
+			}
+			if ((n = sql_lit(g, f->value)) == -1)
+				return (sql_oom(g));
+			sb_add(&g->b, "(%s = $%d::uuid)", col, n);
+			break;
+		}
+		/* uuid text is lower case; compare the literal alike. */
+		(void)snprintf(T, sizeof(T), "%s::text", col);
+		r = sql_cmp(g, op, f->value, &uuid_text, T, "NULL");
+		break;
+	case COL_BOOL:
+		if ((n = sql_lit(g, f->value)) == -1)
+			return (sql_oom(g));
+		sb_add(&g->b, "(%s = $%d::boolean)", col, n);
+		break;
+	case COL_TIME:
+		if ((n = sql_time(g, f->value)) == -1)
+			return (sql_oom(g));
+		sb_add(&g->b, "(%s %s $%d::timestamptz)", col, sql_opword(op),
+		    n);
+		break;
+	default:
+		r = sql_cmp(g, op, f->value, t, col, "NULL");
+		break;
+	}
+	if (f->op == SCIM_FOP_NE)
+		sb_add(&g->b, ", false))");
+	return (r);
+}
+
+/* jsonb expression of a top-level attribute inside doc. */
+static void
+sql_attr_json(const struct scim_filter_path *path, char *buf, size_t len)
+{
+	if (path->ref.schema != NULL && path->ref.schema->extension)
+		(void)snprintf(buf, len, "doc->'%s'->'%s'",
+		    path->ref.schema->urn, path->ref.attr->name);
+	else
+		(void)snprintf(buf, len, "doc->'%s'", path->ref.attr->name);
+}
+
+/*
+ * A leaf relative to one element whose jsonb expression is base: the
+ * element's sub-attribute, or its "value" when the path names the
+ * element itself (or a simple multi-valued attribute's element).
+ */
+static int
+sql_relleaf(struct sqlgen *g, const struct scim_filter *f,
+    const struct scim_attr *attr, const char *sub, const char *base)
+{
+	const struct scim_attr	*t;
+	char			 J[512], T[512];
+
+	if (attr->type != SCIM_TYPE_COMPLEX) {
+		(void)snprintf(J, sizeof(J), "%s", base);
+		(void)snprintf(T, sizeof(T), "(%s #>> '{}')", base);
+		return (sql_leaf(g, f, attr, T, J));
+	}
+	if (sub == NULL && f->op == SCIM_FOP_PR) {
+		sql_present(g, base);
+		return (0);
+	}
+	t = scim_attr_sub(attr, sub != NULL ? sub : "value");
+	if (t == NULL)
+		return (scim_err_set(g->err, 400, SCIM_ERR_INVALID_FILTER,
+		    "'%s' has no value to compare; name a sub-attribute.",
+		    attr->name));
+	(void)snprintf(J, sizeof(J), "%s->'%s'", base, t->name);
+	(void)snprintf(T, sizeof(T), "%s->>'%s'", base, t->name);
+	return (sql_leaf(g, f, t, T, J));
+}
+
+static void
+sql_elements(struct sqlgen *g, const char *J)
+{
+	sb_add(&g->b, "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
+	    "jsonb_typeof(%s) = 'array' THEN %s ELSE '[]'::jsonb END) AS "
+	    "e(v) WHERE ", J, J);
+}
+
+/* Literal of an "eq" on members.value / groups.value, or NULL. */
+static const json_t *
+sql_member_eq(const struct scim_filter *f)
+{
+	const struct scim_filter	*l;
+
+	if (f->op == SCIM_FOP_EQ && !f->path.relative &&
+	    (f->path.sub == NULL || strcmp(f->path.sub, "value") == 0))
+		return (json_is_string(f->value) ? f->value : NULL);
+	if (f->op == SCIM_FOP_VALUEPATH && (f->right == NULL ||
+	    f->right->op == SCIM_FOP_PR)) {
+		l = f->left;
+		if (l->op == SCIM_FOP_EQ && l->path.name != NULL &&
+		    strcmp(l->path.name, "value") == 0 &&
+		    json_is_string(l->value))
+			return (l->value);
+	}
+	return (NULL);
+}
+
+/*
+ * members (groups) and groups (users) are not in doc: they come from
+ * the memberships table.  Only "who is in it" questions are answered.
+ */
+static int
+sql_membership(struct sqlgen *g, const struct scim_filter *f)
+{
+	const json_t	*lit;
+	const char	*self, *other, *table;
+	int		 n, neg;
+
+	table = g->type == SCIM_RES_GROUP ? "groups" : "users";
+	self = g->type == SCIM_RES_GROUP ? "group_id" : "user_id";
+	other = g->type == SCIM_RES_GROUP ? "user_id" : "group_id";
+
+	if (f->op == SCIM_FOP_PR && !f->path.relative) {
+		sb_add(&g->b, "EXISTS (SELECT 1 FROM memberships m WHERE "
+		    "m.%s = %s.id)", self, table);
+		return (0);
+	}
+	neg = 0;
+	if (f->op == SCIM_FOP_NE && (f->path.sub == NULL ||
+	    strcmp(f->path.sub, "value") == 0) && json_is_string(f->value))
+		neg = 1;
+	lit = neg ? f->value : sql_member_eq(f);
+	if (lit == NULL)
+		return (scim_err_set(g->err, 400, SCIM_ERR_INVALID_FILTER,
+		    "Only '%s.value eq \"<id>\"', '%s[value eq \"<id>\"]' and "
+		    "'%s pr' can be used to filter on %s.", f->path.name,
+		    f->path.name, f->path.name, f->path.name));
+	if (!is_uuid(json_string_value(lit))) {
+		sb_add(&g->b, neg ? "TRUE" : "FALSE");
+		return (0);
+	}
+	if ((n = sql_param(g, json_string_value(lit),
+	    json_string_length(lit))) == -1)
+		return (sql_oom(g));
+	sb_add(&g->b, "%sEXISTS (SELECT 1 FROM memberships m WHERE m.%s = "
+	    "%s.id AND m.%s = $%d::uuid)", neg ? "NOT " : "", self, table,
+	    other, n);
+	return (0);
+}
+
+/* Literal of an indexable email equality, or NULL. */
+static const json_t *
+sql_email_eq(const struct scim_filter *f)
+{
+	const struct scim_filter	*r;
+
+	if (f->op == SCIM_FOP_EQ && !f->path.relative &&
+	    (f->path.sub == NULL || strcmp(f->path.sub, "value") == 0))
+		return (json_is_string(f->value) ? f->value : NULL);
+	if (f->op == SCIM_FOP_VALUEPATH && (r = f->right) != NULL &&
+	    r->op == SCIM_FOP_EQ && r->path.name != NULL &&
+	    strcmp(r->path.name, "value") == 0 && json_is_string(r->value))
+		return (r->value);
+	return (NULL);
+}
+
+static int
+sql_node(struct sqlgen *g, const struct scim_filter *f, const char *base)
+{
+	const struct scim_attr	*attr;
+	struct scim_filter	 pos;
+	const json_t		*lit;
+	const char		*col;
+	enum sql_colkind	 kind;
+	char			 J[512];
+	int			 n, neg;
+
+	switch (f->op) {
+	case SCIM_FOP_AND:
+	case SCIM_FOP_OR:
+		sb_add(&g->b, "(");
+		if (sql_node(g, f->left, base) == -1)
+			return (-1);
+		sb_add(&g->b, f->op == SCIM_FOP_AND ? " AND " : " OR ");
+		if (sql_node(g, f->right, base) == -1)
+			return (-1);
+		sb_add(&g->b, ")");
+		return (0);
+	case SCIM_FOP_NOT:
+		sb_add(&g->b, "(NOT COALESCE(");
+		if (sql_node(g, f->left, base) == -1)
+			return (-1);
+		sb_add(&g->b, ", false))");
+		return (0);
+	default:
+		break;
+	}
+
+	if (f->path.relative) {
+		/* Inside a value filter: base is the element. */
+		return (sql_relleaf(g, f, f->path.ref.attr, f->path.name, base));
+	}
+
+	attr = f->path.ref.attr;
+	if (attr->returned == SCIM_RET_NEVER)
+		return (scim_err_set(g->err, 400, SCIM_ERR_INVALID_FILTER,
+		    "'%s' cannot be used in a filter.", attr->name));
+	if ((g->type == SCIM_RES_GROUP && strcmp(attr->name, "members") == 0) ||
+	    (g->type == SCIM_RES_USER && strcmp(attr->name, "groups") == 0))
+		return (sql_membership(g, f));
+
+	if (strcmp(attr->name, "meta") == 0) {
+		if ((col = sql_column(g->type, &f->path, &kind)) != NULL)
+			return (sql_colnode(g, f, col, kind));
+		if (f->path.sub == NULL && f->op == SCIM_FOP_PR) {
+			sb_add(&g->b, "TRUE");
+			return (0);
+		}
+		if (f->path.sub != NULL &&
+		    strcmp(f->path.sub, "resourceType") == 0)
+			return (sql_leaf(g, f, f->path.ref.sub,
+			    g->type == SCIM_RES_GROUP ? "'Group'::text" :
+			    "'User'::text", g->type == SCIM_RES_GROUP ?
+			    "'\"Group\"'::jsonb" : "'\"User\"'::jsonb"));
+		return (scim_err_set(g->err, 400, SCIM_ERR_INVALID_FILTER,
+		    "meta.%s cannot be used in a filter; use meta.created or "
+		    "meta.lastModified.", f->path.sub != NULL ? f->path.sub :
+		    "*"));
+	}
+	if (f->op != SCIM_FOP_VALUEPATH &&
+	    (col = sql_column(g->type, &f->path, &kind)) != NULL)
+		return (sql_colnode(g, f, col, kind));
+
+	sql_attr_json(&f->path, J, sizeof(J));
+
+	/* emails: use the GIN-indexed lower-cased array, then be exact. */
+	if (g->type == SCIM_RES_USER && strcmp(attr->name, "emails") == 0 &&
+	    (lit = sql_email_eq(f)) != NULL) {
+		if ((n = sql_param(g, json_string_value(lit),
+		    json_string_length(lit))) == -1)
+			return (sql_oom(g));
+		sb_add(&g->b, "(emails_lc @> ARRAY[lower($%d::text)] AND ", n);
+		sql_elements(g, J);
+		if (f->op == SCIM_FOP_VALUEPATH) {
+			sb_add(&g->b, "(");
+			if (sql_node(g, f->left, "e.v") == -1)
+				return (-1);
+			sb_add(&g->b, ") AND ");
+		}
+		sb_add(&g->b, "lower(e.v->>'value') = lower($%d::text)))", n);
+		return (0);
+	}
+
+	if (f->op == SCIM_FOP_VALUEPATH) {
+		if (attr->multi_valued)
+			sql_elements(g, J);
+		else
+			sb_add(&g->b, "(jsonb_typeof(%s) = 'object' AND ", J);
+		sb_add(&g->b, "(");
+		if (sql_node(g, f->left, attr->multi_valued ? "e.v" : J) == -1)
+			return (-1);
+		sb_add(&g->b, ")");
+		if (f->right != NULL) {
+			sb_add(&g->b, " AND (");
+			if (sql_node(g, f->right, attr->multi_valued ? "e.v" :
+			    J) == -1)
+				return (-1);
+			sb_add(&g->b, ")");
+		}
+		sb_add(&g->b, ")");
+		return (0);
+	}
+
+	if (!attr->multi_valued) {
+		if (attr->type == SCIM_TYPE_COMPLEX && f->path.sub == NULL &&
+		    f->op == SCIM_FOP_PR) {
+			sql_present(g, J);
+			return (0);
+		}
+		if (attr->type == SCIM_TYPE_COMPLEX)
+			return (sql_relleaf(g, f, attr, f->path.sub, J));
+		return (sql_relleaf(g, f, attr, NULL, J));
+	}
+
+	/*
+	 * Multi-valued: "any element matches".  ne and eq null are the
+	 * negation of the positive test over all elements, as in
+	 * scim_filter_match().
+	 */
+	if (f->op == SCIM_FOP_PR && f->path.sub == NULL) {
+		sql_elements(g, J);
+		sql_present(g, "e.v");
+		sb_add(&g->b, ")");
+		return (0);
+	}
+	if (f->op == SCIM_FOP_NE || json_is_null(f->value)) {
+		pos = *f;
+		pos.op = json_is_null(f->value) ? SCIM_FOP_PR : SCIM_FOP_EQ;
+		neg = (f->op == SCIM_FOP_NE) != json_is_null(f->value);
+		if (json_is_null(f->value) && f->op != SCIM_FOP_EQ &&
+		    f->op != SCIM_FOP_NE) {
+			sb_add(&g->b, "FALSE");
+			return (0);
+		}
+		sb_add(&g->b, neg ? "(NOT " : "(");
+		sql_elements(g, J);
+		if (sql_relleaf(g, &pos, attr, f->path.sub, "e.v") == -1)
+			return (-1);
+		sb_add(&g->b, "))");
+		return (0);
+	}
+	sql_elements(g, J);
+	if (sql_relleaf(g, f, attr, f->path.sub, "e.v") == -1)
+		return (-1);
+	sb_add(&g->b, ")");
+	return (0);
+}
+
+int
+scim_filter_to_sql(const struct scim_filter *f, enum scim_resource type,
+    struct scim_sql *out, int first_param, struct scim_err *err)
+{
+	struct sqlgen	g;
+
+	memset(out, 0, sizeof(*out));
+	if (f == NULL || (type != SCIM_RES_USER && type != SCIM_RES_GROUP))
+		return (scim_err_set(err, 500, NULL,
+		    "internal: no filter or no table to compile it for"));
+	memset(&g, 0, sizeof(g));
+	g.out = out;
+	g.type = type;
+	g.next = first_param;
+	g.err = err;
+
+	if (sql_node(&g, f, NULL) == -1 || g.b.oom) {
+		if (g.b.oom)
+			(void)sql_oom(&g);
+		free(g.b.s);
+		scim_sql_clear(out);
+		return (-1);
+	}
+	out->text = g.b.s;
+	return (0);
+}
+
+void
+scim_sql_clear(struct scim_sql *sql)
+{
+	size_t		i;
+
+	if (sql == NULL)
+		return;
+	for (i = 0; i < sql->nparams; i++)
+		free(sql->params[i]);
+	free(sql->params);
+	free(sql->text);
+	memset(sql, 0, sizeof(*sql));
+}

@@ -4,8 +4,8 @@
 -- directory, and names that Entra matches on are unique per directory,
 -- case-insensitively, among live rows.  Deleted users and groups stay as
 -- tombstones (deleted_at) so the audit trail can still name them.
--- Every change that can alter a decision takes a number from
--- policy_version_seq; every change that can take access away writes a
+-- Every change that can alter a decision takes the next number from
+-- policy_state.version; every change that can take access away writes a
 -- revocation_events row.  The audit log is append-only, enforced here.
 
 CREATE TABLE directories (
@@ -16,7 +16,16 @@ CREATE TABLE directories (
 CREATE UNIQUE INDEX directories_name_uq ON directories (lower(name));
 INSERT INTO directories (name) VALUES ('default');
 
-CREATE SEQUENCE policy_version_seq;
+-- The global policy version.  A transaction that changes anything a
+-- decision depends on takes the next number at its end (UPDATE ...
+-- RETURNING): the row lock, held until commit, makes versions gapless
+-- and committed in order, so a reader of policy_changes or
+-- revocation_events never sees version N+1 before N.
+CREATE TABLE policy_state (
+	id		boolean PRIMARY KEY DEFAULT true CHECK (id),
+	version		bigint NOT NULL DEFAULT 0
+);
+INSERT INTO policy_state DEFAULT VALUES;
 
 CREATE TABLE users (
 	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -173,9 +182,11 @@ CREATE TABLE tokens (
 );
 CREATE UNIQUE INDEX tokens_secret_hash_uq ON tokens (secret_hash);
 
--- Revocation feed: the cursor is the id.
+-- Revocation feed: the cursor is (policy_version, idx), both gapless
+-- within a version and committed in version order.
 CREATE TABLE revocation_events (
-	id		bigserial PRIMARY KEY,
+	policy_version	bigint NOT NULL,
+	idx		integer NOT NULL,
 	at		timestamptz NOT NULL DEFAULT now(),
 	directory_id	bigint REFERENCES directories(id),
 	kind		text NOT NULL CHECK (kind IN ('user.disabled',
@@ -184,19 +195,20 @@ CREATE TABLE revocation_events (
 			    'principal.suspended', 'principal.revoked',
 			    'rule.changed', 'token.revoked')),
 	principal_id	uuid,
-	policy_version	bigint NOT NULL,
-	detail		jsonb NOT NULL DEFAULT '{}'
+	detail		jsonb NOT NULL DEFAULT '{}',
+	PRIMARY KEY (policy_version, idx)
 );
+CREATE INDEX revocation_events_principal ON revocation_events (principal_id);
 
--- Ordered policy changes, for /v1/policy/changes and for other instances.
+-- Ordered policy changes (the records every instance applies to its
+-- in-memory index), for /v1/policy/changes and for other instances.
 CREATE TABLE policy_changes (
-	version		bigint PRIMARY KEY,
+	version		bigint NOT NULL,
+	idx		integer NOT NULL,
 	at		timestamptz NOT NULL DEFAULT now(),
-	directory_id	bigint REFERENCES directories(id),
-	kind		text NOT NULL,
-	entity_id	text,
-	origin		text,
-	detail		jsonb NOT NULL DEFAULT '{}'
+	origin		text NOT NULL,
+	record		jsonb NOT NULL,
+	PRIMARY KEY (version, idx)
 );
 
 CREATE TABLE audit_log (

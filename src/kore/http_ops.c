@@ -24,7 +24,15 @@ static int	ping_job(PGconn *, void *, struct svc_db_err *);
 /* Metric labels: handler names without "page_"; "other" must be last. */
 const char *const	svc_routes[] = {
 	"healthz", "readyz", "metrics", "not_found",
+	/* SCIM */
+	"scim_users", "scim_user", "scim_groups", "scim_group",
+	"scim_spconfig", "scim_schemas", "scim_resourcetypes",
+	/* end SCIM */
+	/* gateway */
+	/* end gateway */
+	/* admin */
 	"admin_directories", "admin_tokens", "admin_token",
+	/* end admin */
 	"other",
 };
 const size_t		svc_nroutes = sizeof(svc_routes) / sizeof(svc_routes[0]);

@@ -132,6 +132,15 @@ void	svc_db_rollback(PGconn *);
 /* Fills tokens from the database (blocking; parent or task thread). */
 int	svc_tokens_load(PGconn *, struct svc_db_err *);
 
+/*
+ * After COMMIT of a transaction that flushed a store_changes batch (see
+ * src/store/changes.h): hands its records to every worker's policy index
+ * (through shared memory) before the caller answers its client.  Call it
+ * on the event loop (in the handler), never on a task thread.
+ */
+struct store_changes;
+void	svc_changes_publish(const struct store_changes *);
+
 /* Listener on worker 1: LISTEN for changes from other processes. */
 void	svc_listener_start(void);
 

@@ -445,10 +445,11 @@ store_token_revoke(PGconn *conn, const struct store_actor *actor,
 
 	if (store_exec(conn, "UPDATE tokens SET revoked_at = now() "
 	    "WHERE id = $1", 1, p, NULL, err) == -1 ||
-	    store_exec(conn, "INSERT INTO revocation_events (directory_id, "
-	    "kind, policy_version, detail) VALUES (NULLIF($2::bigint, 0), "
-	    "'token.revoked', nextval('policy_version_seq'), "
-	    "jsonb_build_object('token_id', $1::text))", 2,
+	    store_exec(conn, "WITH v AS (UPDATE policy_state SET version = "
+	    "version + 1 RETURNING version) INSERT INTO revocation_events "
+	    "(policy_version, idx, directory_id, kind, detail) SELECT "
+	    "v.version, 0, NULLIF($2::bigint, 0), 'token.revoked', "
+	    "jsonb_build_object('token_id', $1::text) FROM v", 2,
 	    (const char *[]){ id, dir }, NULL, err) == -1 ||
 	    store_audit(conn, actor, tokdir, "token.revoke", "token", id, NULL,
 	    err) == -1 || store_notify(conn, "tokens", err) == -1 ||

@@ -21,12 +21,13 @@ sh scripts/localpg.sh start || exit 1
 
 passed=0
 failed=0
-count() {	# count "label: N passed, M failed" lines from a log
-	p=$(grep -Eo '[0-9]+ passed' "$1" | tail -n 1 | grep -Eo '[0-9]+')
-	f=$(grep -Eo '[0-9]+ (failed|error|errors)' "$1" | tail -n 1 |
-	    grep -Eo '[0-9]+')
+count() {	# adds the counts of the last "N passed, M failed" line
+	line=$(grep -E '[0-9]+ passed' "$1" | tail -n 1)
+	p=$(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
+	f=$(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')
+	e=$(echo "$line" | grep -Eo '[0-9]+ errors?' | grep -Eo '[0-9]+')
 	passed=$((passed + ${p:-0}))
-	failed=$((failed + ${f:-0}))
+	failed=$((failed + ${f:-0} + ${e:-0}))
 }
 step() {	# step LABEL command...: runs it, adds its counts
 	label=$1
@@ -40,7 +41,8 @@ step() {	# step LABEL command...: runs it, adds its counts
 		echo "!! $label failed (exit $rc)"
 		status=1
 		# A crash that printed no count still counts as a failure.
-		grep -qE '[1-9][0-9]* failed' "$log" || failed=$((failed + 1))
+		grep -qE '[1-9][0-9]* (failed|error)' "$log" ||
+		    failed=$((failed + 1))
 	fi
 	rm -f "$log" "$log.rc"
 }

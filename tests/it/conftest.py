@@ -133,8 +133,8 @@ class Server:
         if workers is not None:
             self.env["ROLLCALL_WORKERS"] = str(workers)
         self.env["ROLLCALL_DB_WAIT_S"] = "5"
-        self.env.setdefault("ASAN_OPTIONS",
-                            "detect_leaks=0:abort_on_error=0")
+        # LeakSanitizer cannot ptrace inside the seccomp sandbox.
+        self.env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0"
         self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         self.env.update(env or {})
         args = [BINARY, "-c", self.conf_path, "-f"]

@@ -45,6 +45,8 @@ static const struct setting_def	setting_defs[] = {
 	    256L * 1024 * 1024 },
 	{ "token_slots",	SETTING_INT,	FIELD(token_slots),	64,
 	    1 << 20 },
+	{ "change_ring_mb",	SETTING_INT,	FIELD(change_ring_mb),	1,
+	    4096 },
 };
 
 #define NSETTINGS	(sizeof(setting_defs) / sizeof(setting_defs[0]))
@@ -52,7 +54,7 @@ static const struct setting_def	setting_defs[] = {
 static const char *const	setting_names[NSETTINGS + 1] = {
 	"database_url", "listen", "public_url", "instance", "log_level",
 	"workers", "db_threads", "db_wait_s", "decision_ttl_s", "body_max",
-	"token_slots", NULL
+	"token_slots", "change_ring_mb", NULL
 };
 
 static int	set_listen(struct settings *, const char *,
@@ -78,6 +80,7 @@ settings_defaults(struct settings *s)
 	s->decision_ttl_s = 30;
 	s->body_max = 4L * 1024 * 1024;
 	s->token_slots = 4096;
+	s->change_ring_mb = 64;
 }
 
 const char *const *

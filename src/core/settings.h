@@ -26,6 +26,7 @@ struct settings {
 	int	decision_ttl_s;
 	long	body_max;
 	int	token_slots;
+	int	change_ring_mb;
 };
 
 struct settings_err {

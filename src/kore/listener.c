@@ -30,6 +30,13 @@ struct change_listener {
 	int			 reload_running;
 };
 
+/* Versions fetched from policy_changes, for the ring. */
+struct fetch {
+	uint64_t	 after;		/* versions > after ... */
+	uint64_t	 only;		/* ... or exactly this one (0: all) */
+	json_t		*records;
+};
+
 struct used_batch {
 	size_t	n;
 	size_t	cap;
@@ -38,6 +45,14 @@ struct used_batch {
 };
 
 static struct change_listener	listener;
+
+/*
+ * Worker 1 tracks which policy versions it has seen (applied from the
+ * ring): everything up to contig, plus the set above it.  Versions are
+ * gapless, so after a reconnect it fetches everything past contig.
+ */
+static uint64_t			contig;
+static json_t			*seen_above;
 
 static int	connect_job(PGconn *, void *, struct svc_db_err *);
 static void	connect_done(void *, int, struct svc_db_err *);
@@ -51,6 +66,10 @@ static void	flush_used(void *, u_int64_t);
 static void	collect_used(const char *, uint64_t, void *);
 static int	flush_job(PGconn *, void *, struct svc_db_err *);
 static void	flush_done(void *, int, struct svc_db_err *);
+static void	mark_seen(uint64_t);
+static void	fetch_changes(uint64_t, uint64_t);
+static int	fetch_job(PGconn *, void *, struct svc_db_err *);
+static void	fetch_done(void *, int, struct svc_db_err *);
 
 void
 svc_listener_start(void)
@@ -58,6 +77,9 @@ svc_listener_start(void)
 	listener.evt.type = 0;
 	listener.evt.flags = 0;
 	listener.evt.handle = on_readable;
+	contig = svc_policy_base_version();
+	seen_above = json_object();
+	svc_policy_on_seen(mark_seen);
 	connect_later(NULL, 0);
 	(void)kore_timer_add(flush_used, TOKENS_FLUSH_MS, NULL, 0);
 }
@@ -122,6 +144,7 @@ connect_done(void *arg, int result, struct svc_db_err *err)
 	svc_log(SVC_LOG_INFO, "listener: listening for changes");
 	/* Whatever was sent while we were not listening is lost: reload. */
 	reload_tokens();
+	fetch_changes(contig, 0);
 }
 
 static void
@@ -153,16 +176,29 @@ static void
 handle_payload(const char *payload)
 {
 	json_error_t	 jerr;
-	json_t		*doc;
-	const char	*kind;
+	json_t		*doc, *records;
+	const char	*kind, *origin;
+	json_int_t	 version;
 
 	if ((doc = json_loads(payload, 0, &jerr)) == NULL) {
 		svc_log(SVC_LOG_WARN, "listener: ignoring malformed payload");
 		return;
 	}
 	kind = json_string_value(json_object_get(doc, "kind"));
-	if (kind != NULL && strcmp(kind, "tokens") == 0)
+	if (kind != NULL && strcmp(kind, "tokens") == 0) {
 		reload_tokens();
+	} else if (kind != NULL && strcmp(kind, "changes") == 0) {
+		origin = json_string_value(json_object_get(doc, "origin"));
+		version = json_integer_value(json_object_get(doc, "version"));
+		records = json_object_get(doc, "records");
+		/* Our own changes are in the ring already. */
+		if (origin != NULL && strcmp(origin, svc.instance) == 0)
+			;
+		else if (json_is_array(records))
+			svc_changes_append(records);
+		else if (version > 0)
+			fetch_changes(0, (uint64_t)version);
+	}
 	json_decref(doc);
 }
 
@@ -274,4 +310,83 @@ flush_done(void *arg, int result, struct svc_db_err *err)
 	free(b->ids);
 	free(b->when);
 	free(b);
+}
+
+static void
+mark_seen(uint64_t v)
+{
+	char	key[24];
+
+	if (v <= contig)
+		return;
+	if (v > contig + 1) {
+		(void)snprintf(key, sizeof(key), "%llu", (unsigned long long)v);
+		(void)json_object_set_new(seen_above, key, json_true());
+		return;
+	}
+	contig = v;
+	for (;;) {
+		(void)snprintf(key, sizeof(key), "%llu",
+		    (unsigned long long)(contig + 1));
+		if (json_object_get(seen_above, key) == NULL)
+			break;
+		(void)json_object_del(seen_above, key);
+		contig++;
+	}
+}
+
+/* Reads versions past after (or only one) from policy_changes. */
+static void
+fetch_changes(uint64_t after, uint64_t only)
+{
+	struct fetch	*f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return;
+	f->after = after;
+	f->only = only;
+	(void)svc_db_background(fetch_job, f, fetch_done);
+}
+
+static int
+fetch_job(PGconn *conn, void *arg, struct svc_db_err *err)
+{
+	struct fetch	*f = arg;
+	PGresult	*res;
+	const char	*p[2];
+	char		 a[24], o[24];
+	json_t		*rec;
+	int		 i, rc;
+
+	(void)snprintf(a, sizeof(a), "%llu", (unsigned long long)f->after);
+	(void)snprintf(o, sizeof(o), "%llu", (unsigned long long)f->only);
+	p[0] = a;
+	p[1] = o;
+	rc = svc_db_exec(conn, "SELECT record::text FROM policy_changes WHERE "
+	    "CASE WHEN $2::bigint > 0 THEN version = $2 ELSE version > $1 END "
+	    "ORDER BY version, idx", 2, p, &res, err);
+	if (rc == -1)
+		return (-1);
+	f->records = json_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		if ((rec = json_loads(PQgetvalue(res, i, 0), 0, NULL)) != NULL)
+			(void)json_array_append_new(f->records, rec);
+	}
+	PQclear(res);
+
+	return (0);
+}
+
+static void
+fetch_done(void *arg, int result, struct svc_db_err *err)
+{
+	struct fetch	*f = arg;
+
+	if (result == -1)
+		svc_log(SVC_LOG_WARN, "listener: cannot read changes: %s",
+		    err->msg);
+	else if (json_array_size(f->records) > 0)
+		svc_changes_append(f->records);
+	json_decref(f->records);
+	free(f);
 }

@@ -19,6 +19,7 @@
 #include <kore/hooks.h>
 #include <kore/seccomp.h>
 
+#include "changering.h"
 #include "svc.h"
 #include "util.h"
 
@@ -72,14 +73,19 @@ stdout_line_buffered(void)
 static void
 shared_map(void)
 {
-	size_t	 shared_sz, tok_sz, met_sz, total;
+	size_t	 shared_sz, tok_sz, met_sz, ring_sz, total;
 	char	*mem;
 
 	shared_sz = (sizeof(struct svc_shared) + 63) & ~(size_t)63;
 	tok_sz = (tokentab_size((uint32_t)svc.settings.token_slots) + 63) &
 	    ~(size_t)63;
-	met_sz = metrics_size(svc_nroutes);
-	total = shared_sz + tok_sz + met_sz;
+	met_sz = (metrics_size(svc_nroutes) + 63) & ~(size_t)63;
+	/* The ring's capacity: the setting rounded up to a power of two. */
+	svc.ring_capacity = 4096;
+	while (svc.ring_capacity < (size_t)svc.settings.change_ring_mb << 20)
+		svc.ring_capacity <<= 1;
+	ring_sz = changering_size(svc.ring_capacity);
+	total = shared_sz + tok_sz + met_sz + ring_sz;
 
 	mem = mmap(NULL, total, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -93,7 +99,9 @@ shared_map(void)
 	    (uint32_t)svc.settings.token_slots);
 	svc.metrics = metrics_init(mem + shared_sz + tok_sz, svc_routes,
 	    svc_nroutes);
-	if (svc.tokens == NULL || svc.metrics == NULL)
+	svc.ring = changering_init(mem + shared_sz + tok_sz + met_sz,
+	    svc.ring_capacity);
+	if (svc.tokens == NULL || svc.metrics == NULL || svc.ring == NULL)
 		fatal("rollcall: setting token_slots must be a power of two");
 	svc.shared->started_ms = rc_now_ms();
 }
@@ -155,6 +163,7 @@ kore_parent_configure(int argc, char **argv)
 	struct kore_server	*srv;
 	const char		*path;
 	PGconn			*conn;
+	uint64_t		 t0, load_ms;
 	int			 optional;
 
 	(void)argc;
@@ -210,6 +219,12 @@ kore_parent_configure(int argc, char **argv)
 		PQfinish(conn);
 		fatal("rollcall: cannot load tokens: %s", dberr.msg);
 	}
+	t0 = rc_mono_us();
+	if (svc_policy_parent_load(conn, &dberr) == -1) {
+		PQfinish(conn);
+		fatal("rollcall: cannot load the policy: %s", dberr.msg);
+	}
+	load_ms = (rc_mono_us() - t0) / 1000;
 	PQfinish(conn);
 
 	svc.shared->db_ok = 1;
@@ -217,10 +232,12 @@ kore_parent_configure(int argc, char **argv)
 	__atomic_store_n(&svc.shared->ready, 1, __ATOMIC_RELEASE);
 
 	svc_log(SVC_LOG_INFO, "rollcall %s listening on http://%s:%s with %d "
-	    "workers; %u tokens loaded; public url %s", svc.instance,
-	    svc.settings.listen_addr, svc.settings.listen_port,
-	    svc.settings.workers, tokentab_count(svc.tokens),
-	    svc.settings.public_url);
+	    "workers; %u tokens loaded; policy version %llu loaded in %llu ms; "
+	    "public url %s", svc.instance, svc.settings.listen_addr,
+	    svc.settings.listen_port, svc.settings.workers,
+	    tokentab_count(svc.tokens),
+	    (unsigned long long)svc_policy_base_version(),
+	    (unsigned long long)load_ms, svc.settings.public_url);
 }
 
 void
@@ -230,6 +247,7 @@ kore_worker_configure(void)
 	metrics_add(svc.metrics, METRIC_WORKER_STARTS, 1);
 	if (worker->restarted)
 		svc_log(SVC_LOG_WARN, "worker %u restarted", worker->id);
+	svc_policy_worker_init();
 	if (worker->id == 1)
 		svc_listener_start();
 }

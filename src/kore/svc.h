@@ -39,11 +39,15 @@ struct svc_shared {
 	uint64_t	db_checked_ms;
 };
 
+struct changering;
+
 struct svc {
 	struct settings		 settings;
 	struct svc_shared	*shared;
 	struct tokentab		*tokens;
 	struct metrics		*metrics;
+	struct changering	*ring;
+	size_t			 ring_capacity;
 	char			 instance[64];
 };
 
@@ -140,6 +144,26 @@ int	svc_tokens_load(PGconn *, struct svc_db_err *);
  */
 struct store_changes;
 void	svc_changes_publish(const struct store_changes *);
+
+/* Appends change records (a JSON array; borrowed) to the shared ring. */
+void	svc_changes_append(json_t *records);
+
+/*
+ * The policy index (policy_glue.c).  The parent loads it before the
+ * fork; svc_policy() returns the worker's index brought up to date, or
+ * NULL while it is being rebuilt (deny).
+ */
+struct policy_index;
+struct policy_dirs;
+int				 svc_policy_parent_load(PGconn *,
+				    struct svc_db_err *);
+void				 svc_policy_worker_init(void);
+struct policy_index		*svc_policy(void);
+const struct policy_dirs	*svc_policy_dirs(void);
+uint64_t			 svc_policy_base_version(void);
+void				 svc_policy_invalidate_all(void);
+/* Called with the version of every record this worker applies. */
+void				 svc_policy_on_seen(void (*)(uint64_t));
 
 /* Listener on worker 1: LISTEN for changes from other processes. */
 void	svc_listener_start(void);

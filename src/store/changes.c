@@ -61,7 +61,7 @@ store_changes_flush(PGconn *conn, struct store_changes *c,
     struct store_err *err)
 {
 	PGresult	*res;
-	json_t		*ev, *rec, *epochs, *seen;
+	json_t		*ev, *rec, *epochs, *seen, *note;
 	const char	*p[4], *principal;
 	char		 version[24], *text, *payload;
 	long long	 v;
@@ -99,6 +99,10 @@ store_changes_flush(PGconn *conn, struct store_changes *c,
 	(void)json_array_extend(c->records, epochs);
 	json_decref(epochs);
 
+	/* Every version has a record, so readers can tell a gap. */
+	if (json_array_size(c->records) == 0)
+		(void)json_array_append_new(c->records,
+		    json_pack("{s:s}", "kind", "version"));
 	json_array_foreach(c->records, i, rec)
 		(void)json_object_set_new(rec, "version", json_integer(v));
 
@@ -134,17 +138,12 @@ store_changes_flush(PGconn *conn, struct store_changes *c,
 
 	/* Small batches ride in the notification; big ones are read back. */
 	text = json_dumps(c->records, JSON_COMPACT);
-	if (text != NULL && strlen(text) < NOTIFY_INLINE_MAX) {
-		payload = NULL;
-		if (asprintf(&payload, "{\"kind\":\"changes\",\"origin\":\"%s\","
-		    "\"version\":%lld,\"records\":%s}", c->origin, v,
-		    text) == -1)
-			payload = NULL;
-	} else {
-		if (asprintf(&payload, "{\"kind\":\"changes\",\"origin\":\"%s\","
-		    "\"version\":%lld}", c->origin, v) == -1)
-			payload = NULL;
-	}
+	note = json_pack("{s:s, s:s, s:I}", "kind", "changes", "origin",
+	    c->origin, "version", (json_int_t)v);
+	if (note != NULL && text != NULL && strlen(text) < NOTIFY_INLINE_MAX)
+		(void)json_object_set(note, "records", c->records);
+	payload = note ? json_dumps(note, JSON_COMPACT) : NULL;
+	json_decref(note);
 	free(text);
 	if (payload == NULL) {
 		err->status = 500;

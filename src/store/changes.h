@@ -26,6 +26,8 @@
  *   {"kind":"grant", "id", "principal", "server", "selector",
  *    "not_before_ms", "expires_at_ms", "state"}
  *   {"kind":"revoked_all", "principal", "revoked": true|false}
+ *   {"kind":"directory", "directory_id", "name"}
+ *   {"kind":"version"}  (a version with nothing else, e.g. a token revoked)
  * store_changes_flush() adds "version" to each record and stamps every
  * principal named in a revocation event with that version as its new
  * subject epoch ({"kind":"epoch", "principal", "epoch"}).

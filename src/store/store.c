@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "changes.h"
 #include "store.h"
 #include "util.h"
 
@@ -178,6 +179,7 @@ store_directory_create(PGconn *conn, const struct store_actor *actor,
 	const char	*p[1];
 	long long	 id;
 	json_t		*summary;
+	struct store_changes changes;
 
 	*out = NULL;
 	if (store_begin(conn, err) == -1)
@@ -202,15 +204,22 @@ store_directory_create(PGconn *conn, const struct store_actor *actor,
 	PQclear(res);
 
 	summary = json_pack("{s:s}", "name", name);
+	store_changes_init(&changes, actor->name);
+	store_changes_add(&changes, json_pack("{s:s, s:I, s:s}", "kind",
+	    "directory", "directory_id", (json_int_t)id, "name", name));
 	if (store_audit(conn, actor, id, "directory.create", "directory",
-	    name, summary, err) == -1 || store_commit(conn, err) == -1) {
+	    name, summary, err) == -1 ||
+	    store_changes_flush(conn, &changes, err) == -1 ||
+	    store_commit(conn, err) == -1) {
 		json_decref(summary);
 		json_decref(*out);
 		*out = NULL;
+		store_changes_cleanup(&changes);
 		store_rollback(conn);
 		return (-1);
 	}
 	json_decref(summary);
+	store_changes_cleanup(&changes);
 
 	return (0);
 }
@@ -413,16 +422,21 @@ store_token_revoke(PGconn *conn, const struct store_actor *actor,
 	const char	*p[2];
 	char		 dir[24];
 	long long	 tokdir;
+	struct store_changes changes;
 
+	store_changes_init(&changes, actor->name);
 	if (!rc_is_uuid(id)) {
 		err_set(err, 404, "not_found", "no token with id '%.64s'", id);
+		store_changes_cleanup(&changes);
 		return (-1);
 	}
 	(void)snprintf(dir, sizeof(dir), "%lld", (long long)directory_id);
 	p[0] = id;
 	p[1] = directory_id ? dir : NULL;
-	if (store_begin(conn, err) == -1)
+	if (store_begin(conn, err) == -1) {
+		store_changes_cleanup(&changes);
 		return (-1);
+	}
 	if (store_exec(conn, "SELECT revoked_at IS NOT NULL, "
 	    "coalesce(directory_id, 0) FROM tokens WHERE id = $1 AND "
 	    "($2::bigint IS NULL OR directory_id = $2) FOR UPDATE", 2, p,
@@ -443,23 +457,22 @@ store_token_revoke(PGconn *conn, const struct store_actor *actor,
 	PQclear(res);
 	(void)snprintf(dir, sizeof(dir), "%lld", tokdir);
 
+	store_changes_revoke(&changes, tokdir, "token.revoked", NULL,
+	    json_pack("{s:s}", "token_id", id));
 	if (store_exec(conn, "UPDATE tokens SET revoked_at = now() "
 	    "WHERE id = $1", 1, p, NULL, err) == -1 ||
-	    store_exec(conn, "WITH v AS (UPDATE policy_state SET version = "
-	    "version + 1 RETURNING version) INSERT INTO revocation_events "
-	    "(policy_version, idx, directory_id, kind, detail) SELECT "
-	    "v.version, 0, NULLIF($2::bigint, 0), 'token.revoked', "
-	    "jsonb_build_object('token_id', $1::text) FROM v", 2,
-	    (const char *[]){ id, dir }, NULL, err) == -1 ||
+	    store_changes_flush(conn, &changes, err) == -1 ||
 	    store_audit(conn, actor, tokdir, "token.revoke", "token", id, NULL,
 	    err) == -1 || store_notify(conn, "tokens", err) == -1 ||
 	    store_commit(conn, err) == -1)
 		goto fail;
+	store_changes_cleanup(&changes);
 
 	return (0);
 
 fail:
 	store_rollback(conn);
+	store_changes_cleanup(&changes);
 	return (-1);
 }
 

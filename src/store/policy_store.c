@@ -1,0 +1,720 @@
+/*
+ * policy_store: see policy_store.h.
+ *
+ * The load runs in one REPEATABLE READ, READ ONLY transaction, so the
+ * index is exactly the state at the policy version it reads first.  Big
+ * tables are read through a cursor in batches to keep libpq's result
+ * memory bounded at tier L (millions of memberships).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hashmap.h"
+#include "policy_store.h"
+#include "util.h"
+
+#define FETCH_ROWS	"20000"
+
+struct lww_entry {
+	uint64_t	version;
+	char		key[];
+};
+
+struct policy_lww {
+	struct hashmap	versions;	/* "kind:key" -> struct lww_entry */
+};
+
+typedef int	(*row_fn)(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+
+static int	load_query(PGconn *, struct policy_index *, const char *,
+		    row_fn, struct store_err *);
+static int	row_directory(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_user(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_sp(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_group(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_member(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_server(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_tool(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_rule(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_grant(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_epoch(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	json_strings(const char *, const char **, size_t, json_t **);
+static enum policy_subject_kind	subject_kind(const char *);
+static enum policy_effect	effect(const char *);
+
+static struct policy_dirs	*loading_dirs;
+
+static const char *
+val(PGresult *res, int row, int col)
+{
+	return (PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col));
+}
+
+static long long
+num(PGresult *res, int row, int col)
+{
+	long long	v;
+
+	if (PQgetisnull(res, row, col) ||
+	    rc_parse_int(PQgetvalue(res, row, col), INT64_MIN, INT64_MAX,
+	    &v) == -1)
+		return (0);
+	return (v);
+}
+
+/* Parses a JSON array of strings into ptrs (borrowed from *doc). */
+static int
+json_strings(const char *text, const char **ptrs, size_t max, json_t **doc)
+{
+	json_t	*v;
+	size_t	 i, n;
+
+	*doc = NULL;
+	if (text == NULL)
+		return (0);
+	if ((*doc = json_loads(text, 0, NULL)) == NULL || !json_is_array(*doc))
+		return (0);
+	n = 0;
+	json_array_foreach(*doc, i, v) {
+		if (n < max && json_is_string(v))
+			ptrs[n++] = json_string_value(v);
+	}
+
+	return ((int)n);
+}
+
+static enum policy_subject_kind
+subject_kind(const char *s)
+{
+	if (s == NULL)
+		return (POLICY_SUBJECT_EVERYONE);
+	if (strcmp(s, "group") == 0)
+		return (POLICY_SUBJECT_GROUP);
+	if (strcmp(s, "user") == 0)
+		return (POLICY_SUBJECT_USER);
+	if (strcmp(s, "service_principal") == 0)
+		return (POLICY_SUBJECT_SP);
+	return (POLICY_SUBJECT_EVERYONE);
+}
+
+static enum policy_effect
+effect(const char *s)
+{
+	if (s != NULL && strcmp(s, "allow") == 0)
+		return (POLICY_EFFECT_ALLOW);
+	if (s != NULL && strcmp(s, "elevate") == 0)
+		return (POLICY_EFFECT_ELEVATE);
+	/* Anything unexpected denies. */
+	return (POLICY_EFFECT_DENY);
+}
+
+static int
+row_directory(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	char	lower[128];
+	size_t	k;
+
+	(void)idx;
+	(void)err;
+	rc_strlcpy(lower, PQgetvalue(res, i, 1), sizeof(lower));
+	for (k = 0; lower[k] != '\0'; k++)
+		if (lower[k] >= 'A' && lower[k] <= 'Z')
+			lower[k] = (char)(lower[k] - 'A' + 'a');
+	(void)json_object_set_new(loading_dirs->by_name, lower,
+	    json_string(PQgetvalue(res, i, 0)));
+	return (0);
+}
+
+static int
+row_user(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	struct policy_user	 u;
+	const char		*emails[POLICY_LIST_MAX];
+	json_t			*doc;
+	int			 rc;
+
+	memset(&u, 0, sizeof(u));
+	u.id = PQgetvalue(res, i, 0);
+	u.directory = PQgetvalue(res, i, 1);
+	u.user_name = PQgetvalue(res, i, 2);
+	u.external_id = val(res, i, 3);
+	u.nemails = (size_t)json_strings(val(res, i, 4), emails,
+	    POLICY_LIST_MAX, &doc);
+	u.emails = emails;
+	u.active = strcmp(PQgetvalue(res, i, 5), "t") == 0;
+	u.deleted = strcmp(PQgetvalue(res, i, 6), "t") == 0;
+	rc = policy_user_upsert(idx, &u, err);
+	json_decref(doc);
+	if (rc == 0 && strcmp(PQgetvalue(res, i, 7), "t") == 0)
+		rc = policy_principal_set_revoked(idx, u.id, 1) == 0 ? 0 : -1;
+
+	return (rc);
+}
+
+static int
+row_sp(struct policy_index *idx, PGresult *res, int i, struct policy_err *err)
+{
+	struct policy_sp	sp;
+	int			rc;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.id = PQgetvalue(res, i, 0);
+	sp.directory = PQgetvalue(res, i, 1);
+	sp.app_id = val(res, i, 2);
+	sp.owner_id = val(res, i, 3);
+	sp.active = strcmp(PQgetvalue(res, i, 4), "t") == 0;
+	rc = policy_sp_upsert(idx, &sp, err);
+	if (rc == 0 && strcmp(PQgetvalue(res, i, 5), "t") == 0)
+		rc = policy_principal_set_revoked(idx, sp.id, 1) == 0 ? 0 : -1;
+
+	return (rc);
+}
+
+static int
+row_group(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	return (policy_group_upsert(idx, PQgetvalue(res, i, 0),
+	    PQgetvalue(res, i, 1), err));
+}
+
+static int
+row_member(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	return (policy_membership_add(idx, PQgetvalue(res, i, 1),
+	    PQgetvalue(res, i, 0), err));
+}
+
+static int
+row_server(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	return (policy_server_upsert(idx, PQgetvalue(res, i, 0), err));
+}
+
+static int
+row_tool(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	struct policy_tool	 t;
+	const char		*labels[POLICY_LIST_MAX];
+	json_t			*doc;
+	int			 rc;
+
+	memset(&t, 0, sizeof(t));
+	t.server = PQgetvalue(res, i, 0);
+	t.name = PQgetvalue(res, i, 1);
+	t.risk = val(res, i, 2);
+	t.nlabels = (size_t)json_strings(val(res, i, 3), labels,
+	    POLICY_LIST_MAX, &doc);
+	t.labels = labels;
+	rc = policy_tool_upsert(idx, &t, err);
+	json_decref(doc);
+
+	return (rc);
+}
+
+static int
+row_rule(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	struct policy_rule	r;
+
+	memset(&r, 0, sizeof(r));
+	r.id = PQgetvalue(res, i, 0);
+	r.subject_kind = subject_kind(PQgetvalue(res, i, 1));
+	r.subject_id = val(res, i, 2);
+	r.server = PQgetvalue(res, i, 3);
+	r.tool = PQgetvalue(res, i, 4);
+	r.effect = effect(PQgetvalue(res, i, 5));
+	r.max_grant_ms = num(res, i, 6) * 1000;
+
+	return (policy_rule_upsert(idx, &r, err));
+}
+
+static int
+row_grant(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	struct policy_grant	g;
+
+	memset(&g, 0, sizeof(g));
+	g.id = PQgetvalue(res, i, 0);
+	g.principal_id = PQgetvalue(res, i, 1);
+	g.server = PQgetvalue(res, i, 2);
+	g.tool = PQgetvalue(res, i, 3);
+	g.not_before = num(res, i, 4);
+	g.expires_at = num(res, i, 5);
+	g.approved = 1;
+
+	return (policy_grant_upsert(idx, &g, err));
+}
+
+static int
+row_epoch(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	(void)err;
+	/* Epochs of principals that are gone are of no use. */
+	(void)policy_principal_set_epoch(idx, PQgetvalue(res, i, 0),
+	    (uint64_t)num(res, i, 1));
+	return (0);
+}
+
+/* Runs sql through a cursor, calling fn for each row. */
+static int
+load_query(PGconn *conn, struct policy_index *idx, const char *sql,
+    row_fn fn, struct store_err *err)
+{
+	struct policy_err	 perr;
+	PGresult		*res;
+	char			*decl;
+	int			 i, n;
+
+	if (asprintf(&decl, "DECLARE load_cursor NO SCROLL CURSOR FOR %s",
+	    sql) == -1) {
+		err->status = 500;
+		rc_strlcpy(err->msg, "out of memory", sizeof(err->msg));
+		return (-1);
+	}
+	i = store_exec(conn, decl, 0, NULL, NULL, err);
+	free(decl);
+	if (i == -1)
+		return (-1);
+	for (;;) {
+		if (store_exec(conn, "FETCH " FETCH_ROWS " FROM load_cursor",
+		    0, NULL, &res, err) == -1)
+			return (-1);
+		n = PQntuples(res);
+		for (i = 0; i < n; i++) {
+			memset(&perr, 0, sizeof(perr));
+			if (fn(idx, res, i, &perr) == -1) {
+				err->status = 500;
+				(void)snprintf(err->msg, sizeof(err->msg),
+				    "loading policy: %s", perr.msg);
+				PQclear(res);
+				return (-1);
+			}
+		}
+		PQclear(res);
+		if (n == 0)
+			break;
+	}
+
+	return (store_exec(conn, "CLOSE load_cursor", 0, NULL, NULL, err));
+}
+
+int
+policy_store_load(PGconn *conn, struct policy_index **out,
+    struct policy_dirs *dirs, struct store_err *err)
+{
+	static const struct {
+		const char	*sql;
+		row_fn		 fn;
+	} steps[] = {
+		{ "SELECT id::text, name FROM directories", row_directory },
+		{ "SELECT id, directory_id::text, user_name, external_id, "
+		  "array_to_json(emails_lc)::text, active, deleted_at IS NOT "
+		  "NULL, revoked_all_at IS NOT NULL FROM users", row_user },
+		{ "SELECT id, directory_id::text, app_id, owner_user_id, "
+		  "active AND deleted_at IS NULL, revoked_all_at IS NOT NULL "
+		  "FROM service_principals WHERE deleted_at IS NULL", row_sp },
+		{ "SELECT id, directory_id::text FROM groups "
+		  "WHERE deleted_at IS NULL", row_group },
+		{ "SELECT m.group_id, m.user_id FROM memberships m "
+		  "JOIN groups g ON g.id = m.group_id AND g.deleted_at IS NULL",
+		  row_member },
+		{ "SELECT slug FROM mcp_servers", row_server },
+		{ "SELECT s.slug, t.name, t.risk, array_to_json(t.labels)::text "
+		  "FROM tools t JOIN mcp_servers s ON s.id = t.server_id",
+		  row_tool },
+		{ "SELECT id, subject_kind, subject_id, server_slug, "
+		  "tool_selector, effect, max_grant_s FROM rules", row_rule },
+		{ "SELECT id, principal_id, server_slug, tool_selector, "
+		  "(extract(epoch FROM not_before) * 1000)::bigint, "
+		  "(extract(epoch FROM expires_at) * 1000)::bigint "
+		  "FROM jit_grants WHERE state = 'approved' AND "
+		  "expires_at > now()", row_grant },
+		{ "SELECT principal_id, max(policy_version) FROM "
+		  "revocation_events WHERE principal_id IS NOT NULL "
+		  "GROUP BY principal_id", row_epoch },
+	};
+	struct policy_index	*idx;
+	PGresult		*res;
+	long long		 version, users, groups;
+	size_t			 i;
+
+	*out = NULL;
+	dirs->by_name = json_object();
+	if ((idx = policy_new()) == NULL) {
+		err->status = 500;
+		rc_strlcpy(err->msg, "out of memory", sizeof(err->msg));
+		return (-1);
+	}
+	if (store_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	    0, NULL, NULL, err) == -1)
+		goto fail;
+	if (store_exec(conn, "SELECT (SELECT version FROM policy_state), "
+	    "(SELECT count(*) FROM users), (SELECT count(*) FROM groups)",
+	    0, NULL, &res, err) == -1)
+		goto fail;
+	version = num(res, 0, 0);
+	users = num(res, 0, 1);
+	groups = num(res, 0, 2);
+	PQclear(res);
+	(void)policy_reserve(idx, (size_t)users, (size_t)groups);
+	policy_set_version(idx, (uint64_t)version);
+
+	loading_dirs = dirs;
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (load_query(conn, idx, steps[i].sql, steps[i].fn,
+		    err) == -1) {
+			loading_dirs = NULL;
+			goto fail;
+		}
+	}
+	loading_dirs = NULL;
+	if (store_commit(conn, err) == -1)
+		goto fail;
+	*out = idx;
+
+	return (0);
+
+fail:
+	store_rollback(conn);
+	policy_free(idx);
+	policy_dirs_cleanup(dirs);
+	return (-1);
+}
+
+void
+policy_dirs_cleanup(struct policy_dirs *dirs)
+{
+	json_decref(dirs->by_name);
+	dirs->by_name = NULL;
+}
+
+const char *
+policy_dirs_resolve(const struct policy_dirs *dirs, const char *name)
+{
+	const char	*key;
+	json_t		*v;
+	char		 lower[128];
+	size_t		 k;
+
+	if (name == NULL || dirs->by_name == NULL)
+		return (NULL);
+	rc_strlcpy(lower, name, sizeof(lower));
+	for (k = 0; lower[k] != '\0'; k++)
+		if (lower[k] >= 'A' && lower[k] <= 'Z')
+			lower[k] = (char)(lower[k] - 'A' + 'a');
+	if ((v = json_object_get(dirs->by_name, lower)) != NULL)
+		return (json_string_value(v));
+	/* Named by id: return the stored string if that id exists. */
+	json_object_foreach(dirs->by_name, key, v) {
+		if (strcmp(json_string_value(v), name) == 0)
+			return (json_string_value(v));
+	}
+
+	return (NULL);
+}
+
+struct policy_lww *
+policy_lww_new(void)
+{
+	struct policy_lww	*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return (NULL);
+	hashmap_init(&l->versions);
+
+	return (l);
+}
+
+void
+policy_lww_free(struct policy_lww *l)
+{
+	const char	*key;
+	void		*v;
+	size_t		 iter;
+
+	if (l == NULL)
+		return;
+	iter = 0;
+	while (hashmap_next(&l->versions, &iter, &key, &v))
+		free(v);
+	hashmap_cleanup(&l->versions);
+	free(l);
+}
+
+/* 1 when (kind, a, b) at version is newer than anything applied. */
+static int
+lww_newer(struct policy_lww *l, const char *kind, const char *a,
+    const char *b, uint64_t version)
+{
+	struct lww_entry	*e;
+	char			 key[600];
+	size_t			 len;
+
+	(void)snprintf(key, sizeof(key), "%s:%s:%s", kind, a ? a : "",
+	    b ? b : "");
+	if ((e = hashmap_get(&l->versions, key)) != NULL) {
+		if (e->version >= version)
+			return (0);
+		e->version = version;
+		return (1);
+	}
+	len = strlen(key) + 1;
+	if ((e = malloc(sizeof(*e) + len)) == NULL)
+		return (1);	/* applying is safer than dropping */
+	e->version = version;
+	memcpy(e->key, key, len);
+	if (hashmap_put(&l->versions, e->key, e) == -1)
+		free(e);
+
+	return (1);
+}
+
+static const char *
+str(const json_t *rec, const char *key)
+{
+	return (json_string_value(json_object_get(rec, key)));
+}
+
+static int
+flag(const json_t *rec, const char *key)
+{
+	return (json_is_true(json_object_get(rec, key)));
+}
+
+/* The directory_id member as the index's directory string. */
+static const char *
+dir_of(const json_t *rec, char *buf, size_t size)
+{
+	json_t	*v;
+
+	v = json_object_get(rec, "directory_id");
+	if (json_is_integer(v)) {
+		(void)snprintf(buf, size, "%lld",
+		    (long long)json_integer_value(v));
+		return (buf);
+	}
+	if (json_is_string(v))
+		return (json_string_value(v));
+	return (NULL);
+}
+
+static size_t
+str_list(const json_t *arr, const char **out, size_t max)
+{
+	json_t	*v;
+	size_t	 i, n;
+
+	n = 0;
+	json_array_foreach(arr, i, v) {
+		if (n < max && json_is_string(v))
+			out[n++] = json_string_value(v);
+	}
+
+	return (n);
+}
+
+int
+policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
+    struct policy_lww *lww, uint64_t base, const json_t *rec)
+{
+	struct policy_err	 err;
+	struct policy_user	 u;
+	struct policy_sp	 sp;
+	struct policy_tool	 t;
+	struct policy_rule	 r;
+	struct policy_grant	 g;
+	const char		*kind, *id, *list[POLICY_LIST_MAX], *state;
+	char			 dirbuf[32];
+	json_int_t		 version;
+	int			 rc;
+
+	kind = str(rec, "kind");
+	version = json_integer_value(json_object_get(rec, "version"));
+	if (kind == NULL || version <= 0)
+		return (-1);
+	if ((uint64_t)version <= base)
+		return (0);
+	memset(&err, 0, sizeof(err));
+	rc = 0;
+
+	if (strcmp(kind, "user") == 0) {
+		if ((id = str(rec, "id")) == NULL)
+			return (-1);
+		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
+			goto done;
+		memset(&u, 0, sizeof(u));
+		u.id = id;
+		u.directory = dir_of(rec, dirbuf, sizeof(dirbuf));
+		u.user_name = str(rec, "userName");
+		u.external_id = str(rec, "externalId");
+		u.nemails = str_list(json_object_get(rec, "emails"), list,
+		    POLICY_LIST_MAX);
+		u.emails = list;
+		u.active = flag(rec, "active");
+		u.deleted = flag(rec, "deleted");
+		rc = policy_user_upsert(idx, &u, &err);
+	} else if (strcmp(kind, "group") == 0) {
+		if ((id = str(rec, "id")) == NULL)
+			return (-1);
+		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
+			goto done;
+		if (flag(rec, "deleted"))
+			(void)policy_group_remove(idx, id);
+		else
+			rc = policy_group_upsert(idx, id,
+			    dir_of(rec, dirbuf, sizeof(dirbuf)), &err);
+	} else if (strcmp(kind, "member") == 0) {
+		if (str(rec, "group") == NULL || str(rec, "user") == NULL)
+			return (-1);
+		if (!lww_newer(lww, kind, str(rec, "group"), str(rec, "user"),
+		    (uint64_t)version))
+			goto done;
+		if (flag(rec, "present"))
+			rc = policy_membership_add(idx, str(rec, "user"),
+			    str(rec, "group"), &err);
+		else
+			(void)policy_membership_remove(idx, str(rec, "user"),
+			    str(rec, "group"));
+	} else if (strcmp(kind, "sp") == 0) {
+		if ((id = str(rec, "id")) == NULL)
+			return (-1);
+		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
+			goto done;
+		if (flag(rec, "deleted")) {
+			(void)policy_principal_remove(idx, id);
+		} else {
+			memset(&sp, 0, sizeof(sp));
+			sp.id = id;
+			sp.directory = dir_of(rec, dirbuf, sizeof(dirbuf));
+			sp.app_id = str(rec, "appId");
+			sp.owner_id = str(rec, "owner");
+			sp.active = flag(rec, "active");
+			rc = policy_sp_upsert(idx, &sp, &err);
+		}
+	} else if (strcmp(kind, "server") == 0) {
+		if ((id = str(rec, "slug")) == NULL)
+			return (-1);
+		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
+			goto done;
+		if (flag(rec, "deleted"))
+			(void)policy_server_remove(idx, id);
+		else
+			rc = policy_server_upsert(idx, id, &err);
+	} else if (strcmp(kind, "tool") == 0) {
+		if (str(rec, "server") == NULL || str(rec, "name") == NULL)
+			return (-1);
+		if (!lww_newer(lww, kind, str(rec, "server"), str(rec, "name"),
+		    (uint64_t)version))
+			goto done;
+		if (flag(rec, "deleted")) {
+			(void)policy_tool_remove(idx, str(rec, "server"),
+			    str(rec, "name"));
+		} else {
+			memset(&t, 0, sizeof(t));
+			t.server = str(rec, "server");
+			t.name = str(rec, "name");
+			t.risk = str(rec, "risk");
+			t.nlabels = str_list(json_object_get(rec, "labels"),
+			    list, POLICY_LIST_MAX);
+			t.labels = list;
+			rc = policy_tool_upsert(idx, &t, &err);
+		}
+	} else if (strcmp(kind, "rule") == 0) {
+		if ((id = str(rec, "id")) == NULL)
+			return (-1);
+		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
+			goto done;
+		if (flag(rec, "deleted")) {
+			(void)policy_rule_remove(idx, id);
+		} else {
+			memset(&r, 0, sizeof(r));
+			r.id = id;
+			r.subject_kind = subject_kind(str(rec, "subject_kind"));
+			r.subject_id = str(rec, "subject_id");
+			r.server = str(rec, "server");
+			r.tool = str(rec, "selector");
+			r.effect = effect(str(rec, "effect"));
+			r.max_grant_ms = (int64_t)json_integer_value(
+			    json_object_get(rec, "max_grant_s")) * 1000;
+			rc = policy_rule_upsert(idx, &r, &err);
+		}
+	} else if (strcmp(kind, "grant") == 0) {
+		if ((id = str(rec, "id")) == NULL)
+			return (-1);
+		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
+			goto done;
+		state = str(rec, "state");
+		if (state == NULL || strcmp(state, "approved") != 0) {
+			(void)policy_grant_remove(idx, id);
+		} else {
+			memset(&g, 0, sizeof(g));
+			g.id = id;
+			g.principal_id = str(rec, "principal");
+			g.server = str(rec, "server");
+			g.tool = str(rec, "selector");
+			g.not_before = (int64_t)json_integer_value(
+			    json_object_get(rec, "not_before_ms"));
+			g.expires_at = (int64_t)json_integer_value(
+			    json_object_get(rec, "expires_at_ms"));
+			g.approved = 1;
+			rc = policy_grant_upsert(idx, &g, &err);
+		}
+	} else if (strcmp(kind, "revoked_all") == 0) {
+		if ((id = str(rec, "principal")) == NULL)
+			return (-1);
+		if (lww_newer(lww, kind, id, NULL, (uint64_t)version))
+			(void)policy_principal_set_revoked(idx, id,
+			    flag(rec, "revoked"));
+	} else if (strcmp(kind, "epoch") == 0) {
+		if ((id = str(rec, "principal")) == NULL)
+			return (-1);
+		if (lww_newer(lww, kind, id, NULL, (uint64_t)version))
+			(void)policy_principal_set_epoch(idx, id,
+			    (uint64_t)version);
+	} else if (strcmp(kind, "directory") == 0) {
+		if (str(rec, "name") == NULL ||
+		    dir_of(rec, dirbuf, sizeof(dirbuf)) == NULL)
+			return (-1);
+		if (lww_newer(lww, kind, dirbuf, NULL, (uint64_t)version)) {
+			char	lower[128];
+			size_t	k;
+
+			rc_strlcpy(lower, str(rec, "name"), sizeof(lower));
+			for (k = 0; lower[k] != '\0'; k++)
+				if (lower[k] >= 'A' && lower[k] <= 'Z')
+					lower[k] = (char)(lower[k] - 'A' + 'a');
+			(void)json_object_set_new(dirs->by_name, lower,
+			    json_string(dirbuf));
+		}
+	} else {
+		/* A kind from a newer rollcall: nothing to apply here. */
+		return (0);
+	}
+
+done:
+	if ((uint64_t)version > policy_version(idx))
+		policy_set_version(idx, (uint64_t)version);
+
+	return (rc == 0 ? 0 : -1);
+}

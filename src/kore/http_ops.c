@@ -29,6 +29,8 @@ const char *const	svc_routes[] = {
 	"scim_spconfig", "scim_schemas", "scim_resourcetypes",
 	/* end SCIM */
 	/* gateway */
+	"gw_session_check", "gw_authorize", "gw_authorize_batch",
+	"gw_tools_filter",
 	/* end gateway */
 	/* admin */
 	"admin_directories", "admin_tokens", "admin_token",

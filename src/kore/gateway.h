@@ -1,0 +1,37 @@
+/*
+ * gateway.h: what the gateway-facing glue files share: naming a
+ * subject, evaluating, and writing decisions as JSON in the one shape
+ * every endpoint uses (policy-api.md "Decision semantics").
+ */
+#ifndef RC_GATEWAY_H
+#define RC_GATEWAY_H
+
+#include "policy.h"
+#include "svc.h"
+
+#define GW_BATCH_MAX	10000
+
+/* A subject as the request named it, resolved against the index. */
+struct gw_subject {
+	struct policy_subject	subj;		/* the alias that resolved */
+	char			directory[24];	/* the token's directory id */
+	int			found;
+};
+
+/*
+ * Reads a subject from v: a string (an id, userName, email, externalId
+ * or application id, tried in that order) or an object with one of
+ * "id", "userName"/"user_name"/"upn", "externalId"/"external_id"/"oid",
+ * "email", "appId"/"app_id"/"client_id".  The directory is always the
+ * token's.  Returns 0, or -1 after answering 400.
+ */
+int	gw_subject_parse(struct http_request *, struct policy_index *,
+	    const json_t *v, struct gw_subject *);
+
+/* The decision as JSON (new reference). */
+json_t	*gw_decision_json(const struct policy_result *, int ttl_s);
+
+/* Answers 200 with a deny for everything: the index is not available. */
+void	gw_unavailable(struct http_request *);
+
+#endif

@@ -1,0 +1,480 @@
+/*
+ * http_gateway.c: the decision endpoints MCP gateways call on every
+ * session and tool call.  Everything here is answered from the worker's
+ * in-memory index (svc_policy()), brought up to date with the shared
+ * change ring first; the database is never on this path.  Anything
+ * unexpected denies.
+ *
+ *   POST /v1/session/check    is the principal active; groups; servers
+ *   POST /v1/authorize        one (server, tool)
+ *   POST /v1/authorize/batch  up to GW_BATCH_MAX (server, tool) pairs
+ *   POST /v1/tools/filter     the tools/list twin of authorize
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "util.h"
+
+int	page_gw_session_check(struct http_request *);
+int	page_gw_authorize(struct http_request *);
+int	page_gw_authorize_batch(struct http_request *);
+int	page_gw_tools_filter(struct http_request *);
+
+static const struct {
+	const char		*key;
+	enum policy_alias	 by;
+} subject_keys[] = {
+	{ "id", POLICY_BY_ID },
+	{ "userName", POLICY_BY_USERNAME },
+	{ "user_name", POLICY_BY_USERNAME },
+	{ "upn", POLICY_BY_USERNAME },
+	{ "externalId", POLICY_BY_EXTERNAL_ID },
+	{ "external_id", POLICY_BY_EXTERNAL_ID },
+	{ "oid", POLICY_BY_EXTERNAL_ID },
+	{ "email", POLICY_BY_EMAIL },
+	{ "appId", POLICY_BY_APP_ID },
+	{ "app_id", POLICY_BY_APP_ID },
+	{ "client_id", POLICY_BY_APP_ID },
+};
+
+int
+gw_subject_parse(struct http_request *req, struct policy_index *idx,
+    const json_t *v, struct gw_subject *out)
+{
+	static const enum policy_alias	 order[] = { POLICY_BY_ID,
+	    POLICY_BY_USERNAME, POLICY_BY_EMAIL, POLICY_BY_EXTERNAL_ID,
+	    POLICY_BY_APP_ID };
+	struct policy_principal_info	 info;
+	struct svc_ctx			*ctx;
+	const char			*value;
+	size_t				 i;
+
+	ctx = svc_ctx(req);
+	memset(out, 0, sizeof(*out));
+	(void)snprintf(out->directory, sizeof(out->directory), "%lld",
+	    (long long)ctx->token.directory_id);
+	out->subj.directory = out->directory;
+
+	if (json_is_string(v)) {
+		value = json_string_value(v);
+		if (*value == '\0' || strlen(value) >= POLICY_NAME_MAX)
+			goto bad;
+		out->subj.value = value;
+		for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+			out->subj.by = order[i];
+			if (policy_principal_lookup(idx, &out->subj,
+			    &info) == 0) {
+				out->found = 1;
+				return (0);
+			}
+		}
+		/* Unknown: evaluation says principal_unknown. */
+		out->subj.by = POLICY_BY_ID;
+		return (0);
+	}
+	if (json_is_object(v)) {
+		for (i = 0; i < sizeof(subject_keys) / sizeof(subject_keys[0]);
+		    i++) {
+			value = json_string_value(json_object_get(v,
+			    subject_keys[i].key));
+			if (value == NULL)
+				continue;
+			if (*value == '\0' || strlen(value) >= POLICY_NAME_MAX)
+				goto bad;
+			out->subj.by = subject_keys[i].by;
+			out->subj.value = value;
+			out->found = policy_principal_lookup(idx, &out->subj,
+			    &info) == 0;
+			return (0);
+		}
+	}
+
+bad:
+	svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_subject",
+	    "'subject' must be a non-empty string (id, userName, email, "
+	    "externalId or application id) or an object with one of id, "
+	    "userName, externalId, email, appId");
+	return (-1);
+}
+
+json_t *
+gw_decision_json(const struct policy_result *r, int ttl_s)
+{
+	json_t	*out, *ob;
+
+	out = json_pack("{s:s, s:b, s:s, s:I, s:I, s:i}",
+	    "decision", r->decision == POLICY_ALLOW ? "allow" : "deny",
+	    "allow", r->decision == POLICY_ALLOW,
+	    "reason_code", policy_reason_str(r->reason),
+	    "policy_version", (json_int_t)r->policy_version,
+	    "subject_epoch", (json_int_t)r->subject_epoch,
+	    "ttl_s", ttl_s);
+	if (out == NULL)
+		return (NULL);
+	if (r->rule_id != NULL)
+		(void)json_object_set_new(out, "rule_id",
+		    json_string(r->rule_id));
+	if (r->group_id != NULL)
+		(void)json_object_set_new(out, "group_id",
+		    json_string(r->group_id));
+	if (r->grant_id != NULL)
+		(void)json_object_set_new(out, "grant_id",
+		    json_string(r->grant_id));
+	if (r->reason == POLICY_R_ELEVATION_REQUIRED) {
+		ob = json_pack("{s:s, s:s*, s:I}", "type", "request_grant",
+		    "rule_id", r->rule_id, "max_duration_s",
+		    (json_int_t)(r->max_grant_ms / 1000));
+		(void)json_object_set_new(out, "obligations",
+		    json_pack("[o]", ob));
+	}
+
+	return (out);
+}
+
+void
+gw_unavailable(struct http_request *req)
+{
+	json_t	*out;
+
+	/* Fail closed: the index is being rebuilt. */
+	out = json_pack("{s:s, s:b, s:s, s:i}", "decision", "deny", "allow", 0,
+	    "reason_code", "internal_error", "ttl_s", 0);
+	svc_respond_json(req, HTTP_STATUS_OK, out);
+	json_decref(out);
+}
+
+/* Common start: POST, a JSON body, an index.  NULL when answered. */
+static json_t *
+gw_begin(struct http_request *req, struct policy_index **idx)
+{
+	json_t	*body;
+
+	if (!svc_method_allowed(req, HTTP_METHOD_POST))
+		return (NULL);
+	if ((body = svc_body_json(req)) == NULL)
+		return (NULL);
+	if ((*idx = svc_policy()) == NULL) {
+		json_decref(body);
+		gw_unavailable(req);
+		return (NULL);
+	}
+
+	return (body);
+}
+
+static int
+name_ok(const json_t *v)
+{
+	return (json_is_string(v) && json_string_length(v) > 0 &&
+	    json_string_length(v) < POLICY_NAME_MAX);
+}
+
+int
+page_gw_authorize(struct http_request *req)
+{
+	struct policy_index	*idx;
+	struct policy_result	 res;
+	struct gw_subject	 s;
+	json_t			*body, *server, *tool, *out;
+
+	if ((body = gw_begin(req, &idx)) == NULL)
+		return (KORE_RESULT_OK);
+	server = json_object_get(body, "server");
+	tool = json_object_get(body, "tool");
+	if (!name_ok(server) || !name_ok(tool)) {
+		svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_request",
+		    "'server' (an MCP server slug) and 'tool' (a tool name) "
+		    "are required strings");
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	if (gw_subject_parse(req, idx, json_object_get(body, "subject"),
+	    &s) == -1) {
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	(void)policy_evaluate(idx, &s.subj, json_string_value(server),
+	    json_string_value(tool), (int64_t)rc_now_ms(), &res);
+	out = gw_decision_json(&res, svc.settings.decision_ttl_s);
+	svc_respond_json(req, HTTP_STATUS_OK, out);
+	json_decref(out);
+	json_decref(body);
+
+	return (KORE_RESULT_OK);
+}
+
+int
+page_gw_authorize_batch(struct http_request *req)
+{
+	struct policy_index	*idx;
+	struct policy_result	*res;
+	struct policy_query	*q;
+	struct gw_subject	 s;
+	json_t			*body, *items, *item, *out, *list, *d;
+	size_t			 i, n;
+
+	if ((body = gw_begin(req, &idx)) == NULL)
+		return (KORE_RESULT_OK);
+	items = json_object_get(body, "items");
+	if (!json_is_array(items) || (n = json_array_size(items)) == 0 ||
+	    n > GW_BATCH_MAX) {
+		svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_request",
+		    "'items' must be an array of 1 to %d {\"server\", "
+		    "\"tool\"} objects", GW_BATCH_MAX);
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	if (gw_subject_parse(req, idx, json_object_get(body, "subject"),
+	    &s) == -1) {
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	q = calloc(n, sizeof(*q));
+	res = calloc(n, sizeof(*res));
+	if (q == NULL || res == NULL) {
+		free(q);
+		free(res);
+		json_decref(body);
+		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
+		    "out of memory");
+		return (KORE_RESULT_OK);
+	}
+	json_array_foreach(items, i, item) {
+		if (!name_ok(json_object_get(item, "server")) ||
+		    !name_ok(json_object_get(item, "tool"))) {
+			svc_error(req, HTTP_STATUS_BAD_REQUEST,
+			    "invalid_request", "items[%zu] needs string "
+			    "'server' and 'tool'", i);
+			free(q);
+			free(res);
+			json_decref(body);
+			return (KORE_RESULT_OK);
+		}
+		q[i].server = json_string_value(json_object_get(item,
+		    "server"));
+		q[i].tool = json_string_value(json_object_get(item, "tool"));
+	}
+	if (policy_evaluate_batch(idx, &s.subj, q, n, (int64_t)rc_now_ms(),
+	    res) == -1) {
+		for (i = 0; i < n; i++) {
+			memset(&res[i], 0, sizeof(res[i]));
+			res[i].decision = POLICY_DENY;
+			res[i].reason = POLICY_R_INTERNAL_ERROR;
+		}
+	}
+	list = json_array();
+	for (i = 0; i < n; i++) {
+		d = gw_decision_json(&res[i], svc.settings.decision_ttl_s);
+		if (d != NULL) {
+			(void)json_object_set_new(d, "server",
+			    json_string(q[i].server));
+			(void)json_object_set_new(d, "tool",
+			    json_string(q[i].tool));
+			/* Versions and ttl are the same for all: said once. */
+			(void)json_object_del(d, "policy_version");
+			(void)json_object_del(d, "subject_epoch");
+			(void)json_object_del(d, "ttl_s");
+		}
+		(void)json_array_append_new(list, d);
+	}
+	out = json_pack("{s:o, s:I, s:I, s:i}", "results", list,
+	    "policy_version", (json_int_t)res[0].policy_version,
+	    "subject_epoch", (json_int_t)res[0].subject_epoch,
+	    "ttl_s", svc.settings.decision_ttl_s);
+	svc_respond_json(req, HTTP_STATUS_OK, out);
+	json_decref(out);
+	free(q);
+	free(res);
+	json_decref(body);
+
+	return (KORE_RESULT_OK);
+}
+
+int
+page_gw_tools_filter(struct http_request *req)
+{
+	struct policy_index	*idx;
+	struct policy_result	*res;
+	struct policy_query	*q;
+	struct gw_subject	 s;
+	json_t			*body, *server, *tools, *t, *allowed, *denied;
+	json_t			*out, *d;
+	const char		*name;
+	size_t			 i, n;
+
+	if ((body = gw_begin(req, &idx)) == NULL)
+		return (KORE_RESULT_OK);
+	server = json_object_get(body, "server");
+	tools = json_object_get(body, "tools");
+	if (!name_ok(server) || !json_is_array(tools) ||
+	    (n = json_array_size(tools)) > GW_BATCH_MAX) {
+		svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_request",
+		    "'server' (string) and 'tools' (array of up to %d tool "
+		    "names or {\"name\"} objects) are required", GW_BATCH_MAX);
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	if (gw_subject_parse(req, idx, json_object_get(body, "subject"),
+	    &s) == -1) {
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	q = calloc(n + 1, sizeof(*q));
+	res = calloc(n + 1, sizeof(*res));
+	if (q == NULL || res == NULL) {
+		free(q);
+		free(res);
+		json_decref(body);
+		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
+		    "out of memory");
+		return (KORE_RESULT_OK);
+	}
+	json_array_foreach(tools, i, t) {
+		/* A tools/list result's entries are objects with a name. */
+		name = json_is_object(t) ? json_string_value(
+		    json_object_get(t, "name")) : json_string_value(t);
+		if (name == NULL || *name == '\0' ||
+		    strlen(name) >= POLICY_NAME_MAX) {
+			svc_error(req, HTTP_STATUS_BAD_REQUEST,
+			    "invalid_request", "tools[%zu] is not a tool name "
+			    "or an object with a 'name'", i);
+			free(q);
+			free(res);
+			json_decref(body);
+			return (KORE_RESULT_OK);
+		}
+		q[i].server = json_string_value(server);
+		q[i].tool = name;
+	}
+	if (n > 0 && policy_evaluate_batch(idx, &s.subj, q, n,
+	    (int64_t)rc_now_ms(), res) == -1) {
+		for (i = 0; i < n; i++) {
+			memset(&res[i], 0, sizeof(res[i]));
+			res[i].decision = POLICY_DENY;
+			res[i].reason = POLICY_R_INTERNAL_ERROR;
+		}
+	}
+	allowed = json_array();
+	denied = json_array();
+	for (i = 0; i < n; i++) {
+		t = json_array_get(tools, i);
+		if (res[i].decision == POLICY_ALLOW) {
+			/* Echo what came in, so a tools/list can be rebuilt. */
+			(void)json_array_append(allowed, t);
+			continue;
+		}
+		d = json_pack("{s:s, s:s}", "name", q[i].tool, "reason_code",
+		    policy_reason_str(res[i].reason));
+		if (d != NULL && res[i].rule_id != NULL)
+			(void)json_object_set_new(d, "rule_id",
+			    json_string(res[i].rule_id));
+		(void)json_array_append_new(denied, d);
+	}
+	if (n == 0) {
+		struct policy_index	*cur = idx;
+
+		res[0].policy_version = policy_version(cur);
+	}
+	out = json_pack("{s:o, s:o, s:I, s:I, s:i}", "allowed", allowed,
+	    "denied", denied, "policy_version",
+	    (json_int_t)res[0].policy_version, "subject_epoch",
+	    (json_int_t)res[0].subject_epoch, "ttl_s",
+	    svc.settings.decision_ttl_s);
+	svc_respond_json(req, HTTP_STATUS_OK, out);
+	json_decref(out);
+	free(q);
+	free(res);
+	json_decref(body);
+
+	return (KORE_RESULT_OK);
+}
+
+struct servers_acc {
+	json_t	*servers;	/* slug -> true, when any tool is allowed */
+};
+
+static int
+collect_servers(void *arg, const char *server, const char *tool,
+    const struct policy_result *r)
+{
+	struct servers_acc	*acc = arg;
+
+	(void)tool;
+	if (r->decision == POLICY_ALLOW)
+		(void)json_object_set_new(acc->servers, server, json_true());
+	return (0);
+}
+
+int
+page_gw_session_check(struct http_request *req)
+{
+	struct policy_index		*idx;
+	struct policy_principal_info	 info;
+	struct gw_subject		 s;
+	struct servers_acc		 acc;
+	const char			*groups[256], *key;
+	json_t				*body, *out, *garr, *sarr, *v;
+	size_t				 i, total;
+	int				 active;
+
+	if ((body = gw_begin(req, &idx)) == NULL)
+		return (KORE_RESULT_OK);
+	if (gw_subject_parse(req, idx, json_object_get(body, "subject"),
+	    &s) == -1) {
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	if (!s.found || policy_principal_lookup(idx, &s.subj, &info) == -1) {
+		out = json_pack("{s:b, s:s, s:I, s:i}", "active", 0,
+		    "reason_code", policy_reason_str(
+		    POLICY_R_PRINCIPAL_UNKNOWN), "policy_version",
+		    (json_int_t)policy_version(idx), "ttl_s",
+		    svc.settings.decision_ttl_s);
+		svc_respond_json(req, HTTP_STATUS_OK, out);
+		json_decref(out);
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	active = info.state == POLICY_R_ALLOWED_BY_RULE;
+	garr = json_array();
+	total = 0;
+	if (policy_principal_groups(idx, &s.subj, groups,
+	    sizeof(groups) / sizeof(groups[0]), &total) == 0) {
+		for (i = 0; i < total && i < sizeof(groups) /
+		    sizeof(groups[0]); i++)
+			(void)json_array_append_new(garr,
+			    json_string(groups[i]));
+	}
+	sarr = json_array();
+	if (active) {
+		acc.servers = json_object();
+		(void)policy_effective(idx, &s.subj, (int64_t)rc_now_ms(),
+		    collect_servers, &acc);
+		json_object_foreach(acc.servers, key, v)
+			(void)json_array_append_new(sarr, json_string(key));
+		json_decref(acc.servers);
+	}
+	out = json_pack("{s:b, s:s, s:{s:s, s:s, s:s?, s:s?, s:s}, s:o, "
+	    "s:b, s:o, s:I, s:I, s:i}",
+	    "active", active,
+	    "reason_code", policy_reason_str(info.state),
+	    "principal", "id", info.id,
+	    "type", info.kind == POLICY_PRINCIPAL_SP ? "service_principal" :
+	    "user", "userName", info.user_name, "appId", info.app_id,
+	    "directory", info.directory,
+	    "groups", garr, "groups_truncated", total > sizeof(groups) /
+	    sizeof(groups[0]),
+	    "servers", sarr,
+	    "policy_version", (json_int_t)policy_version(idx),
+	    "subject_epoch", (json_int_t)info.subject_epoch,
+	    "ttl_s", svc.settings.decision_ttl_s);
+	svc_respond_json(req, HTTP_STATUS_OK, out);
+	json_decref(out);
+	json_decref(body);
+
+	return (KORE_RESULT_OK);
+}

@@ -1862,6 +1862,54 @@ pol_decide_scratch(struct policy_index *idx, struct pol_principal *p,
 	pol_finish(p, s, t, now, &b, res);
 }
 
+static void
+pol_explain_scan(const struct pol_vec *v, const struct pol_server *s,
+    const struct pol_tool *t, const char *group, policy_explain_cb cb,
+    void *arg)
+{
+	const struct pol_rule	*r;
+	uint32_t		 i;
+
+	for (i = 0; i < v->n; i++) {
+		r = v->v[i];
+		if (r->server != NULL && r->server != s)
+			continue;
+		if (!pol_sel_match(&r->sel, t))
+			continue;
+		if (cb(arg, r->id, (enum policy_effect)r->effect,
+		    (enum policy_subject_kind)r->subject_kind, group) != 0)
+			return;
+	}
+}
+
+enum policy_decision
+policy_explain(const struct policy_index *idx,
+    const struct policy_subject *subj, const char *server, const char *tool,
+    int64_t now_ms, policy_explain_cb cb, void *arg,
+    struct policy_result *res)
+{
+	struct pol_principal	*p;
+	struct pol_server	*s;
+	struct pol_tool		*t;
+	struct pol_group	*g;
+	uint32_t		 i;
+
+	p = pol_resolve(idx, subj);
+	if (p != NULL && server != NULL && tool != NULL &&
+	    (s = hashmap_get(&idx->servers, server)) != NULL && s->present &&
+	    (t = hashmap_get(&s->tools, tool)) != NULL) {
+		pol_explain_scan(&p->rules, s, t, NULL, cb, arg);
+		for (i = 0; i < p->groups.n; i++) {
+			g = idx->gtab[p->groups.v[i]];
+			pol_explain_scan(&g->rules, s, t, g->id, cb, arg);
+		}
+		pol_explain_scan(&idx->everyone_any, s, t, NULL, cb, arg);
+		pol_explain_scan(&s->everyone, s, t, NULL, cb, arg);
+	}
+
+	return (policy_evaluate(idx, subj, server, tool, now_ms, res));
+}
+
 int
 policy_evaluate_batch(struct policy_index *idx,
     const struct policy_subject *subj, const struct policy_query *q,

@@ -224,6 +224,16 @@ struct policy_stats {
 };
 
 /* Effective-policy callback: non-zero return stops the enumeration. */
+/*
+ * For policy_explain: one rule that matches (server, tool) for the
+ * subject, whatever its effect, and the group it applies through (NULL
+ * when it names the principal or everyone).  Return 0 to go on.
+ */
+typedef int	(*policy_explain_cb)(void *arg, const char *rule_id,
+		    enum policy_effect effect,
+		    enum policy_subject_kind subject_kind,
+		    const char *group_id);
+
 typedef int	(*policy_effective_cb)(void *arg, const char *server,
 		    const char *tool, const struct policy_result *res);
 
@@ -333,6 +343,16 @@ enum policy_decision	policy_evaluate(const struct policy_index *idx,
  * Fills res[0..n-1].  0, or -1 when scratch memory ran out (every
  * result is then internal_error).
  */
+/*
+ * Like policy_evaluate, and first calls cb for every matching rule
+ * (direct, through each group, everyone), for "why" answers.  Strings
+ * passed to cb are borrowed from the index.
+ */
+enum policy_decision	policy_explain(const struct policy_index *idx,
+			    const struct policy_subject *subj,
+			    const char *server, const char *tool,
+			    int64_t now_ms, policy_explain_cb cb, void *arg,
+			    struct policy_result *res);
 int		policy_evaluate_batch(struct policy_index *idx,
 		    const struct policy_subject *subj,
 		    const struct policy_query *q, size_t n, int64_t now_ms,

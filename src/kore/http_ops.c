@@ -34,6 +34,10 @@ const char *const	svc_routes[] = {
 	/* end gateway */
 	/* admin */
 	"admin_directories", "admin_tokens", "admin_token",
+	"admin_effective", "admin_explain", "admin_killswitch",
+	"admin_audit", "admin_audit_export", "admin_audit_verify",
+	"admin_users", "admin_user", "admin_user_groups", "admin_groups",
+	"admin_group", "admin_group_members", "openapi",
 	/* end admin */
 	"other",
 };

@@ -2,53 +2,18 @@
 the server starts (loaded by the parent), then changed through the
 change ring."""
 import concurrent.futures
-import uuid
-
 import pytest
 
 from conftest import Database, Server
 
-ALICE = str(uuid.UUID(int=1))
-BOB = str(uuid.UUID(int=2))
-CAROL = str(uuid.UUID(int=3))
-SENIORS = str(uuid.UUID(int=10))
-RULE_ALLOW = str(uuid.UUID(int=100))
-RULE_DENY = str(uuid.UUID(int=101))
-RULE_ELEV = str(uuid.UUID(int=102))
-RULE_ALL = str(uuid.UUID(int=103))
+from seed import (ALICE, BOB, CAROL, RULE_ALL, RULE_ALLOW, RULE_DENY,
+                  RULE_ELEV, SENIORS, seed)
 
 
 @pytest.fixture(scope="module")
 def gw():
     db = Database()
-    db.sql(f"""
-INSERT INTO users (id, directory_id, user_name, external_id, active,
-    emails_lc, doc) VALUES
- ('{ALICE}', 1, 'alice@contoso.com', 'oid-alice', true,
-  '{{alice@contoso.com,a.l@contoso.com}}', '{{}}'),
- ('{BOB}', 1, 'bob@contoso.com', 'oid-bob', false, '{{}}', '{{}}'),
- ('{CAROL}', 1, 'carol@contoso.com', NULL, true, '{{}}', '{{}}');
-INSERT INTO groups (id, directory_id, display_name, doc)
-  VALUES ('{SENIORS}', 1, 'Senior Engineers', '{{}}');
-INSERT INTO memberships (group_id, user_id) VALUES ('{SENIORS}', '{ALICE}'),
-  ('{SENIORS}', '{BOB}');
-INSERT INTO mcp_servers (slug, name) VALUES ('github', 'GitHub'),
-  ('jira', 'Jira');
-INSERT INTO tools (server_id, name, risk) SELECT id, t.name, t.risk
-  FROM mcp_servers, (VALUES ('create_pull_request', 'normal'),
-  ('delete_branch', 'high'), ('list_repos', 'low'),
-  ('merge_pull_request', 'consequential')) AS t(name, risk)
-  WHERE slug = 'github';
-INSERT INTO tools (server_id, name) SELECT id, 'create_issue'
-  FROM mcp_servers WHERE slug = 'jira';
-INSERT INTO rules (id, directory_id, subject_kind, subject_id, server_slug,
-    tool_selector, effect, max_grant_s) VALUES
- ('{RULE_ALLOW}', 1, 'group', '{SENIORS}', 'github', '*', 'allow', NULL),
- ('{RULE_DENY}', 1, 'group', '{SENIORS}', 'github', 'delete_*', 'deny', NULL),
- ('{RULE_ELEV}', 1, 'everyone', NULL, 'github', 'merge_*', 'elevate', 3600),
- ('{RULE_ALL}', 1, 'everyone', NULL, 'github', 'risk:low', 'allow', NULL);
-UPDATE policy_state SET version = 7;
-""")
+    seed(db)
     tokens = {"gateway": db.token("gateway"), "admin": db.token("admin"),
               "scim": db.token("scim")}
     s = Server(db)

@@ -35,9 +35,11 @@ const char *const	svc_routes[] = {
 	/* admin */
 	"admin_directories", "admin_tokens", "admin_token",
 	"admin_effective", "admin_explain", "admin_killswitch",
+	"admin_simulate",
 	"admin_audit", "admin_audit_export", "admin_audit_verify",
 	"admin_users", "admin_user", "admin_user_groups", "admin_groups",
 	"admin_group", "admin_group_members", "openapi",
+	"admin_servers", "admin_rules", "admin_grants", "admin_sps",
 	/* end admin */
 	"other",
 };

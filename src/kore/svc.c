@@ -92,7 +92,8 @@ shared_map(void)
 	if (mem == MAP_FAILED)
 		fatal("rollcall: cannot map %zu bytes of shared memory: %s",
 		    total, strerror(errno));
-	memset(mem, 0, total);
+	/* Anonymous mappings come zeroed: touching the ring would only
+	 * make all of it resident up front. */
 
 	svc.shared = (struct svc_shared *)(void *)mem;
 	svc.tokens = tokentab_init(mem + shared_sz,

@@ -2081,8 +2081,9 @@ policy_principal_groups(struct policy_index *idx,
 	if ((p = pol_resolve(idx, subj)) == NULL)
 		return (-1);
 	/* Member lists are unordered; sorting in place costs nothing later. */
-	qsort_r(p->groups.v, p->groups.n, sizeof(*p->groups.v), pol_cmp_group,
-	    idx);
+	if (p->groups.n > 1)
+		qsort_r(p->groups.v, p->groups.n, sizeof(*p->groups.v),
+		    pol_cmp_group, idx);
 	for (i = 0; i < p->groups.n && i < max; i++)
 		ids[i] = idx->gtab[p->groups.v[i]]->id;
 	if (total != NULL)

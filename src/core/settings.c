@@ -47,6 +47,14 @@ static const struct setting_def	setting_defs[] = {
 	    1 << 20 },
 	{ "change_ring_mb",	SETTING_INT,	FIELD(change_ring_mb),	1,
 	    4096 },
+	{ "extauthz_subject_header", SETTING_STRING,
+	    FIELD(extauthz_subject_header), 0, 0 },
+	{ "extauthz_server_header", SETTING_STRING,
+	    FIELD(extauthz_server_header), 0, 0 },
+	{ "extauthz_tool_header", SETTING_STRING,
+	    FIELD(extauthz_tool_header), 0, 0 },
+	{ "extauthz_method_header", SETTING_STRING,
+	    FIELD(extauthz_method_header), 0, 0 },
 };
 
 #define NSETTINGS	(sizeof(setting_defs) / sizeof(setting_defs[0]))
@@ -54,7 +62,9 @@ static const struct setting_def	setting_defs[] = {
 static const char *const	setting_names[NSETTINGS + 1] = {
 	"database_url", "listen", "public_url", "instance", "log_level",
 	"workers", "db_threads", "db_wait_s", "decision_ttl_s", "body_max",
-	"token_slots", "change_ring_mb", NULL
+	"token_slots", "change_ring_mb", "extauthz_subject_header",
+	"extauthz_server_header", "extauthz_tool_header",
+	"extauthz_method_header", NULL
 };
 
 static int	set_listen(struct settings *, const char *,
@@ -81,6 +91,14 @@ settings_defaults(struct settings *s)
 	s->body_max = 4L * 1024 * 1024;
 	s->token_slots = 4096;
 	s->change_ring_mb = 64;
+	rc_strlcpy(s->extauthz_subject_header, "x-user",
+	    sizeof(s->extauthz_subject_header));
+	rc_strlcpy(s->extauthz_server_header, "x-mcp-server",
+	    sizeof(s->extauthz_server_header));
+	rc_strlcpy(s->extauthz_tool_header, "x-mcp-tool",
+	    sizeof(s->extauthz_tool_header));
+	rc_strlcpy(s->extauthz_method_header, "x-mcp-method",
+	    sizeof(s->extauthz_method_header));
 }
 
 const char *const *

@@ -27,6 +27,11 @@ struct settings {
 	long	body_max;
 	int	token_slots;
 	int	change_ring_mb;
+	/* ext_authz: request headers a gateway sets ("" = not used). */
+	char	extauthz_subject_header[64];
+	char	extauthz_server_header[64];
+	char	extauthz_tool_header[64];
+	char	extauthz_method_header[64];
 };
 
 struct settings_err {

@@ -364,15 +364,16 @@ killswitch_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 	}
 	summary = json_pack("{s:b, s:i}", "revoked", job->revoke,
 	    "grants_revoked", job->ngrants);
-	if (store_audit(conn, &actor, pdir, job->revoke ?
+	/* Flush, then audit: the audit chain's lock is held to commit. */
+	if (store_changes_flush(conn, &job->changes, &job->err) == -1 ||
+	    store_audit(conn, &actor, pdir, job->revoke ?
 	    "principal.revoke_all" : "principal.restore", "principal", job->id,
 	    summary, &job->err) == -1) {
 		json_decref(summary);
 		goto fail;
 	}
 	json_decref(summary);
-	if (store_changes_flush(conn, &job->changes, &job->err) == -1 ||
-	    store_commit(conn, &job->err) == -1)
+	if (store_commit(conn, &job->err) == -1)
 		goto fail;
 
 	return (0);

@@ -30,7 +30,10 @@ const char *const	svc_routes[] = {
 	/* end SCIM */
 	/* gateway */
 	"gw_session_check", "gw_authorize", "gw_authorize_batch",
-	"gw_tools_filter",
+	"gw_tools_filter", "gw_revocations", "gw_policy_snapshot",
+	"gw_policy_changes", "gw_stream",
+	"authzen_evaluation", "authzen_evaluations", "authzen_config",
+	"opa_data", "ext_authz",
 	/* end gateway */
 	/* admin */
 	"admin_directories", "admin_tokens", "admin_token",

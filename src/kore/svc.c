@@ -249,6 +249,7 @@ kore_worker_configure(void)
 	if (worker->restarted)
 		svc_log(SVC_LOG_WARN, "worker %u restarted", worker->id);
 	svc_policy_worker_init();
+	admin_policy_worker_init();
 	if (worker->id == 1)
 		svc_listener_start();
 }

@@ -165,6 +165,9 @@ void				 svc_policy_invalidate_all(void);
 /* Called with the version of every record this worker applies. */
 void				 svc_policy_on_seen(void (*)(uint64_t));
 
+/* Grant expiry timer (http_admin_policy.c). */
+void	admin_policy_worker_init(void);
+
 /* Listener on worker 1: LISTEN for changes from other processes. */
 void	svc_listener_start(void);
 

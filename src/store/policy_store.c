@@ -462,6 +462,13 @@ policy_lww_free(struct policy_lww *l)
 	free(l);
 }
 
+/*
+ * The entity a record changes, for undoing the bookkeeping when the
+ * index refuses the record (it may succeed when replayed later).
+ */
+static struct lww_entry	*lww_last;
+static uint64_t		 lww_prev;
+
 /* 1 when (kind, a, b) at version is newer than anything applied. */
 static int
 lww_newer(struct policy_lww *l, const char *kind, const char *a,
@@ -471,12 +478,15 @@ lww_newer(struct policy_lww *l, const char *kind, const char *a,
 	char			 key[600];
 	size_t			 len;
 
+	lww_last = NULL;
 	(void)snprintf(key, sizeof(key), "%s:%s:%s", kind, a ? a : "",
 	    b ? b : "");
 	if ((e = hashmap_get(&l->versions, key)) != NULL) {
 		if (e->version >= version)
 			return (0);
+		lww_prev = e->version;
 		e->version = version;
+		lww_last = e;
 		return (1);
 	}
 	len = strlen(key) + 1;
@@ -484,8 +494,12 @@ lww_newer(struct policy_lww *l, const char *kind, const char *a,
 		return (1);	/* applying is safer than dropping */
 	e->version = version;
 	memcpy(e->key, key, len);
-	if (hashmap_put(&l->versions, e->key, e) == -1)
+	if (hashmap_put(&l->versions, e->key, e) == -1) {
 		free(e);
+		return (1);
+	}
+	lww_prev = 0;
+	lww_last = e;
 
 	return (1);
 }
@@ -713,8 +727,14 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 	}
 
 done:
+	if (rc != 0 && lww_last != NULL) {
+		/* Refused (e.g. a tool before its server): may come again. */
+		lww_last->version = lww_prev;
+		lww_last = NULL;
+		return (-1);
+	}
 	if ((uint64_t)version > policy_version(idx))
 		policy_set_version(idx, (uint64_t)version);
 
-	return (rc == 0 ? 0 : -1);
+	return (0);
 }

@@ -207,9 +207,9 @@ store_directory_create(PGconn *conn, const struct store_actor *actor,
 	store_changes_init(&changes, actor->name);
 	store_changes_add(&changes, json_pack("{s:s, s:I, s:s}", "kind",
 	    "directory", "directory_id", (json_int_t)id, "name", name));
-	if (store_audit(conn, actor, id, "directory.create", "directory",
+	if (store_changes_flush(conn, &changes, err) == -1 ||
+	    store_audit(conn, actor, id, "directory.create", "directory",
 	    name, summary, err) == -1 ||
-	    store_changes_flush(conn, &changes, err) == -1 ||
 	    store_commit(conn, err) == -1) {
 		json_decref(summary);
 		json_decref(*out);

@@ -48,10 +48,11 @@ END_TEST
 START_TEST(test_every_edit_is_refused)
 {
 	struct cursor_err	 err;
-	char			 tok[CURSOR_TOKEN_MAX], bad[CURSOR_TOKEN_MAX + 2];
+	char			 tok[CURSOR_TOKEN_MAX];
+	char			 bad[CURSOR_TOKEN_MAX + 2];
 	char			 pos[64];
-	const char		*alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl"
-	    "mnopqrstuvwxyz0123456789-_";
+	const char		*alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
 	size_t			 i, j, len;
 
 	ck_assert_int_eq(cursor_encode(key, "audit:desc", "[4242]", tok,
@@ -85,7 +86,8 @@ END_TEST
 START_TEST(test_forged_position_is_refused)
 {
 	struct cursor_err	 err;
-	char			 tok[CURSOR_TOKEN_MAX], forged[CURSOR_TOKEN_MAX];
+	char			 tok[CURSOR_TOKEN_MAX];
+	char			 forged[CURSOR_TOKEN_MAX];
 	char			 b64[64], pos[64];
 	const char		*dot;
 

@@ -141,6 +141,7 @@ add_rule(const char *id, enum policy_subject_kind kind, const char *subj,
 	struct policy_rule	 r;
 	struct policy_err	 err;
 
+	memset(&r, 0, sizeof(r));
 	r.id = id;
 	r.subject_kind = kind;
 	r.subject_id = subj;
@@ -748,6 +749,51 @@ START_TEST(test_grant_updates)
 	add_user("u-late", "d1", "late@example.com", NULL, NULL, NULL, 1, 0);
 	expect("g", ID, "u-late", NULL, "github", "read_file", NOW, G, "r-09",
 	    NULL, "gr-9");
+}
+END_TEST
+
+/* An everyone rule holds only in its own directory. */
+START_TEST(test_rule_directory_scope)
+{
+	struct policy_index	*save;
+	struct policy_rule	 r;
+	struct policy_subject	 subj;
+	struct policy_result	 res;
+	struct policy_err	 err;
+
+	save = idx;
+	idx = policy_new();
+	ck_assert_ptr_nonnull(idx);
+	add_user("ua", "dA", "a@x", NULL, NULL, NULL, 1, 0);
+	add_user("ub", "dB", "b@x", NULL, NULL, NULL, 1, 0);
+	ck_assert_int_eq(policy_server_upsert(idx, "srv", &err), 0);
+	add_tool("srv", "read", "low", NULL);
+	memset(&r, 0, sizeof(r));
+	r.id = "everyone-in-a";
+	r.directory = "dA";
+	r.subject_kind = POLICY_SUBJECT_EVERYONE;
+	r.server = "*";
+	r.tool = "*";
+	r.effect = POLICY_EFFECT_ALLOW;
+	ck_assert_int_eq(policy_rule_upsert(idx, &r, &err), 0);
+
+	subj.by = POLICY_BY_ID;
+	subj.directory = NULL;
+	subj.value = "ua";
+	ck_assert_int_eq(policy_evaluate(idx, &subj, "srv", "read", 0, &res),
+	    POLICY_ALLOW);
+	subj.value = "ub";
+	ck_assert_int_eq(policy_evaluate(idx, &subj, "srv", "read", 0, &res),
+	    POLICY_DENY);
+	ck_assert_int_eq(res.reason, POLICY_R_NO_MATCHING_RULE);
+
+	/* Without a directory the rule holds everywhere (tests, tools). */
+	r.directory = NULL;
+	ck_assert_int_eq(policy_rule_upsert(idx, &r, &err), 0);
+	ck_assert_int_eq(policy_evaluate(idx, &subj, "srv", "read", 0, &res),
+	    POLICY_ALLOW);
+	policy_free(idx);
+	idx = save;
 }
 END_TEST
 
@@ -1578,6 +1624,7 @@ synth_build(struct synth *s, int nusers, int ngroups, int per_user,
 			(void)snprintf(srv, sizeof(srv), "*");
 		else
 			(void)snprintf(srv, sizeof(srv), "srv-%d", sr->server);
+		memset(&r, 0, sizeof(r));
 		r.id = sr->id;
 		r.subject_kind = sr->kind;
 		r.subject_id = sr->kind == POLICY_SUBJECT_EVERYONE ? NULL : id;
@@ -1917,6 +1964,7 @@ policy_suite(void)
 	tcase_add_test(tc, test_rule_updates);
 	tcase_add_test(tc, test_grant_updates);
 	tcase_add_test(tc, test_principal_updates);
+	tcase_add_test(tc, test_rule_directory_scope);
 	tcase_add_test(tc, test_server_tool_updates);
 	tcase_add_test(tc, test_stats_placeholders);
 	tcase_add_test(tc, test_bad_input);

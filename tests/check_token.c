@@ -143,7 +143,7 @@ START_TEST(test_tab_lookup_expiry_revoke)
 
 	entry(&all[0], "a", "id-a", TOKEN_SCOPE_ADMIN);
 	entry(&all[1], "b", "id-b", TOKEN_SCOPE_GATEWAY);
-	ck_assert_int_eq(tokentab_replace_all(tt, all, 2), 0);
+	ck_assert_int_eq(tokentab_replace_all(tt, all, 2, TOKENTAB_ANY_GEN), 0);
 	ck_assert_uint_eq(tokentab_count(tt), 2);
 	token_hash("secret-one", 10, h);
 	ck_assert_int_eq(tokentab_check(tt, h, 1, &out), TOKENTAB_UNKNOWN);
@@ -169,8 +169,8 @@ START_TEST(test_tab_capacity)
 		entry(&many[i], s, s, TOKEN_SCOPE_SCIM);
 	}
 	/* At most half the slots may hold tokens (short probe chains). */
-	ck_assert_int_eq(tokentab_replace_all(tt, many, SLOTS / 2 + 1), -1);
-	ck_assert_int_eq(tokentab_replace_all(tt, many, SLOTS / 2), 0);
+	ck_assert_int_eq(tokentab_replace_all(tt, many, SLOTS / 2 + 1, TOKENTAB_ANY_GEN), -1);
+	ck_assert_int_eq(tokentab_replace_all(tt, many, SLOTS / 2, TOKENTAB_ANY_GEN), 0);
 	ck_assert_int_eq(tokentab_put(tt, &many[SLOTS / 2]), -1);
 	/* Replacing an existing entry still works when full. */
 	ck_assert_int_eq(tokentab_put(tt, &many[0]), 0);
@@ -214,10 +214,10 @@ START_TEST(test_tab_last_used_survives_reload)
 	int			n;
 
 	entry(&e, "used", "id-u", TOKEN_SCOPE_ADMIN);
-	ck_assert_int_eq(tokentab_replace_all(tt, &e, 1), 0);
+	ck_assert_int_eq(tokentab_replace_all(tt, &e, 1, TOKENTAB_ANY_GEN), 0);
 	token_hash("used", 4, h);
 	ck_assert_int_eq(tokentab_check(tt, h, 77, &out), TOKENTAB_OK);
-	ck_assert_int_eq(tokentab_replace_all(tt, &e, 1), 0);
+	ck_assert_int_eq(tokentab_replace_all(tt, &e, 1, TOKENTAB_ANY_GEN), 0);
 	n = 0;
 	tokentab_collect_used(tt, count_used, &n);
 	ck_assert_int_eq(n, 1);
@@ -237,7 +237,7 @@ START_TEST(test_tab_concurrent_readers_never_see_torn_entries)
 
 	entry(&e[0], "stable", "id-stable", TOKEN_SCOPE_SCIM);
 	entry(&e[1], "other", "id-other", TOKEN_SCOPE_GATEWAY);
-	ck_assert_int_eq(tokentab_replace_all(tt, e, 2), 0);
+	ck_assert_int_eq(tokentab_replace_all(tt, e, 2, TOKENTAB_ANY_GEN), 0);
 	for (k = 0; k < 2; k++) {
 		if ((pid[k] = fork()) == 0) {
 			token_hash("stable", 6, h);
@@ -252,11 +252,36 @@ START_TEST(test_tab_concurrent_readers_never_see_torn_entries)
 		}
 	}
 	for (i = 0; i < 2000; i++)
-		ck_assert_int_eq(tokentab_replace_all(tt, e, 2), 0);
+		ck_assert_int_eq(tokentab_replace_all(tt, e, 2, TOKENTAB_ANY_GEN), 0);
 	for (k = 0; k < 2; k++) {
 		ck_assert_int_eq(waitpid(pid[k], &status, 0), pid[k]);
 		ck_assert_int_eq(WEXITSTATUS(status), 0);
 	}
+}
+END_TEST
+
+/* A reload read before a revocation must not bring the token back. */
+START_TEST(test_tab_reload_race)
+{
+	struct tokentab_entry	e, out;
+	unsigned char		h[TOKEN_HASH_LEN];
+	uint64_t		gen;
+
+	entry(&e, "raced", "id-r", TOKEN_SCOPE_ADMIN);
+	ck_assert_int_eq(tokentab_replace_all(tt, &e, 1, TOKENTAB_ANY_GEN), 0);
+	gen = tokentab_generation(tt);
+	/* ... a reload reads the database here, then a revoke lands ... */
+	ck_assert_int_eq(tokentab_revoke(tt, "id-r", 5), 0);
+	/* The stale reload is refused; the caller reads again. */
+	ck_assert_int_eq(tokentab_replace_all(tt, &e, 1, gen), -2);
+	token_hash("raced", 5, h);
+	ck_assert_int_eq(tokentab_check(tt, h, 6, &out), TOKENTAB_REVOKED);
+	/* Even an unconditional stale reload keeps the revocation. */
+	ck_assert_int_eq(tokentab_replace_all(tt, &e, 1, TOKENTAB_ANY_GEN), 0);
+	ck_assert_int_eq(tokentab_check(tt, h, 6, &out), TOKENTAB_REVOKED);
+	/* An up-to-date reload works. */
+	gen = tokentab_generation(tt);
+	ck_assert_int_eq(tokentab_replace_all(tt, &e, 1, gen), 0);
 }
 END_TEST
 
@@ -284,6 +309,7 @@ main(void)
 	tcase_add_test(tab, test_tab_visible_across_processes);
 	tcase_add_test(tab, test_tab_last_used_survives_reload);
 	tcase_add_test(tab, test_tab_concurrent_readers_never_see_torn_entries);
+	tcase_add_test(tab, test_tab_reload_race);
 	suite_add_tcase(s, tab);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -383,7 +383,7 @@ cursor_params_free(struct cursor_params *params)
 }
 
 void
-cursor_key_install(const unsigned char key[CURSOR_KEY_LEN])
+cursor_key_install(const unsigned char *key)
 {
 	int	expected;
 

@@ -85,7 +85,7 @@ void	cursor_params_free(struct cursor_params *);
  * same key from the database).  cursor_key_get() returns NULL until a
  * key is installed; safe from any thread.
  */
-void			 cursor_key_install(const unsigned char key[CURSOR_KEY_LEN]);
+void			 cursor_key_install(const unsigned char *key);
 const unsigned char	*cursor_key_get(void);
 
 #endif

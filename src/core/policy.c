@@ -107,6 +107,7 @@ struct pol_principal {
 
 struct pol_rule {
 	char			*id;
+	const char		*dir;		/* interned; NULL: any */
 	int			 subject_kind;
 	int			 effect;
 	void			*subject;	/* principal, group, NULL */
@@ -221,7 +222,8 @@ static enum policy_reason pol_principal_state(const struct pol_principal *);
 static void	pol_result_init(const struct policy_index *,
 		    struct policy_result *);
 static void	pol_scan(const struct pol_vec *, const struct pol_server *,
-		    const struct pol_tool *, int, struct pol_best *);
+		    const struct pol_tool *, const struct pol_principal *,
+		    struct pol_best *);
 static void	pol_finish(const struct pol_principal *,
 		    const struct pol_server *, const struct pol_tool *,
 		    int64_t, const struct pol_best *, struct policy_result *);
@@ -1478,6 +1480,12 @@ policy_rule_upsert(struct policy_index *idx, const struct policy_rule *rd,
 	r->subject_kind = rd->subject_kind;
 	r->effect = rd->effect;
 	r->max_grant_ms = rd->max_grant_ms;
+	if (rd->directory != NULL &&
+	    (r->dir = pol_dir_intern(idx, rd->directory)) == NULL) {
+		free(r);
+		pol_err(err, POLICY_E_NOMEM, "out of memory");
+		return (-1);
+	}
 	if (pol_sel_compile(rd->tool, &r->sel, err) == -1) {
 		free(r);
 		return (-1);
@@ -1708,14 +1716,20 @@ pol_result_init(const struct policy_index *idx, struct policy_result *res)
 
 static void
 pol_scan(const struct pol_vec *v, const struct pol_server *s,
-    const struct pol_tool *t, int pkind, struct pol_best *b)
+    const struct pol_tool *t, const struct pol_principal *p,
+    struct pol_best *b)
 {
 	const struct pol_rule	*r, *cur;
 	uint32_t		 i;
+	int			 pkind;
 
+	pkind = p->kind;
 	for (i = 0; i < v->n; i++) {
 		r = v->v[i];
 		if (r->server != NULL && r->server != s)
+			continue;
+		/* A rule (everyone's above all) holds in its own directory. */
+		if (r->dir != NULL && r->dir != p->dir)
 			continue;
 		if (!pol_sel_match(&r->sel, t))
 			continue;
@@ -1807,15 +1821,15 @@ policy_evaluate(const struct policy_index *idx,
 		return (res->decision);
 	}
 	memset(&b, 0, sizeof(b));
-	pol_scan(&p->rules, s, t, p->kind, &b);
+	pol_scan(&p->rules, s, t, p, &b);
 	for (i = 0; i < p->groups.n; i++) {
 		if (idx->gnrules[p->groups.v[i]] == 0)
 			continue;
 		g = idx->gtab[p->groups.v[i]];
-		pol_scan(&g->rules, s, t, p->kind, &b);
+		pol_scan(&g->rules, s, t, p, &b);
 	}
-	pol_scan(&idx->everyone_any, s, t, p->kind, &b);
-	pol_scan(&s->everyone, s, t, p->kind, &b);
+	pol_scan(&idx->everyone_any, s, t, p, &b);
+	pol_scan(&s->everyone, s, t, p, &b);
 	pol_finish(p, s, t, now_ms, &b, res);
 	return (res->decision);
 }
@@ -1857,15 +1871,15 @@ pol_decide_scratch(struct policy_index *idx, struct pol_principal *p,
 	struct pol_best		b;
 
 	memset(&b, 0, sizeof(b));
-	pol_scan(&idx->scratch, s, t, p->kind, &b);
-	pol_scan(&s->everyone, s, t, p->kind, &b);
+	pol_scan(&idx->scratch, s, t, p, &b);
+	pol_scan(&s->everyone, s, t, p, &b);
 	pol_finish(p, s, t, now, &b, res);
 }
 
 static void
 pol_explain_scan(const struct pol_vec *v, const struct pol_server *s,
-    const struct pol_tool *t, const char *group, policy_explain_cb cb,
-    void *arg)
+    const struct pol_tool *t, const struct pol_principal *p,
+    const char *group, policy_explain_cb cb, void *arg)
 {
 	const struct pol_rule	*r;
 	uint32_t		 i;
@@ -1873,6 +1887,8 @@ pol_explain_scan(const struct pol_vec *v, const struct pol_server *s,
 	for (i = 0; i < v->n; i++) {
 		r = v->v[i];
 		if (r->server != NULL && r->server != s)
+			continue;
+		if (r->dir != NULL && r->dir != p->dir)
 			continue;
 		if (!pol_sel_match(&r->sel, t))
 			continue;
@@ -1898,13 +1914,13 @@ policy_explain(const struct policy_index *idx,
 	if (p != NULL && server != NULL && tool != NULL &&
 	    (s = hashmap_get(&idx->servers, server)) != NULL && s->present &&
 	    (t = hashmap_get(&s->tools, tool)) != NULL) {
-		pol_explain_scan(&p->rules, s, t, NULL, cb, arg);
+		pol_explain_scan(&p->rules, s, t, p, NULL, cb, arg);
 		for (i = 0; i < p->groups.n; i++) {
 			g = idx->gtab[p->groups.v[i]];
-			pol_explain_scan(&g->rules, s, t, g->id, cb, arg);
+			pol_explain_scan(&g->rules, s, t, p, g->id, cb, arg);
 		}
-		pol_explain_scan(&idx->everyone_any, s, t, NULL, cb, arg);
-		pol_explain_scan(&s->everyone, s, t, NULL, cb, arg);
+		pol_explain_scan(&idx->everyone_any, s, t, p, NULL, cb, arg);
+		pol_explain_scan(&s->everyone, s, t, p, NULL, cb, arg);
 	}
 
 	return (policy_evaluate(idx, subj, server, tool, now_ms, res));

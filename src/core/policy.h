@@ -170,6 +170,7 @@ struct policy_tool {
 
 struct policy_rule {
 	const char		*id;
+	const char		*directory;	/* NULL: every directory */
 	enum policy_subject_kind subject_kind;
 	const char		*subject_id;	/* NULL for everyone */
 	const char		*server;	/* slug or "*" */

@@ -112,7 +112,7 @@ find_slot(const struct tokentab *tt, const unsigned char *hash, uint32_t *out)
 
 int
 tokentab_replace_all(struct tokentab *tt, const struct tokentab_entry *entries,
-    size_t n)
+    size_t n, uint64_t expect_gen)
 {
 	struct tokentab_slot	*copy;
 	size_t			 i, nslots, bytes;
@@ -128,6 +128,12 @@ tokentab_replace_all(struct tokentab *tt, const struct tokentab_entry *entries,
 		return (-1);
 
 	tab_lock(tt);
+	if (expect_gen != TOKENTAB_ANY_GEN &&
+	    __atomic_load_n(&tt->seq, __ATOMIC_RELAXED) / 2 != expect_gen) {
+		tab_unlock(tt);
+		free(copy);
+		return (-2);
+	}
 	for (i = 0; i < n; i++) {
 		for (s = hash_start(entries[i].hash) & tt->mask;
 		    copy[s].used; s = (s + 1) & tt->mask) {
@@ -141,6 +147,10 @@ tokentab_replace_all(struct tokentab *tt, const struct tokentab_entry *entries,
 			copy[s].last_used_ms = __atomic_load_n(
 			    &tt->slots[old].last_used_ms, __ATOMIC_RELAXED);
 			copy[s].reported_ms = tt->slots[old].reported_ms;
+			/* A revocation is never undone. */
+			if (copy[s].entry.revoked_ms == 0)
+				copy[s].entry.revoked_ms =
+				    tt->slots[old].entry.revoked_ms;
 		}
 	}
 	write_begin(tt);

@@ -47,11 +47,17 @@ struct tokentab		*tokentab_init(void *mem, uint32_t slots);
 
 /*
  * Replaces the whole table with n entries (a reload from the database),
- * keeping the last-use times of tokens that stay.  -1 when n does not
- * fit (the table keeps at most half its slots in use).
+ * keeping the last-use times of tokens that stay.  A revocation already
+ * in the table is kept even if the entries (read earlier) lack it.
+ * When expect_gen is not TOKENTAB_ANY_GEN and the table changed since
+ * that generation (a token was added or revoked while the caller read
+ * the database), nothing is replaced and -2 is returned: read again.
+ * -1 when n does not fit (at most half the slots may be used).
  */
+#define TOKENTAB_ANY_GEN	UINT64_MAX
 int			 tokentab_replace_all(struct tokentab *,
-			    const struct tokentab_entry *entries, size_t n);
+			    const struct tokentab_entry *entries, size_t n,
+			    uint64_t expect_gen);
 
 /* Adds or replaces one entry (same hash); -1 when full. */
 int			 tokentab_put(struct tokentab *,

@@ -12,6 +12,10 @@
  *   rollcallctl token revoke ID
  *   rollcallctl directory create NAME
  *   rollcallctl directory list [--json]
+ *   rollcallctl audit verify [--json]
+ *   rollcallctl audit tail [-n N] [--json]
+ *   rollcallctl users list [--directory NAME] [--json]
+ *   rollcallctl user show ID|USERNAME [--directory NAME] [--json]
  */
 #include <sys/types.h>
 
@@ -28,6 +32,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "audit_store.h"
+#include "directory_store.h"
 #include "settings.h"
 #include "store.h"
 #include "token.h"
@@ -47,6 +53,10 @@ static int	 cmd_migrate(int, char **);
 static int	 cmd_bootstrap(int, char **);
 static int	 cmd_token(int, char **);
 static int	 cmd_directory(int, char **);
+static int	 cmd_audit(int, char **);
+static int	 cmd_users(int, char **);
+static int	 cmd_user(int, char **);
+static void	 print_json(json_t *);
 static int	 name_cmp(const void *, const void *);
 static void	 print_table(json_t *, const char *const *);
 
@@ -64,6 +74,11 @@ usage(void)
 	    "       rollcallctl token revoke ID\n"
 	    "       rollcallctl directory create NAME\n"
 	    "       rollcallctl directory list [--json]\n"
+	    "       rollcallctl audit verify [--json]\n"
+	    "       rollcallctl audit tail [-n N] [--json]\n"
+	    "       rollcallctl users list [--directory NAME] [--json]\n"
+	    "       rollcallctl user show ID|USERNAME [--directory NAME] "
+	    "[--json]\n"
 	    "Settings come from $ROLLCALL_SETTINGS (default "
 	    "conf/rollcall.settings)\nand ROLLCALL_* variables, as for the "
 	    "server.\n");
@@ -517,6 +532,282 @@ cmd_directory(int argc, char **argv)
 	usage();
 }
 
+static void
+print_json(json_t *json)
+{
+	char	*text;
+
+	if ((text = json_dumps(json, JSON_INDENT(2))) == NULL)
+		die("out of memory");
+	printf("%s\n", text);
+	free(text);
+}
+
+/*
+ * audit verify: exit 0 when the hash chain is intact, 1 when a record
+ * was edited or removed (the first problems are named).
+ * audit tail: the newest N records, oldest of them first.
+ */
+static int
+cmd_audit(int argc, char **argv)
+{
+	static struct option	 opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const	cols[] = { "id", "at", "directory",
+	    "actor", "type", "subject", NULL };
+	struct audit_query	 q;
+	struct store_err	 err;
+	PGconn			*conn;
+	json_t			*json, *page, *row, *p;
+	const char		*sub;
+	long long		 n;
+	size_t			 i;
+	int			 ch, as_json, more, ok;
+
+	if (argc < 2)
+		usage();
+	sub = argv[1];
+	argc--;
+	argv++;
+	as_json = 0;
+	n = 20;
+	while ((ch = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			as_json = 1;
+			break;
+		case 'n':
+			if (rc_parse_int(optarg, 1, 100000, &n) == -1)
+				die("-n: a whole number from 1 to 100000");
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	if (strcmp(sub, "verify") == 0) {
+		conn = db_connect();
+		if (audit_store_verify(conn, &json, &err) == -1)
+			die("%s", err.msg);
+		PQfinish(conn);
+		ok = json_is_true(json_object_get(json, "ok"));
+		if (as_json) {
+			print_json(json);
+		} else if (ok) {
+			printf("audit chain intact: %lld records, head %lld "
+			    "%s\n", (long long)json_integer_value(
+			    json_object_get(json, "records")),
+			    (long long)json_integer_value(json_object_get(
+			    json_object_get(json, "head"), "id")),
+			    json_string_value(json_object_get(json_object_get(
+			    json, "head"), "hash")));
+		} else {
+			printf("audit chain BROKEN: %lld problem(s) in %lld "
+			    "records\n", (long long)json_integer_value(
+			    json_object_get(json, "problem_count")),
+			    (long long)json_integer_value(json_object_get(json,
+			    "records")));
+			json_array_foreach(json_object_get(json, "problems"),
+			    i, p) {
+				printf("  record %lld: %s: %s\n",
+				    (long long)json_integer_value(
+				    json_object_get(p, "id")),
+				    json_string_value(json_object_get(p,
+				    "kind")), json_string_value(
+				    json_object_get(p, "message")));
+			}
+		}
+		json_decref(json);
+		return (ok ? 0 : 1);
+	}
+	if (strcmp(sub, "tail") != 0)
+		usage();
+
+	conn = db_connect();
+	if ((json = json_array()) == NULL)
+		die("out of memory");
+	memset(&q, 0, sizeof(q));
+	do {
+		q.limit = n - (long long)json_array_size(json) >
+		    AUDIT_STORE_LIMIT_MAX ? AUDIT_STORE_LIMIT_MAX :
+		    (int)(n - (long long)json_array_size(json));
+		if (audit_store_list(conn, &q, &page, &more, &err) == -1)
+			die("%s", err.msg);
+		json_array_foreach(page, i, row) {
+			(void)json_array_insert(json, 0, row);
+			q.after_id = json_integer_value(json_object_get(row,
+			    "id"));
+		}
+		json_decref(page);
+	} while (more && (long long)json_array_size(json) < n);
+	PQfinish(conn);
+	if (as_json)
+		print_json(json);
+	else
+		print_table(json, cols);
+	json_decref(json);
+
+	return (0);
+}
+
+static int
+cmd_users(int argc, char **argv)
+{
+	static struct option	 opts[] = {
+		{ "directory", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const	cols[] = { "id", "userName",
+	    "displayName", "active", "directory", "created_at", NULL };
+	struct directory_query	 q;
+	struct directory_page	 page;
+	struct store_err	 err;
+	PGconn			*conn;
+	json_t			*all, *row;
+	const char		*directory;
+	char			 after[37];
+	size_t			 i;
+	int			 ch, as_json;
+
+	if (argc < 2 || strcmp(argv[1], "list") != 0)
+		usage();
+	argc--;
+	argv++;
+	directory = NULL;
+	as_json = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'd')
+			directory = optarg;
+		else if (ch == 'j')
+			as_json = 1;
+		else
+			usage();
+	}
+	if (optind != argc)
+		usage();
+
+	conn = db_connect();
+	memset(&q, 0, sizeof(q));
+	q.active = -1;
+	q.sort = DIRECTORY_SORT_USERNAME;
+	q.limit = DIRECTORY_STORE_LIMIT_MAX;
+	if (directory != NULL && store_directory_id(conn, directory,
+	    &q.directory_id, NULL, 0, &err) == -1)
+		die("%s", err.msg);
+	if ((all = json_array()) == NULL)
+		die("out of memory");
+	do {
+		if (directory_store_users(conn, &q, &page, &err) == -1)
+			die("%s", err.msg);
+		json_array_foreach(page.rows, i, row) {
+			(void)json_array_append(all, row);
+		}
+		json_decref(page.rows);
+		rc_strlcpy(after, page.last, sizeof(after));
+		q.after = after;
+	} while (page.more);
+	PQfinish(conn);
+	if (as_json) {
+		print_json(all);
+	} else {
+		json_array_foreach(all, i, row) {
+			(void)json_object_set_new(row, "active", json_string(
+			    json_is_true(json_object_get(row, "active")) ?
+			    "yes" : "no"));
+		}
+		print_table(all, cols);
+	}
+	json_decref(all);
+
+	return (0);
+}
+
+static int
+cmd_user(int argc, char **argv)
+{
+	static struct option	 opts[] = {
+		{ "directory", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const	fields[] = { "id", "userName",
+	    "displayName", "externalId", "directory", "created_at",
+	    "updated_at", "revoked_all_at", NULL };
+	struct store_err	 err;
+	PGconn			*conn;
+	json_t			*user, *v;
+	const char		*directory;
+	int64_t			 dir;
+	size_t			 i;
+	int			 ch, as_json;
+
+	if (argc < 2 || strcmp(argv[1], "show") != 0)
+		usage();
+	argc--;
+	argv++;
+	directory = NULL;
+	as_json = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'd')
+			directory = optarg;
+		else if (ch == 'j')
+			as_json = 1;
+		else
+			usage();
+	}
+	if (optind + 1 != argc)
+		usage();
+
+	conn = db_connect();
+	dir = 0;
+	if (directory != NULL && store_directory_id(conn, directory, &dir,
+	    NULL, 0, &err) == -1)
+		die("%s", err.msg);
+	if (directory_store_user(conn, dir, argv[optind], &user, &err) == -1)
+		die("%s", err.msg);
+	PQfinish(conn);
+	if (as_json) {
+		print_json(user);
+		json_decref(user);
+		return (0);
+	}
+	for (i = 0; fields[i] != NULL; i++) {
+		v = json_object_get(user, fields[i]);
+		printf("%-15s %s\n", fields[i], json_is_string(v) ?
+		    json_string_value(v) : "-");
+	}
+	printf("%-15s %s\n", "active", json_is_true(json_object_get(user,
+	    "active")) ? "yes" : "no");
+	printf("%-15s", "emails");
+	json_array_foreach(json_object_get(user, "emails"), i, v) {
+		printf(" %s", json_string_value(v));
+	}
+	printf("\ngroups (%lld):\n", (long long)json_integer_value(
+	    json_object_get(user, "group_count")));
+	json_array_foreach(json_object_get(user, "groups"), i, v) {
+		printf("  %s  %s\n", json_string_value(json_object_get(v,
+		    "id")), json_string_value(json_object_get(v,
+		    "displayName")));
+	}
+	printf("service principals owned:\n");
+	json_array_foreach(json_object_get(user, "service_principals"), i,
+	    v) {
+		printf("  %s  %s (%s)%s\n", json_string_value(json_object_get(v,
+		    "id")), json_string_value(json_object_get(v, "name")),
+		    json_string_value(json_object_get(v, "app_id")),
+		    json_is_true(json_object_get(v, "active")) ? "" :
+		    " inactive");
+	}
+	json_decref(user);
+
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -553,5 +844,11 @@ main(int argc, char **argv)
 		return (cmd_token(argc, argv));
 	if (strcmp(argv[0], "directory") == 0)
 		return (cmd_directory(argc, argv));
+	if (strcmp(argv[0], "audit") == 0)
+		return (cmd_audit(argc, argv));
+	if (strcmp(argv[0], "users") == 0)
+		return (cmd_users(argc, argv));
+	if (strcmp(argv[0], "user") == 0)
+		return (cmd_user(argc, argv));
 	usage();
 }

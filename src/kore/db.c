@@ -170,6 +170,14 @@ job_entry(struct kore_task *t)
 	return (job->result == 0 ? KORE_RESULT_OK : KORE_RESULT_ERROR);
 }
 
+int
+svc_db_running(void *arg)
+{
+	struct svc_db_job	*job = arg;
+
+	return (!job->destroyed && !kore_task_finished(&job->task));
+}
+
 static void
 job_free(void *arg)
 {
@@ -286,16 +294,16 @@ svc_db_background(svc_db_fn fn, void *arg,
 }
 
 /*
- * Loads every usable token into the shared table.  Runs in the parent
- * at start and on a task thread when tokens change.
+ * One read of the tokens table into the shared table, unless the table
+ * changed since generation gen (then -2: read again).
  */
-int
-svc_tokens_load(PGconn *conn, struct svc_db_err *err)
+static int
+tokens_read(PGconn *conn, uint64_t gen, struct svc_db_err *err)
 {
 	struct tokentab_entry	*entries;
 	PGresult		*res;
 	const char		*hex;
-	int			 i, n, j;
+	int			 i, n, j, rc;
 	unsigned int		 scopes;
 	long long		 v;
 
@@ -342,14 +350,32 @@ svc_tokens_load(PGconn *conn, struct svc_db_err *err)
 	}
 	PQclear(res);
 
-	if (tokentab_replace_all(svc.tokens, entries, (size_t)n) == -1) {
-		free(entries);
+	rc = tokentab_replace_all(svc.tokens, entries, (size_t)n, gen);
+	free(entries);
+	if (rc == -1)
 		(void)snprintf(err->msg, sizeof(err->msg), "%d tokens do not "
 		    "fit in token_slots=%d (at most half may be used)", n,
 		    svc.settings.token_slots);
-		return (-1);
-	}
-	free(entries);
 
-	return (0);
+	return (rc);
+}
+
+/*
+ * Loads every usable token into the shared table.  Runs in the parent
+ * at start and on a task thread when tokens change.  A token created or
+ * revoked by a worker while we read must not be undone by what we read,
+ * so a read that raced with such a change is done again.
+ */
+int
+svc_tokens_load(PGconn *conn, struct svc_db_err *err)
+{
+	int	attempt, rc;
+
+	for (attempt = 0; attempt < 5; attempt++) {
+		rc = tokens_read(conn, tokentab_generation(svc.tokens), err);
+		if (rc != -2)
+			return (rc);
+	}
+
+	return (tokens_read(conn, TOKENTAB_ANY_GEN, err));
 }

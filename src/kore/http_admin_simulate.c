@@ -303,13 +303,15 @@ sim_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 }
 
 static int
-rule_apply(struct policy_index *idx, const char *id, const struct sim_rule *r)
+rule_apply(struct policy_index *idx, const char *id, const char *dir,
+    const struct sim_rule *r)
 {
 	struct policy_rule	pr;
 	struct policy_err	err;
 
 	memset(&pr, 0, sizeof(pr));
 	pr.id = id;
+	pr.directory = dir;
 	pr.subject_kind = kind_of(r->subject_kind);
 	pr.subject_id = r->subject_id[0] ? r->subject_id : NULL;
 	pr.server = r->server;
@@ -388,12 +390,12 @@ sim_answer(struct http_request *req, struct sim_job *job)
 	if (strcmp(job->op, "delete") == 0)
 		(void)policy_rule_remove(idx, sim_id);
 	else
-		(void)rule_apply(idx, sim_id, &job->after);
+		(void)rule_apply(idx, sim_id, dir, &job->after);
 	evaluate_all(idx, job, dir, after);
 	if (strcmp(job->op, "add") == 0)
 		(void)policy_rule_remove(idx, sim_id);
 	else
-		(void)rule_apply(idx, sim_id, &job->before);
+		(void)rule_apply(idx, sim_id, dir, &job->before);
 
 	gains = json_array();
 	losses = json_array();

@@ -23,6 +23,7 @@
 
 #include "changering.h"
 #include "changes.h"
+#include "feeds.h"
 #include "policy_store.h"
 #include "svc.h"
 #include "util.h"
@@ -46,6 +47,8 @@ static int			 rebuilding;
 static unsigned char		*readbuf;
 static size_t			 readbuf_size;
 static void			(*seen_hook)(uint64_t);
+static uint64_t			 feeds_version;
+static uint64_t			 ring_seen;
 
 static void	sync_timer(void *, u_int64_t);
 static void	rebuild_start(void);
@@ -83,6 +86,8 @@ void
 svc_policy_worker_init(void)
 {
 	(void)kore_timer_add(sync_timer, SYNC_MS, NULL, 0);
+	feeds_version = base_version;
+	feeds_worker_init();
 }
 
 void
@@ -128,6 +133,8 @@ apply_entry(const unsigned char *buf, size_t len)
 		v = json_integer_value(json_object_get(rec, "version"));
 		if (seen_hook != NULL && v > 0)
 			seen_hook((uint64_t)v);
+		if (v > 0 && (uint64_t)v > ring_seen)
+			ring_seen = (uint64_t)v;
 	}
 	json_decref(doc);
 }
@@ -166,6 +173,13 @@ svc_policy(void)
 			return (NULL);
 		}
 		apply_entry(readbuf, len);
+	}
+	/* Sleeping long-polls and streams wait for the index to move. */
+	if (policy_version(index_cur) > feeds_version ||
+	    ring_seen > feeds_version) {
+		feeds_version = policy_version(index_cur) > ring_seen ?
+		    policy_version(index_cur) : ring_seen;
+		feeds_policy_advanced(feeds_version);
 	}
 
 	return (index_cur);
@@ -218,6 +232,7 @@ svc_changes_append(json_t *records)
 	}
 	ring_append_array(chunk);
 	json_decref(chunk);
+	feeds_changes_appended();
 }
 
 void

@@ -29,6 +29,17 @@ ctx_free(struct http_request *req)
 
 	if ((ctx = req->hdlr_extra) == NULL)
 		return;
+	/*
+	 * The client left while a database job still runs on its thread:
+	 * the job writes into the handler's state, so neither may be freed.
+	 * Kore keeps such a request (and its memory) too; this is a leak
+	 * by design, for a rare case, instead of a use after free.
+	 */
+	if (ctx->job != NULL && svc_db_running(ctx->job)) {
+		ctx->job = NULL;
+		ctx->state = NULL;
+		return;
+	}
 	if (ctx->job != NULL && ctx->job_free != NULL)
 		ctx->job_free(ctx->job);
 	ctx->job = NULL;

@@ -220,6 +220,14 @@ kore_parent_configure(int argc, char **argv)
 		PQfinish(conn);
 		fatal("rollcall: cannot load tokens: %s", dberr.msg);
 	}
+	if (svc_admin_load(conn, &dberr) == -1) {
+		PQfinish(conn);
+		fatal("rollcall: cannot load the cursor key: %s", dberr.msg);
+	}
+	if (svc_openapi_load(NULL) == -1) {
+		PQfinish(conn);
+		fatal("rollcall: cannot load conf/openapi.json (see the log)");
+	}
 	t0 = rc_mono_us();
 	if (svc_policy_parent_load(conn, &dberr) == -1) {
 		PQfinish(conn);

@@ -22,7 +22,7 @@
 #include "settings.h"
 #include "tokentab.h"
 
-#define SVC_SCHEMA_VERSION	1	/* highest sql/NNN_*.sql we need */
+#define SVC_SCHEMA_VERSION	3	/* highest sql/NNN_*.sql we need */
 
 enum svc_log_level {
 	SVC_LOG_DEBUG,
@@ -117,6 +117,8 @@ typedef int (*svc_db_fn)(PGconn *, void *arg, struct svc_db_err *);
 struct svc_db_job;
 
 int	svc_db_run(struct http_request *, svc_db_fn, void *arg);
+/* 1 while the job still runs on its task thread. */
+int	svc_db_running(void *job);
 int	svc_db_done(struct http_request *, int *result, struct svc_db_err **);
 
 /* Runs fn on a task thread and calls done(arg, result) on the event loop. */
@@ -164,6 +166,14 @@ uint64_t			 svc_policy_base_version(void);
 void				 svc_policy_invalidate_all(void);
 /* Called with the version of every record this worker applies. */
 void				 svc_policy_on_seen(void (*)(uint64_t));
+
+/*
+ * Loaded by the parent before the fork (workers may be chrooted): the
+ * cursor signing key (http_admin_audit.c) and the OpenAPI document
+ * (http_openapi.c; NULL: conf/openapi.json).  0, or -1 with the reason.
+ */
+int	svc_admin_load(PGconn *, struct svc_db_err *);
+int	svc_openapi_load(const char *path);
 
 /* Grant expiry timer (http_admin_policy.c). */
 void	admin_policy_worker_init(void);

@@ -237,6 +237,7 @@ row_rule(struct policy_index *idx, PGresult *res, int i,
 
 	memset(&r, 0, sizeof(r));
 	r.id = PQgetvalue(res, i, 0);
+	r.directory = PQgetvalue(res, i, 7);
 	r.subject_kind = subject_kind(PQgetvalue(res, i, 1));
 	r.subject_id = val(res, i, 2);
 	r.server = PQgetvalue(res, i, 3);
@@ -344,7 +345,8 @@ policy_store_load(PGconn *conn, struct policy_index **out,
 		  "FROM tools t JOIN mcp_servers s ON s.id = t.server_id",
 		  row_tool },
 		{ "SELECT id, subject_kind, subject_id, server_slug, "
-		  "tool_selector, effect, max_grant_s FROM rules", row_rule },
+		  "tool_selector, effect, max_grant_s, directory_id::text "
+		  "FROM rules", row_rule },
 		{ "SELECT id, principal_id, server_slug, tool_selector, "
 		  "(extract(epoch FROM not_before) * 1000)::bigint, "
 		  "(extract(epoch FROM expires_at) * 1000)::bigint "
@@ -664,6 +666,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 		} else {
 			memset(&r, 0, sizeof(r));
 			r.id = id;
+			r.directory = dir_of(rec, dirbuf, sizeof(dirbuf));
 			r.subject_kind = subject_kind(str(rec, "subject_kind"));
 			r.subject_id = str(rec, "subject_id");
 			r.server = str(rec, "server");
@@ -721,7 +724,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 			(void)json_object_set_new(dirs->by_name, lower,
 			    json_string(dirbuf));
 		}
-	} else {
+	} else if (strcmp(kind, "version") != 0) {
 		/* A kind from a newer rollcall: nothing to apply here. */
 		return (0);
 	}

@@ -27,6 +27,7 @@
 #include "audit_store.h"
 #include "cursor.h"
 #include "store.h"
+#include "admin.h"
 #include "svc.h"
 #include "util.h"
 

@@ -23,6 +23,8 @@
 #include "cursor.h"
 #include "directory_store.h"
 #include "store.h"
+#include "admin.h"
+#include "policy.h"
 #include "svc.h"
 #include "util.h"
 
@@ -35,16 +37,6 @@ int	page_admin_user_groups(struct http_request *);
 int	page_admin_groups(struct http_request *);
 int	page_admin_group(struct http_request *);
 int	page_admin_group_members(struct http_request *);
-
-/* From http_admin_audit.c (shared by the admin list endpoints). */
-int	admin_cursor_key(PGconn *, const unsigned char **,
-	    struct store_err *);
-void	admin_param_error(struct http_request *, const char *, const char *,
-	    ...) __attribute__((format(printf, 3, 4)));
-int	admin_job_finish(struct http_request *, struct store_err *,
-	    const char *);
-int	admin_directory_scope(PGconn *, int64_t, const char *, int64_t *,
-	    struct store_err *, char *, size_t);
 
 enum dir_kind {
 	DIR_USERS,
@@ -357,6 +349,20 @@ dir_path_id(struct http_request *req, const char *prefix, const char *suffix,
 	return (0);
 }
 
+static void
+user_add_effective(json_t *user)
+{
+	struct policy_index	*idx;
+	const char		*id;
+	json_t			*tools;
+
+	id = json_string_value(json_object_get(user, "id"));
+	if (id == NULL || (idx = svc_policy()) == NULL)
+		return;
+	if ((tools = admin_effective_tools(idx, id, NULL, NULL, 0)) != NULL)
+		(void)json_object_set_new(user, "effective_tools", tools);
+}
+
 /* The common shape of every handler here. */
 static int
 dir_handle(struct http_request *req, enum dir_kind kind,
@@ -376,12 +382,11 @@ dir_handle(struct http_request *req, enum dir_kind kind,
 		}
 		if (kind == DIR_USER || kind == DIR_GROUP) {
 			/*
-			 * EFFECTIVE-TOOLS: a user's "effective_tools" comes
-			 * from the in-memory policy index on this worker, so
-			 * it is added here, on the event loop, once the
-			 * index exists (issue 5).  Until then the field is
-			 * absent, not empty.
+			 * A user's effective tools come from this worker's
+			 * policy index: what gateways are told right now.
 			 */
+			if (kind == DIR_USER)
+				user_add_effective(job->result);
 			svc_respond_json(req, HTTP_STATUS_OK, job->result);
 			return (KORE_RESULT_OK);
 		}

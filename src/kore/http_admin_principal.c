@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "changes.h"
 #include "cursor.h"
 #include "gateway.h"
@@ -32,6 +33,7 @@ int	page_admin_killswitch(struct http_request *);
 
 struct effective_acc {
 	const char	*server;	/* filter, or NULL */
+	int		 all;		/* denied tools too */
 	json_t		*tools;
 };
 
@@ -73,6 +75,8 @@ effective_cb(void *arg, const char *server, const char *tool,
 
 	if (acc->server != NULL && strcmp(acc->server, server) != 0)
 		return (0);
+	if (!acc->all && r->decision != POLICY_ALLOW)
+		return (0);
 	d = gw_decision_json(r, 0);
 	if (d == NULL)
 		return (0);
@@ -84,6 +88,26 @@ effective_cb(void *arg, const char *server, const char *tool,
 	(void)json_array_append_new(acc->tools, d);
 
 	return (0);
+}
+
+json_t *
+admin_effective_tools(struct policy_index *idx, const char *id,
+    const char *directory, const char *server, int all)
+{
+	struct policy_subject	subj;
+	struct effective_acc	acc;
+
+	memset(&subj, 0, sizeof(subj));
+	subj.by = POLICY_BY_ID;
+	subj.value = id;
+	subj.directory = directory;
+	acc.server = server;
+	acc.all = all;
+	acc.tools = json_array();
+	(void)policy_effective(idx, &subj, (int64_t)rc_now_ms(), effective_cb,
+	    &acc);
+
+	return (acc.tools);
 }
 
 static json_t *
@@ -119,7 +143,6 @@ page_admin_effective(struct http_request *req)
 	struct policy_principal_info	 info;
 	struct policy_subject		 subj;
 	struct policy_index		*idx;
-	struct effective_acc		 acc;
 	static const char *const	 allowed[] = { "server", NULL };
 	struct cursor_params		 qp;
 	struct cursor_err		 cerr;
@@ -163,12 +186,9 @@ page_admin_effective(struct http_request *req)
 		return (KORE_RESULT_OK);
 	}
 
-	acc.server = server;
-	acc.tools = json_array();
-	(void)policy_effective(idx, &subj, (int64_t)rc_now_ms(), effective_cb,
-	    &acc);
 	out = json_pack("{s:o, s:o, s:I}", "principal",
-	    principal_json(idx, &subj, &info), "tools", acc.tools,
+	    principal_json(idx, &subj, &info), "tools",
+	    admin_effective_tools(idx, id, subj.directory, server, 1),
 	    "policy_version", (json_int_t)policy_version(idx));
 	svc_respond_json(req, HTTP_STATUS_OK, out);
 	json_decref(out);

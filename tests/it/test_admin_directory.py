@@ -175,8 +175,8 @@ def test_user_detail(server, data):
         "id": data["sp"], "name": "build-agent", "app_id": "app-1",
         "active": True, "revoked_all_at": None}]
     assert u["scim"]["title"] == "Engineer"
-    # Not computed yet, so not faked: the field is absent.
-    assert "effective_tools" not in u
+    # What gateways are told right now (no rules in this world: none).
+    assert u["effective_tools"] == []
     for bad in (NIL, data["ghost"], data["users"]["erin@fabrikam.com"],
                 "alice@contoso.com", "not-a-uuid", "x" * 70):
         r = server.get(f"/admin/v1/users/{bad}", token=admin)

@@ -38,17 +38,15 @@
 #include "store.h"
 #include "token.h"
 #include "util.h"
+#include "ctl.h"
 
 extern char	**environ;
 
-static struct settings	 settings;
+struct settings		 settings;
 static char		 actor_name[64];
-static struct store_actor actor = { "cli", actor_name, 0, NULL };
+struct store_actor	 actor = { "cli", actor_name, 0, NULL };
 
 static void	 usage(void) __attribute__((noreturn));
-static void	 die(const char *, ...) __attribute__((noreturn,
-		    format(printf, 1, 2)));
-static PGconn	*db_connect(void);
 static int	 cmd_migrate(int, char **);
 static int	 cmd_bootstrap(int, char **);
 static int	 cmd_token(int, char **);
@@ -58,7 +56,7 @@ static int	 cmd_users(int, char **);
 static int	 cmd_user(int, char **);
 static void	 print_json(json_t *);
 static int	 name_cmp(const void *, const void *);
-static void	 print_table(json_t *, const char *const *);
+
 
 static void
 usage(void)
@@ -79,13 +77,18 @@ usage(void)
 	    "       rollcallctl users list [--directory NAME] [--json]\n"
 	    "       rollcallctl user show ID|USERNAME [--directory NAME] "
 	    "[--json]\n"
+	    "       rollcallctl effective-policy ID|USERNAME [--directory NAME] "
+	    "[--server SLUG] [--json]\n"
+	    "       rollcallctl explain SUBJECT SERVER TOOL [--directory NAME] "
+	    "[--json]\n"
+	    "       rollcallctl revoke-all ID [--restore]\n"
 	    "Settings come from $ROLLCALL_SETTINGS (default "
 	    "conf/rollcall.settings)\nand ROLLCALL_* variables, as for the "
 	    "server.\n");
 	exit(2);
 }
 
-static void
+void
 die(const char *fmt, ...)
 {
 	va_list	ap;
@@ -98,7 +101,7 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
-static PGconn *
+PGconn *
 db_connect(void)
 {
 	PGconn	*conn;
@@ -322,7 +325,7 @@ cmd_bootstrap(int argc, char **argv)
 	return (0);
 }
 
-static void
+void
 print_table(json_t *rows, const char *const *cols)
 {
 	json_t		*row, *v;
@@ -848,6 +851,12 @@ main(int argc, char **argv)
 		return (cmd_audit(argc, argv));
 	if (strcmp(argv[0], "users") == 0)
 		return (cmd_users(argc, argv));
+	if (strcmp(argv[0], "effective-policy") == 0)
+		return (cmd_effective(argc, argv));
+	if (strcmp(argv[0], "explain") == 0)
+		return (cmd_explain(argc, argv));
+	if (strcmp(argv[0], "revoke-all") == 0)
+		return (cmd_revoke_all(argc, argv));
 	if (strcmp(argv[0], "user") == 0)
 		return (cmd_user(argc, argv));
 	usage();

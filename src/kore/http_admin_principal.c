@@ -22,6 +22,7 @@
 #include "cursor.h"
 #include "gateway.h"
 #include "policy_store.h"
+#include "principal_store.h"
 #include "store.h"
 #include "util.h"
 
@@ -45,7 +46,6 @@ struct killswitch_job {
 	char			 request_id[40];
 	struct store_changes	 changes;
 	struct store_err	 err;
-	int			 not_found;
 	int			 ngrants;
 };
 
@@ -316,12 +316,6 @@ killswitch_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 {
 	struct killswitch_job	*job = arg;
 	struct store_actor	 actor;
-	PGresult		*res;
-	const char		*p[3];
-	char			 dir[24];
-	long long		 pdir;
-	json_t			*summary;
-	int			 i;
 
 	(void)dberr;
 	memset(&actor, 0, sizeof(actor));
@@ -329,78 +323,9 @@ killswitch_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 	actor.name = job->actor_name;
 	actor.directory_id = job->directory_id;
 	actor.request_id = job->request_id;
-	(void)snprintf(dir, sizeof(dir), "%lld", (long long)job->directory_id);
-	p[0] = job->id;
-	p[1] = job->directory_id ? dir : NULL;
-	p[2] = job->revoke ? "t" : "f";
 
-	if (store_begin(conn, &job->err) == -1)
-		return (-1);
-	/* Users first, then agent identities: the id is one or the other. */
-	if (store_exec(conn, "WITH u AS (UPDATE users SET revoked_all_at = "
-	    "CASE WHEN $3::boolean THEN coalesce(revoked_all_at, now()) END, "
-	    "updated_at = now() WHERE id = $1::uuid AND deleted_at IS NULL "
-	    "AND ($2::bigint IS NULL OR directory_id = $2) "
-	    "RETURNING directory_id), s AS (UPDATE service_principals SET "
-	    "revoked_all_at = CASE WHEN $3::boolean THEN "
-	    "coalesce(revoked_all_at, now()) END, updated_at = now() "
-	    "WHERE id = $1::uuid AND deleted_at IS NULL AND ($2::bigint IS "
-	    "NULL OR directory_id = $2) AND NOT EXISTS (SELECT 1 FROM u) "
-	    "RETURNING directory_id) SELECT directory_id FROM u UNION ALL "
-	    "SELECT directory_id FROM s", 3, p, &res, &job->err) == -1)
-		goto fail;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		job->not_found = 1;
-		store_rollback(conn);
-		return (-1);
-	}
-	(void)rc_parse_int(PQgetvalue(res, 0, 0), 0, INT64_MAX, &pdir);
-	PQclear(res);
-
-	store_changes_add(&job->changes, json_pack("{s:s, s:s, s:b}", "kind",
-	    "revoked_all", "principal", job->id, "revoked", job->revoke));
-	if (job->revoke) {
-		store_changes_revoke(&job->changes, pdir, "principal.revoked",
-		    job->id, json_pack("{s:s}", "by", job->actor_name));
-		if (store_exec(conn, "UPDATE jit_grants SET state = 'revoked', "
-		    "updated_at = now() WHERE principal_id = $1::uuid AND state "
-		    "IN ('requested', 'approved') RETURNING id, server_slug, "
-		    "tool_selector", 1, p, &res, &job->err) == -1)
-			goto fail;
-		job->ngrants = PQntuples(res);
-		for (i = 0; i < PQntuples(res); i++) {
-			store_changes_add(&job->changes, json_pack("{s:s, s:s, "
-			    "s:s, s:s, s:s, s:s}", "kind", "grant", "id",
-			    PQgetvalue(res, i, 0), "principal", job->id,
-			    "server", PQgetvalue(res, i, 1), "selector",
-			    PQgetvalue(res, i, 2), "state", "revoked"));
-			store_changes_revoke(&job->changes, pdir,
-			    "grant.revoked", job->id, json_pack("{s:s, s:s}",
-			    "grant_id", PQgetvalue(res, i, 0), "reason",
-			    "kill switch"));
-		}
-		PQclear(res);
-	}
-	summary = json_pack("{s:b, s:i}", "revoked", job->revoke,
-	    "grants_revoked", job->ngrants);
-	/* Flush, then audit: the audit chain's lock is held to commit. */
-	if (store_changes_flush(conn, &job->changes, &job->err) == -1 ||
-	    store_audit(conn, &actor, pdir, job->revoke ?
-	    "principal.revoke_all" : "principal.restore", "principal", job->id,
-	    summary, &job->err) == -1) {
-		json_decref(summary);
-		goto fail;
-	}
-	json_decref(summary);
-	if (store_commit(conn, &job->err) == -1)
-		goto fail;
-
-	return (0);
-
-fail:
-	store_rollback(conn);
-	return (-1);
+	return (store_principal_revoke_all(conn, &actor, job->id, job->revoke,
+	    &job->changes, &job->ngrants, &job->err));
 }
 
 int
@@ -419,11 +344,7 @@ page_admin_killswitch(struct http_request *req)
 		if (!svc_db_done(req, &result, &dberr))
 			return (KORE_RESULT_RETRY);
 		if (result == -1) {
-			if (job->not_found)
-				svc_error(req, HTTP_STATUS_NOT_FOUND,
-				    "not_found", "no principal with id '%s' in "
-				    "this directory", job->id);
-			else if (job->err.status != 0)
+			if (job->err.status != 0)
 				svc_error(req, job->err.status, job->err.code,
 				    "%s", job->err.msg);
 			else

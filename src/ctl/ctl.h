@@ -1,0 +1,31 @@
+/*
+ * ctl.h: what rollcallctl's command files share.
+ */
+#ifndef RC_CTL_H
+#define RC_CTL_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "settings.h"
+#include "store.h"
+
+extern struct settings		settings;
+extern struct store_actor	actor;
+
+/* Prints "rollcallctl: ..." to stderr and exits 1. */
+void	 die(const char *, ...) __attribute__((noreturn,
+	    format(printf, 1, 2)));
+
+/* Connects with the database_url setting, or dies. */
+PGconn	*db_connect(void);
+
+/* Prints rows (objects) as an aligned table of the named columns. */
+void	 print_table(json_t *rows, const char *const *cols);
+
+/* ctl_policy.c: answers from an index built here, like the server's. */
+int	 cmd_effective(int, char **);
+int	 cmd_explain(int, char **);
+int	 cmd_revoke_all(int, char **);
+
+#endif

@@ -128,6 +128,14 @@ metrics_add(struct metrics *m, enum metric_counter c, uint64_t n)
 		__atomic_add_fetch(&m->counters[c], n, __ATOMIC_RELAXED);
 }
 
+uint64_t
+metrics_get(const struct metrics *m, enum metric_counter c)
+{
+	if ((int)c < 0 || c >= METRIC_COUNT)
+		return (0);
+	return (__atomic_load_n(&m->counters[c], __ATOMIC_RELAXED));
+}
+
 static void
 sb_printf(struct strbuf *sb, const char *fmt, ...)
 {

@@ -54,6 +54,9 @@ void		 metrics_observe(struct metrics *, size_t r, int status,
 
 void		 metrics_add(struct metrics *, enum metric_counter, uint64_t);
 
+/* The current value of a counter. */
+uint64_t	 metrics_get(const struct metrics *, enum metric_counter);
+
 
 /*
  * Renders the Prometheus text exposition into a malloc'd string the

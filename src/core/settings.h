@@ -27,6 +27,7 @@ struct settings {
 	long	body_max;
 	int	token_slots;
 	int	change_ring_mb;
+	int	failure_audit_s;
 	/* ext_authz: request headers a gateway sets ("" = not used). */
 	char	extauthz_subject_header[64];
 	char	extauthz_server_header[64];

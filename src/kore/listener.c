@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
 #include "svc.h"
 #include "util.h"
 
@@ -67,6 +68,9 @@ static void	collect_used(const char *, uint64_t, void *);
 static int	flush_job(PGconn *, void *, struct svc_db_err *);
 static void	flush_done(void *, int, struct svc_db_err *);
 static void	mark_seen(uint64_t);
+static void	audit_failures(void *, u_int64_t);
+static int	audit_failures_job(PGconn *, void *, struct svc_db_err *);
+static void	audit_failures_done(void *, int, struct svc_db_err *);
 static void	fetch_changes(uint64_t, uint64_t);
 static int	fetch_job(PGconn *, void *, struct svc_db_err *);
 static void	fetch_done(void *, int, struct svc_db_err *);
@@ -82,6 +86,8 @@ svc_listener_start(void)
 	svc_policy_on_seen(mark_seen);
 	connect_later(NULL, 0);
 	(void)kore_timer_add(flush_used, TOKENS_FLUSH_MS, NULL, 0);
+	(void)kore_timer_add(audit_failures,
+	    (uint64_t)svc.settings.failure_audit_s * 1000, NULL, 0);
 }
 
 static void
@@ -389,4 +395,84 @@ fetch_done(void *arg, int result, struct svc_db_err *err)
 		svc_changes_append(f->records);
 	json_decref(f->records);
 	free(f);
+}
+
+/*
+ * Failed token uses go to the audit trail as one record a minute with
+ * counts by reason, not one row per attempt: a flood of bad tokens must
+ * not become a flood of database writes.
+ */
+static const struct {
+	enum metric_counter	 c;
+	const char		*name;
+} failure_kinds[] = {
+	{ METRIC_TOKEN_FAILURES_UNKNOWN, "unknown" },
+	{ METRIC_TOKEN_FAILURES_EXPIRED, "expired" },
+	{ METRIC_TOKEN_FAILURES_REVOKED, "revoked" },
+	{ METRIC_TOKEN_FAILURES_MALFORMED, "malformed" },
+	{ METRIC_TOKEN_FAILURES_SCOPE, "wrong_scope" },
+};
+
+#define NFAILURE_KINDS	(sizeof(failure_kinds) / sizeof(failure_kinds[0]))
+
+static uint64_t		failures_reported[NFAILURE_KINDS];
+
+static void
+audit_failures(void *arg, u_int64_t now)
+{
+	json_t		*summary;
+	uint64_t	 v, total;
+	size_t		 i;
+
+	(void)arg;
+	(void)now;
+	summary = json_object();
+	total = 0;
+	for (i = 0; i < NFAILURE_KINDS; i++) {
+		v = metrics_get(svc.metrics, failure_kinds[i].c);
+		if (v > failures_reported[i]) {
+			(void)json_object_set_new(summary, failure_kinds[i].name,
+			    json_integer((json_int_t)(v - failures_reported[i])));
+			total += v - failures_reported[i];
+		}
+		failures_reported[i] = v;
+	}
+	if (total == 0) {
+		json_decref(summary);
+		return;
+	}
+	(void)json_object_set_new(summary, "window_s",
+	    json_integer(svc.settings.failure_audit_s));
+	(void)json_object_set_new(summary, "instance",
+	    json_string(svc.instance));
+	(void)svc_db_background(audit_failures_job, summary,
+	    audit_failures_done);
+}
+
+static int
+audit_failures_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
+{
+	struct store_actor	 actor;
+	struct store_err	 err;
+
+	memset(&actor, 0, sizeof(actor));
+	memset(&err, 0, sizeof(err));
+	actor.kind = "system";
+	actor.name = "authentication";
+	if (store_audit(conn, &actor, 0, "token.use_failed", "token", NULL,
+	    arg, &err) == -1) {
+		rc_strlcpy(dberr->msg, err.msg, sizeof(dberr->msg));
+		return (-1);
+	}
+
+	return (0);
+}
+
+static void
+audit_failures_done(void *arg, int result, struct svc_db_err *err)
+{
+	if (result == -1)
+		svc_log(SVC_LOG_WARN, "cannot audit token failures: %s",
+		    err->msg);
+	json_decref(arg);
 }

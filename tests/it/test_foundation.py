@@ -492,3 +492,25 @@ def test_privilege_separated_workers(db):
         assert s.get("/admin/v1/tokens", token=secret).status == 200
     finally:
         s.stop()
+
+
+def test_token_failures_reach_the_audit_trail(db):
+    s = Server(db, workers=2, env={"ROLLCALL_FAILURE_AUDIT_S": "1"})
+    try:
+        for _ in range(5):
+            s.get("/admin/v1/tokens", token="rcl_not-a-real-token")
+        s.get("/admin/v1/tokens")
+        deadline = time.time() + 5
+        row = ""
+        while time.time() < deadline:
+            row = db.sql("SELECT summary FROM audit_log WHERE action = "
+                         "'token.use_failed' ORDER BY id DESC LIMIT 1")
+            if row.strip():
+                break
+            time.sleep(0.2)
+        summary = json.loads(row)
+        assert summary["unknown"] == 5 and summary["malformed"] == 1
+        assert summary["window_s"] == 1
+        assert "rcl_not-a-real-token" not in row
+    finally:
+        s.stop()

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store.h"
 #include "svc.h"
 #include "util.h"
 
@@ -36,7 +37,6 @@ static int	 job_entry(struct kore_task *);
 static void	 job_callback(struct kore_task *);
 static void	 job_free(void *);
 static PGconn	*thread_conn_get(struct svc_db_err *);
-static void	 err_from_conn(PGconn *, PGresult *, struct svc_db_err *);
 
 #define DB_IDLE_CHECK_US	2000000
 
@@ -84,59 +84,21 @@ thread_conn_get(struct svc_db_err *err)
 	return (thread_conn);
 }
 
-static void
-err_from_conn(PGconn *conn, PGresult *res, struct svc_db_err *err)
-{
-	const char	*state, *msg;
-
-	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	msg = res ? PQresultErrorMessage(res) : NULL;
-	if (msg == NULL || *msg == '\0')
-		msg = PQerrorMessage(conn);
-	rc_strlcpy(err->sqlstate, state ? state : "", sizeof(err->sqlstate));
-	(void)snprintf(err->msg, sizeof(err->msg), "%s", msg);
-	/* Connection failures, serialisation failures, timeouts, shutdown. */
-	err->transient = PQstatus(conn) != CONNECTION_OK ||
-	    strncmp(err->sqlstate, "08", 2) == 0 ||
-	    strncmp(err->sqlstate, "40", 2) == 0 ||
-	    strncmp(err->sqlstate, "57", 2) == 0 ||
-	    strcmp(err->sqlstate, "53300") == 0;
-}
-
+/* The store's statement runner, with the glue's error struct. */
 int
 svc_db_exec(PGconn *conn, const char *sql, int nparams,
     const char *const *params, PGresult **out, struct svc_db_err *err)
 {
-	PGresult		*res;
-	ExecStatusType		 st;
+	struct store_err	serr;
 
-	res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	st = PQresultStatus(res);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		err_from_conn(conn, res, err);
-		PQclear(res);
-		if (out != NULL)
-			*out = NULL;
+	memset(&serr, 0, sizeof(serr));
+	if (store_exec(conn, sql, nparams, params, out, &serr) == -1) {
+		err->transient = serr.status == 503;
+		rc_strlcpy(err->msg, serr.msg, sizeof(err->msg));
 		return (-1);
 	}
-	if (out != NULL)
-		*out = res;
-	else
-		PQclear(res);
 
 	return (0);
-}
-
-int
-svc_db_begin(PGconn *conn, struct svc_db_err *err)
-{
-	return (svc_db_exec(conn, "BEGIN", 0, NULL, NULL, err));
-}
-
-int
-svc_db_commit(PGconn *conn, struct svc_db_err *err)
-{
-	return (svc_db_exec(conn, "COMMIT", 0, NULL, NULL, err));
 }
 
 void
@@ -307,18 +269,15 @@ tokens_read(PGconn *conn, uint64_t gen, struct svc_db_err *err)
 	unsigned int		 scopes;
 	long long		 v;
 
-	res = PQexec(conn, "SELECT t.id, t.name, coalesce(d.name, ''), "
+	if (svc_db_exec(conn, "SELECT t.id, t.name, coalesce(d.name, ''), "
 	    "coalesce(t.directory_id, 0), array_to_string(t.scopes, ','), "
 	    "encode(t.secret_hash, 'hex'), "
 	    "coalesce((extract(epoch FROM t.expires_at) * 1000)::bigint, 0), "
 	    "coalesce((extract(epoch FROM t.revoked_at) * 1000)::bigint, 0) "
 	    "FROM tokens t LEFT JOIN directories d ON d.id = t.directory_id "
-	    "WHERE t.revoked_at IS NULL OR t.revoked_at > now()");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		err_from_conn(conn, res, err);
-		PQclear(res);
+	    "WHERE t.revoked_at IS NULL OR t.revoked_at > now()", 0, NULL,
+	    &res, err) == -1)
 		return (-1);
-	}
 	n = PQntuples(res);
 	if ((entries = calloc((size_t)n + 1, sizeof(*entries))) == NULL) {
 		PQclear(res);

@@ -208,6 +208,42 @@ page_gw_authorize(struct http_request *req)
 	return (KORE_RESULT_OK);
 }
 
+/* Room for n queries and results; -1 after answering 500. */
+static int
+gw_alloc(struct http_request *req, size_t n, struct policy_query **q,
+    struct policy_result **res)
+{
+	*q = calloc(n + 1, sizeof(**q));
+	*res = calloc(n + 1, sizeof(**res));
+	if (*q == NULL || *res == NULL) {
+		free(*q);
+		free(*res);
+		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
+		    "out of memory");
+		return (-1);
+	}
+
+	return (0);
+}
+
+/* Evaluates n queries for one subject; anything wrong denies them all. */
+static void
+gw_evaluate_all(struct policy_index *idx, const struct policy_subject *subj,
+    const struct policy_query *q, size_t n, struct policy_result *res)
+{
+	size_t	i;
+
+	if (n == 0 || policy_evaluate_batch(idx, subj, q, n,
+	    (int64_t)rc_now_ms(), res) == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		memset(&res[i], 0, sizeof(res[i]));
+		res[i].decision = POLICY_DENY;
+		res[i].reason = POLICY_R_INTERNAL_ERROR;
+		res[i].policy_version = policy_version(idx);
+	}
+}
+
 int
 page_gw_authorize_batch(struct http_request *req)
 {
@@ -235,14 +271,8 @@ page_gw_authorize_batch(struct http_request *req)
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
-	q = calloc(n, sizeof(*q));
-	res = calloc(n, sizeof(*res));
-	if (q == NULL || res == NULL) {
-		free(q);
-		free(res);
+	if (gw_alloc(req, n, &q, &res) == -1) {
 		json_decref(body);
-		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
-		    "out of memory");
 		return (KORE_RESULT_OK);
 	}
 	json_array_foreach(items, i, item) {
@@ -260,14 +290,7 @@ page_gw_authorize_batch(struct http_request *req)
 		    "server"));
 		q[i].tool = json_string_value(json_object_get(item, "tool"));
 	}
-	if (policy_evaluate_batch(idx, &s.subj, q, n, (int64_t)rc_now_ms(),
-	    res) == -1) {
-		for (i = 0; i < n; i++) {
-			memset(&res[i], 0, sizeof(res[i]));
-			res[i].decision = POLICY_DENY;
-			res[i].reason = POLICY_R_INTERNAL_ERROR;
-		}
-	}
+	gw_evaluate_all(idx, &s.subj, q, n, res);
 	/* A fixed shape, 1,000 times: written directly, not as a tree. */
 	jsonw_init(&w, n * 96 + 128);
 	jsonw_raw(&w, "{\"results\":[");
@@ -353,14 +376,8 @@ page_gw_tools_filter(struct http_request *req)
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
-	q = calloc(n + 1, sizeof(*q));
-	res = calloc(n + 1, sizeof(*res));
-	if (q == NULL || res == NULL) {
-		free(q);
-		free(res);
+	if (gw_alloc(req, n, &q, &res) == -1) {
 		json_decref(body);
-		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
-		    "out of memory");
 		return (KORE_RESULT_OK);
 	}
 	json_array_foreach(tools, i, t) {
@@ -380,14 +397,7 @@ page_gw_tools_filter(struct http_request *req)
 		q[i].server = json_string_value(server);
 		q[i].tool = name;
 	}
-	if (n > 0 && policy_evaluate_batch(idx, &s.subj, q, n,
-	    (int64_t)rc_now_ms(), res) == -1) {
-		for (i = 0; i < n; i++) {
-			memset(&res[i], 0, sizeof(res[i]));
-			res[i].decision = POLICY_DENY;
-			res[i].reason = POLICY_R_INTERNAL_ERROR;
-		}
-	}
+	gw_evaluate_all(idx, &s.subj, q, n, res);
 	allowed = json_array();
 	denied = json_array();
 	for (i = 0; i < n; i++) {
@@ -404,11 +414,8 @@ page_gw_tools_filter(struct http_request *req)
 			    json_string(res[i].rule_id));
 		(void)json_array_append_new(denied, d);
 	}
-	if (n == 0) {
-		struct policy_index	*cur = idx;
-
-		res[0].policy_version = policy_version(cur);
-	}
+	if (n == 0)
+		res[0].policy_version = policy_version(idx);
 	out = json_pack("{s:o, s:o, s:I, s:I, s:i}", "allowed", allowed,
 	    "denied", denied, "policy_version",
 	    (json_int_t)res[0].policy_version, "subject_epoch",

@@ -161,7 +161,8 @@ static const struct scim_attr enterprise_attrs[] = {
 
 static const struct scim_attr group_attrs[] = {
 	COMMON_ATTRS,
-	{ "displayName", SCIM_TYPE_STRING, 0, 0, RW, DEF, SCIM_UNIQ_NONE, 1,
+	/* Unique per directory: Entra matches groups on it. */
+	{ "displayName", SCIM_TYPE_STRING, 0, 0, RW, DEF, SCIM_UNIQ_SERVER, 1,
 	    NULL, 0 },
 	CPLX("members", 1, RW, DEF, member_subs),
 };

@@ -207,18 +207,6 @@ cursor_decode(const unsigned char key[CURSOR_KEY_LEN], const char *scope,
 	return (0);
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /* Decodes s (len bytes) in place; -1 on a bad escape or a NUL byte. */
 static int
 pct_decode(char *s, size_t *len)
@@ -232,8 +220,8 @@ pct_decode(char *s, size_t *len)
 		} else if (s[i] == '%') {
 			if (i + 2 >= *len)
 				return (-1);
-			if ((hi = hexval((unsigned char)s[i + 1])) == -1 ||
-			    (lo = hexval((unsigned char)s[i + 2])) == -1 ||
+			if ((hi = rc_hexval((unsigned char)s[i + 1])) == -1 ||
+			    (lo = rc_hexval((unsigned char)s[i + 2])) == -1 ||
 			    (hi == 0 && lo == 0))
 				return (-1);
 			s[o++] = (char)(hi << 4 | lo);

@@ -169,6 +169,18 @@ rc_time_format(uint64_t ms, char *out, size_t size)
 }
 
 int
+rc_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+int
 rc_parse_int(const char *s, long long min, long long max, long long *out)
 {
 	char		*end;

@@ -45,6 +45,9 @@ int		 rc_is_uuid(const char *s);
  */
 void		 rc_time_format(uint64_t ms, char *out, size_t size);
 
+/* The value of one hex digit, or -1. */
+int		 rc_hexval(int c);
+
 /* Parses a decimal integer in [min, max]; 0 on success, -1 otherwise. */
 int		 rc_parse_int(const char *s, long long min, long long max,
 		    long long *out);

@@ -110,18 +110,6 @@ pa_job_run(PGconn *conn, void *arg, struct svc_db_err *dberr)
 	return (rc);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /* Copies one percent-decoded path segment; -1 when bad or too long. */
 static int
 segment(const char *s, size_t len, char *out)
@@ -138,8 +126,8 @@ segment(const char *s, size_t len, char *out)
 		}
 		if (i + 2 >= len)
 			return (-1);
-		if ((hi = hexval(s[i + 1])) == -1 ||
-		    (lo = hexval(s[i + 2])) == -1 || (hi == 0 && lo == 0))
+		if ((hi = rc_hexval(s[i + 1])) == -1 ||
+		    (lo = rc_hexval(s[i + 2])) == -1 || (hi == 0 && lo == 0))
 			return (-1);
 		out[o++] = (char)(hi * 16 + lo);
 		i += 2;

@@ -18,6 +18,7 @@
 
 #include "scim_discovery.h"
 #include "svc.h"
+#include "util.h"
 
 #define META_ID_MAX	256
 
@@ -29,7 +30,6 @@ static int	meta_prologue(struct http_request *);
 static void	meta_base(char *, size_t);
 static int	meta_path_id(struct http_request *, const char *, char *,
 		    size_t);
-static int	meta_hexval(int);
 static void	meta_respond(struct http_request *, json_t *);
 
 /* Method and filter checks shared by the three; 0 when answered. */
@@ -69,18 +69,6 @@ meta_base(char *buf, size_t len)
 	(void)snprintf(buf, len, "%s/scim/v2", svc.settings.public_url);
 }
 
-static int
-meta_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /*
  * The id after /scim/v2/<coll>/, percent-decoded into id.  Returns 0 for
  * the collection itself, 1 with an id, -1 for an id longer than len
@@ -108,8 +96,8 @@ meta_path_id(struct http_request *req, const char *coll, char *id,
 	for (n = 0; *p != '\0' && *p != '/'; n++) {
 		if (n + 1 >= len)
 			return (-1);
-		if (p[0] == '%' && (hi = meta_hexval(p[1])) != -1 &&
-		    (lo = meta_hexval(p[2])) != -1 && (hi | lo) != 0) {
+		if (p[0] == '%' && (hi = rc_hexval(p[1])) != -1 &&
+		    (lo = rc_hexval(p[2])) != -1 && (hi | lo) != 0) {
 			id[n] = (char)(hi << 4 | lo);
 			p += 3;
 		} else {

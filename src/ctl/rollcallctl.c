@@ -110,6 +110,8 @@ db_connect(void)
 	if (PQstatus(conn) != CONNECTION_OK)
 		die("cannot connect to PostgreSQL (setting database_url): %s",
 		    PQerrorMessage(conn));
+	/* Short statements: JIT would only add compile time. */
+	PQclear(PQexec(conn, "SET jit = off"));
 
 	return (conn);
 }

@@ -77,8 +77,13 @@ thread_conn_get(struct svc_db_err *err)
 		thread_conn = NULL;
 		return (NULL);
 	}
+	/*
+	 * Short OLTP statements never gain from JIT, and its row estimates
+	 * for data-modifying CTEs can make PostgreSQL spend 400 ms compiling
+	 * a 1 ms statement (measured on a one-statement change flush).
+	 */
 	res = PQexec(thread_conn, "SET statement_timeout = '15s'; "
-	    "SET application_name = 'rollcall'");
+	    "SET application_name = 'rollcall'; SET jit = off");
 	PQclear(res);
 
 	return (thread_conn);

@@ -28,6 +28,7 @@ check cppcheck cppcheck --quiet --error-exitcode=1 --std=c99 \
     --enable=warning,portability --inline-suppr \
     --suppress=missingIncludeSystem --suppress=unknownMacro -I src/core -I src/store \
     src/core src/store src/ctl
+check pyflakes /usr/bin/python3 -m pyflakes tests/it scripts/bench
 check shellcheck shellcheck -s sh scripts/*.sh scripts/docker/*.sh .ci/run
 echo "static: $passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from conftest import Database, Server
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

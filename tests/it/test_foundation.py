@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import CTL, ROOT, Database, Server
+from conftest import ROOT, Database, Server
 
 
 def raw(server, data, read=65536):

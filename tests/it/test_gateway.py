@@ -6,8 +6,7 @@ import pytest
 
 from conftest import Database, Server
 
-from seed import (ALICE, BOB, CAROL, RULE_ALL, RULE_ALLOW, RULE_DENY,
-                  RULE_ELEV, SENIORS, seed)
+from seed import ALICE, RULE_DENY, RULE_ELEV, SENIORS, seed
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 OpenID AuthZEN 1.0, the OPA Data API shape ContextForge's Unified PDP
 plugin sends, and the Envoy ext_authz HTTP service contract."""
 import base64
-import json
 import random
 import uuid
 

@@ -20,6 +20,9 @@ void	 die(const char *, ...) __attribute__((noreturn,
 /* Connects with the database_url setting, or dies. */
 PGconn	*db_connect(void);
 
+/* Prints a JSON value, indented, or dies. */
+void	 print_json(json_t *);
+
 /* Prints rows (objects) as an aligned table of the named columns. */
 void	 print_table(json_t *rows, const char *const *cols);
 

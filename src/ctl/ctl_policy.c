@@ -100,7 +100,6 @@ cmd_effective(int argc, char **argv)
 	struct policy_index		*idx;
 	struct effective_rows		 acc;
 	const char			*directory;
-	char				*text;
 	int				 ch, as_json;
 
 	directory = NULL;
@@ -133,9 +132,7 @@ cmd_effective(int argc, char **argv)
 	(void)policy_effective(idx, &subj, (int64_t)rc_now_ms(), effective_row,
 	    &acc);
 	if (as_json) {
-		text = json_dumps(acc.rows, JSON_INDENT(2));
-		printf("%s\n", text ? text : "[]");
-		free(text);
+		print_json(acc.rows);
 	} else {
 		printf("%s %s (%s): %s, policy version %llu\n",
 		    info.kind == POLICY_PRINCIPAL_SP ? "service principal" :
@@ -183,7 +180,6 @@ cmd_explain(int argc, char **argv)
 	struct policy_index		*idx;
 	const char			*directory;
 	json_t				*rules, *out;
-	char				*text;
 	int				 ch, as_json, found;
 	PGconn				*conn;
 
@@ -220,9 +216,7 @@ cmd_explain(int argc, char **argv)
 		    "rule_id", res.rule_id, "group_id", res.group_id,
 		    "grant_id", res.grant_id, "matching_rules", rules,
 		    "policy_version", (json_int_t)policy_version(idx));
-		text = json_dumps(out, JSON_INDENT(2));
-		printf("%s\n", text ? text : "{}");
-		free(text);
+		print_json(out);
 		json_decref(out);
 	} else {
 		printf("%s may %scall %s/%s: %s%s%s\n", argv[optind],

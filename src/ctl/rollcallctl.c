@@ -54,7 +54,6 @@ static int	 cmd_directory(int, char **);
 static int	 cmd_audit(int, char **);
 static int	 cmd_users(int, char **);
 static int	 cmd_user(int, char **);
-static void	 print_json(json_t *);
 static int	 name_cmp(const void *, const void *);
 
 
@@ -472,13 +471,10 @@ cmd_token(int argc, char **argv)
 			die("%s", err.msg);
 		if (store_token_list(conn, dir_id, &json, &err) == -1)
 			die("%s", err.msg);
-		if (as_json) {
-			text = json_dumps(json, JSON_INDENT(2));
-			printf("%s\n", text ? text : "[]");
-			free(text);
-		} else {
+		if (as_json)
+			print_json(json);
+		else
 			print_table(json, cols);
-		}
 		json_decref(json);
 		PQfinish(conn);
 		return (0);
@@ -505,7 +501,6 @@ cmd_directory(int argc, char **argv)
 	struct store_err	 err;
 	PGconn			*conn;
 	json_t			*json;
-	char			*text;
 
 	if (argc < 2)
 		usage();
@@ -523,13 +518,10 @@ cmd_directory(int argc, char **argv)
 		conn = db_connect();
 		if (store_directory_list(conn, 0, &json, &err) == -1)
 			die("%s", err.msg);
-		if (argc > 2 && strcmp(argv[2], "--json") == 0) {
-			text = json_dumps(json, JSON_INDENT(2));
-			printf("%s\n", text ? text : "[]");
-			free(text);
-		} else {
+		if (argc > 2 && strcmp(argv[2], "--json") == 0)
+			print_json(json);
+		else
 			print_table(json, cols);
-		}
 		json_decref(json);
 		PQfinish(conn);
 		return (0);
@@ -537,7 +529,7 @@ cmd_directory(int argc, char **argv)
 	usage();
 }
 
-static void
+void
 print_json(json_t *json)
 {
 	char	*text;

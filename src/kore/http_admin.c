@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin.h"
 #include "store.h"
 #include "svc.h"
 #include "util.h"
@@ -37,8 +38,6 @@ struct admin_job {
 
 static struct admin_job	*admin_job_new(struct http_request *);
 static void		 admin_job_free(void *);
-static int		 admin_finish(struct http_request *,
-			    struct admin_job *);
 static int		 directories_job(PGconn *, void *, struct svc_db_err *);
 static int		 tokens_job(PGconn *, void *, struct svc_db_err *);
 static int		 token_job(PGconn *, void *, struct svc_db_err *);
@@ -76,35 +75,6 @@ admin_job_new(struct http_request *req)
 	return (job);
 }
 
-/* Maps the finished job to a response; 1 when one was sent. */
-static int
-admin_finish(struct http_request *req, struct admin_job *job)
-{
-	struct svc_db_err	*dberr;
-	int			 result;
-
-	if (!svc_db_done(req, &result, &dberr))
-		return (0);
-	if (result == -1) {
-		if (job->err.status == 0) {
-			svc_log(SVC_LOG_ERROR, "admin: database: %s",
-			    dberr->msg);
-			job->err.status = 503;
-			rc_strlcpy(job->err.code, "unavailable",
-			    sizeof(job->err.code));
-			rc_strlcpy(job->err.msg, "database unavailable, retry",
-			    sizeof(job->err.msg));
-		}
-		if (job->err.status == 503)
-			http_response_header(req, "retry-after", "1");
-		svc_error(req, job->err.status, job->err.code, "%s",
-		    job->err.msg);
-		return (1);
-	}
-
-	return (-1);
-}
-
 /* Store failures keep their store_err; the db layer sees -1 either way. */
 static int
 directories_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
@@ -129,7 +99,7 @@ page_admin_directories(struct http_request *req)
 
 	ctx = svc_ctx(req);
 	if ((job = ctx->state) != NULL) {
-		switch (admin_finish(req, job)) {
+		switch (admin_job_finish(req, &job->err, NULL)) {
 		case 0:
 			return (KORE_RESULT_RETRY);
 		case 1:
@@ -280,7 +250,7 @@ page_admin_tokens(struct http_request *req)
 
 	ctx = svc_ctx(req);
 	if ((job = ctx->state) != NULL) {
-		switch (admin_finish(req, job)) {
+		switch (admin_job_finish(req, &job->err, NULL)) {
 		case 0:
 			return (KORE_RESULT_RETRY);
 		case 1:
@@ -341,7 +311,7 @@ page_admin_token(struct http_request *req)
 
 	ctx = svc_ctx(req);
 	if ((job = ctx->state) != NULL) {
-		switch (admin_finish(req, job)) {
+		switch (admin_job_finish(req, &job->err, NULL)) {
 		case 0:
 			return (KORE_RESULT_RETRY);
 		case 1:

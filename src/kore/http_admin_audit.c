@@ -176,8 +176,10 @@ admin_job_finish(struct http_request *req, struct store_err *err,
 		admin_param_error(req, param, "%s", err->msg);
 		return (1);
 	}
+	if (err->status == 0 || err->status >= 500)
+		svc_log(SVC_LOG_ERROR, "admin: database: %s",
+		    err->status ? err->msg : dberr->msg);
 	if (err->status == 0) {
-		svc_log(SVC_LOG_ERROR, "admin: database: %s", dberr->msg);
 		err->status = 503;
 		rc_strlcpy(err->code, "unavailable", sizeof(err->code));
 		rc_strlcpy(err->msg, "database unavailable, retry",
@@ -185,7 +187,8 @@ admin_job_finish(struct http_request *req, struct store_err *err,
 	}
 	if (err->status == 503)
 		http_response_header(req, "retry-after", "1");
-	svc_error(req, err->status, err->code, "%s", err->msg);
+	svc_error(req, err->status, err->code[0] ? err->code : "error", "%s",
+	    err->msg);
 
 	return (1);
 }

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "changes.h"
 #include "cursor.h"
 #include "policy_admin_store.h"
@@ -185,28 +186,12 @@ list_key(enum policy_admin_entity e)
 static int
 pa_finish(struct http_request *req, struct pa_job *job)
 {
-	struct svc_db_err	*dberr;
 	json_t			*out;
-	int			 result;
 
-	if (!svc_db_done(req, &result, &dberr))
+	switch (admin_job_finish(req, &job->err, NULL)) {
+	case 0:
 		return (KORE_RESULT_RETRY);
-	if (result == -1) {
-		if (job->err.status == 0 || job->err.status >= 500) {
-			svc_log(SVC_LOG_ERROR, "admin policy: %s",
-			    job->err.status ? job->err.msg : dberr->msg);
-			if (job->err.status == 0) {
-				job->err.status = 503;
-				rc_strlcpy(job->err.code, "unavailable",
-				    sizeof(job->err.code));
-				rc_strlcpy(job->err.msg, "database unavailable, "
-				    "retry", sizeof(job->err.msg));
-			}
-		}
-		if (job->err.status == 503)
-			http_response_header(req, "retry-after", "1");
-		svc_error(req, job->err.status, job->err.code[0] ?
-		    job->err.code : "error", "%s", job->err.msg);
+	case 1:
 		return (KORE_RESULT_OK);
 	}
 

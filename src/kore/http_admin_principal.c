@@ -333,23 +333,16 @@ page_admin_killswitch(struct http_request *req)
 {
 	struct svc_ctx		*ctx;
 	struct killswitch_job	*job;
-	struct svc_db_err	*dberr;
 	const char		*rest, *colon;
 	size_t			 len;
-	int			 result;
 	json_t			*out;
 
 	ctx = svc_ctx(req);
 	if ((job = ctx->state) != NULL) {
-		if (!svc_db_done(req, &result, &dberr))
+		switch (admin_job_finish(req, &job->err, NULL)) {
+		case 0:
 			return (KORE_RESULT_RETRY);
-		if (result == -1) {
-			if (job->err.status != 0)
-				svc_error(req, job->err.status, job->err.code,
-				    "%s", job->err.msg);
-			else
-				svc_error(req, HTTP_STATUS_SERVICE_UNAVAILABLE,
-				    "unavailable", "database unavailable, retry");
+		case 1:
 			return (KORE_RESULT_OK);
 		}
 		/* Every worker denies from now on. */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "policy.h"
 #include "store.h"
 #include "svc.h"
@@ -47,7 +48,6 @@ struct sim_job {
 	json_t			*principals;	/* array of ids */
 	json_t			*tools;		/* array of [server, tool] */
 	struct store_err	 err;
-	int			 not_found;
 };
 
 static enum policy_subject_kind
@@ -232,7 +232,12 @@ sim_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 			return (-1);
 		if (PQntuples(res) != 1) {
 			PQclear(res);
-			job->not_found = 1;
+			job->err.status = 404;
+			rc_strlcpy(job->err.code, "not_found",
+			    sizeof(job->err.code));
+			(void)snprintf(job->err.msg, sizeof(job->err.msg),
+			    "no rule with id '%s' in this directory",
+			    job->before.id);
 			return (-1);
 		}
 		job->before.present = 1;
@@ -442,26 +447,15 @@ page_admin_simulate(struct http_request *req)
 {
 	struct svc_ctx		*ctx;
 	struct sim_job		*job;
-	struct svc_db_err	*dberr;
 	json_t			*body;
 	const char		*op, *rid;
-	int			 result;
 
 	ctx = svc_ctx(req);
 	if ((job = ctx->state) != NULL) {
-		if (!svc_db_done(req, &result, &dberr))
+		switch (admin_job_finish(req, &job->err, NULL)) {
+		case 0:
 			return (KORE_RESULT_RETRY);
-		if (result == -1) {
-			if (job->not_found)
-				svc_error(req, HTTP_STATUS_NOT_FOUND,
-				    "not_found", "no rule with id '%s' in this "
-				    "directory", job->before.id);
-			else if (job->err.status != 0)
-				svc_error(req, job->err.status, job->err.code,
-				    "%s", job->err.msg);
-			else
-				svc_error(req, HTTP_STATUS_SERVICE_UNAVAILABLE,
-				    "unavailable", "database unavailable, retry");
+		case 1:
 			return (KORE_RESULT_OK);
 		}
 		sim_answer(req, job);

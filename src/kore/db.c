@@ -106,17 +106,6 @@ svc_db_exec(PGconn *conn, const char *sql, int nparams,
 	return (0);
 }
 
-void
-svc_db_rollback(PGconn *conn)
-{
-	PGresult	*res;
-
-	if (PQtransactionStatus(conn) == PQTRANS_IDLE)
-		return;
-	res = PQexec(conn, "ROLLBACK");
-	PQclear(res);
-}
-
 static int
 job_entry(struct kore_task *t)
 {
@@ -129,7 +118,7 @@ job_entry(struct kore_task *t)
 	} else {
 		job->result = job->fn(conn, job->arg, &job->err);
 		if (job->result == -1)
-			svc_db_rollback(conn);
+			store_rollback(conn);
 		thread_conn_used_us = rc_mono_us();
 	}
 	__atomic_sub_fetch(&jobs_running, 1, __ATOMIC_RELEASE);

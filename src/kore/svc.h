@@ -131,7 +131,6 @@ void	svc_db_drain(void);
 /* Helpers for job functions (any thread). */
 int	svc_db_exec(PGconn *, const char *sql, int nparams,
 	    const char *const *params, PGresult **res, struct svc_db_err *);
-void	svc_db_rollback(PGconn *);
 
 /* Fills tokens from the database (blocking; parent or task thread). */
 int	svc_tokens_load(PGconn *, struct svc_db_err *);

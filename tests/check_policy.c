@@ -1947,6 +1947,72 @@ START_TEST(test_tier_l)
 }
 END_TEST
 
+/* An answer never outlives the grant it rests on, nor a grant's start. */
+START_TEST(test_valid_until)
+{
+	struct policy_subject	subj;
+	struct policy_result	res, batch[2];
+	struct policy_query	q[2];
+
+	subj.by = POLICY_BY_ID;
+	subj.value = "u-bob";
+	subj.directory = NULL;
+	(void)policy_evaluate(idx, &subj, "github", "delete_branch", 999,
+	    &res);
+	ck_assert_int_eq(res.reason, POLICY_R_ELEVATION_REQUIRED);
+	ck_assert_int_eq(res.valid_until_ms, 1000);
+	(void)policy_evaluate(idx, &subj, "github", "delete_branch", 1200,
+	    &res);
+	ck_assert_int_eq(res.reason, POLICY_R_ALLOWED_BY_GRANT);
+	ck_assert_str_eq(res.grant_id, "gr-1");
+	ck_assert_int_eq(res.valid_until_ms, 2000);
+	(void)policy_evaluate(idx, &subj, "github", "delete_branch", 2000,
+	    &res);
+	ck_assert_str_eq(res.grant_id, "gr-4");
+	ck_assert_int_eq(res.valid_until_ms, 3000);
+	(void)policy_evaluate(idx, &subj, "github", "delete_branch", 3000,
+	    &res);
+	ck_assert_int_eq(res.reason, POLICY_R_ELEVATION_REQUIRED);
+	ck_assert_int_eq(res.valid_until_ms, 0);
+	subj.value = "u-alice";
+	(void)policy_evaluate(idx, &subj, "github", "read_file", NOW, &res);
+	ck_assert_int_eq(res.decision, POLICY_ALLOW);
+	ck_assert_int_eq(res.valid_until_ms, 0);
+
+	/* The batch path decides through the same code. */
+	subj.value = "u-bob";
+	q[0].server = "github";
+	q[0].tool = "delete_branch";
+	q[1].server = "github";
+	q[1].tool = "read_file";
+	ck_assert_int_eq(policy_evaluate_batch(idx, &subj, q, 2, 1200, batch),
+	    0);
+	ck_assert_int_eq(batch[0].valid_until_ms, 2000);
+	ck_assert_int_eq(batch[1].valid_until_ms, 0);
+}
+END_TEST
+
+START_TEST(test_ttl_bound)
+{
+	struct policy_result	res;
+
+	memset(&res, 0, sizeof(res));
+	ck_assert_int_eq(policy_ttl_s(&res, 5000, 30), 30);
+	res.valid_until_ms = 10500;
+	ck_assert_int_eq(policy_ttl_s(&res, 5600, 30), 4);
+	ck_assert_int_eq(policy_ttl_s(&res, 5600, 2), 2);
+	ck_assert_int_eq(policy_ttl_s(&res, 9600, 30), 0);
+	ck_assert_int_eq(policy_ttl_s(&res, 10500, 30), 0);
+	ck_assert_int_eq(policy_ttl_s(&res, 99999, 30), 0);
+	ck_assert_int_eq(policy_ttl_s(&res, 0, -5), 0);
+	ck_assert_int_eq(policy_valid_until_min(0, 0), 0);
+	ck_assert_int_eq(policy_valid_until_min(0, 7), 7);
+	ck_assert_int_eq(policy_valid_until_min(7, 0), 7);
+	ck_assert_int_eq(policy_valid_until_min(9, 7), 7);
+	ck_assert_int_eq(policy_valid_until_min(-1, 7), 7);
+}
+END_TEST
+
 static Suite *
 policy_suite(void)
 {
@@ -1960,6 +2026,8 @@ policy_suite(void)
 	    (int)(sizeof(cases) / sizeof(cases[0])));
 	tcase_add_test(tc, test_reason_strings);
 	tcase_add_test(tc, test_result_fields);
+	tcase_add_test(tc, test_valid_until);
+	tcase_add_test(tc, test_ttl_bound);
 	tcase_add_test(tc, test_membership_updates);
 	tcase_add_test(tc, test_rule_updates);
 	tcase_add_test(tc, test_grant_updates);

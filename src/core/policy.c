@@ -1712,6 +1712,7 @@ pol_result_init(const struct policy_index *idx, struct policy_result *res)
 	res->max_grant_ms = 0;
 	res->policy_version = idx->version;
 	res->subject_epoch = 0;
+	res->valid_until_ms = 0;
 }
 
 static void
@@ -1755,6 +1756,7 @@ pol_finish(const struct pol_principal *p, const struct pol_server *s,
 {
 	const struct pol_rule	*r;
 	const struct pol_grant	*g, *best;
+	int64_t			 starts;
 	uint32_t		 i;
 
 	if (b->bad) {
@@ -1770,14 +1772,21 @@ pol_finish(const struct pol_principal *p, const struct pol_server *s,
 		res->reason = POLICY_R_ELEVATION_REQUIRED;
 		res->max_grant_ms = r->max_grant_ms;
 		best = NULL;
+		starts = 0;
 		for (i = 0; i < p->grants.n; i++) {
 			g = p->grants.v[i];
 			if (!g->approved || g->revoked ||
-			    now < g->not_before || now >= g->expires_at)
+			    now >= g->expires_at)
 				continue;
 			if ((g->server != NULL && g->server != s) ||
 			    !pol_sel_match(&g->sel, t))
 				continue;
+			if (now < g->not_before) {
+				/* Not yet: but the answer changes then. */
+				starts = policy_valid_until_min(starts,
+				    g->not_before);
+				continue;
+			}
 			if (best == NULL || strcmp(g->id, best->id) < 0)
 				best = g;
 		}
@@ -1785,6 +1794,9 @@ pol_finish(const struct pol_principal *p, const struct pol_server *s,
 			res->decision = POLICY_ALLOW;
 			res->reason = POLICY_R_ALLOWED_BY_GRANT;
 			res->grant_id = best->id;
+			res->valid_until_ms = best->expires_at;
+		} else {
+			res->valid_until_ms = starts;
 		}
 	} else {
 		res->reason = POLICY_R_NO_MATCHING_RULE;
@@ -2105,6 +2117,31 @@ policy_principal_groups(struct policy_index *idx,
 	if (total != NULL)
 		*total = p->groups.n;
 	return (0);
+}
+
+int64_t
+policy_valid_until_min(int64_t a, int64_t b)
+{
+	if (a <= 0)
+		return (b > 0 ? b : 0);
+	if (b <= 0)
+		return (a);
+	return (a < b ? a : b);
+}
+
+int
+policy_ttl_s(const struct policy_result *res, int64_t now_ms, int max_ttl_s)
+{
+	int64_t	left;
+
+	if (max_ttl_s < 0)
+		max_ttl_s = 0;
+	if (res->valid_until_ms <= 0)
+		return (max_ttl_s);
+	if (res->valid_until_ms <= now_ms)
+		return (0);
+	left = (res->valid_until_ms - now_ms) / 1000;
+	return (left < max_ttl_s ? (int)left : max_ttl_s);
 }
 
 void

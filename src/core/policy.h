@@ -128,6 +128,14 @@ struct policy_subject {
  * rule (for allowed_by_grant and elevation_required: the elevate rule);
  * group_id the group that rule names, if any; max_grant_ms the elevate
  * rule's maximum grant duration (0: none set).
+ *
+ * valid_until_ms is the first known moment (ms since epoch) at which
+ * the same question may get another answer without any further write:
+ * the expiry of the grant an allow rests on, or the start of an
+ * approved grant that would turn elevation_required into an allow.  0
+ * when nothing of the kind is scheduled.  Callers bound any cache
+ * lifetime they hand out by it (policy_ttl_s), so no cached answer
+ * outlives what it rests on.
  */
 struct policy_result {
 	enum policy_decision	 decision;
@@ -138,6 +146,7 @@ struct policy_result {
 	int64_t			 max_grant_ms;
 	uint64_t		 policy_version;
 	uint64_t		 subject_epoch;
+	int64_t			 valid_until_ms;
 };
 
 /* Inputs to the upsert functions; all strings are copied. */
@@ -383,6 +392,21 @@ int		policy_principal_lookup(const struct policy_index *idx,
 int		policy_principal_groups(struct policy_index *idx,
 		    const struct policy_subject *subj, const char **ids,
 		    size_t max, size_t *total);
+
+/*
+ * Seconds a gateway may cache res, asked at now_ms: max_ttl_s, cut so
+ * that it never reaches past res->valid_until_ms (rounded down, never
+ * below 0).  Only allows are bounded by the setting alone; denies obey
+ * the same bound so a cached deny also ends when a grant starts.
+ */
+int		policy_ttl_s(const struct policy_result *res, int64_t now_ms,
+		    int max_ttl_s);
+
+/*
+ * The earlier of two valid_until_ms values, 0 meaning "none": for one
+ * ttl_s covering several results (batches, filters, session checks).
+ */
+int64_t		policy_valid_until_min(int64_t a, int64_t b);
 
 /* Counts of what the index holds. */
 void		policy_stats(const struct policy_index *idx,

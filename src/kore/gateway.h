@@ -28,6 +28,12 @@ struct gw_subject {
 int	gw_subject_parse(struct http_request *, struct policy_index *,
 	    const json_t *v, struct gw_subject *);
 
+/*
+ * ttl_s for an answer resting on n results: decision_ttl_s, cut so it
+ * never reaches past the earliest valid_until_ms among them.
+ */
+int	gw_ttl_s(const struct policy_result *, size_t n);
+
 /* The decision as JSON (new reference). */
 json_t	*gw_decision_json(const struct policy_result *, int ttl_s);
 

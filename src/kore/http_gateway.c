@@ -102,6 +102,20 @@ bad:
 	return (-1);
 }
 
+int
+gw_ttl_s(const struct policy_result *res, size_t n)
+{
+	struct policy_result	bound;
+	size_t			i;
+
+	memset(&bound, 0, sizeof(bound));
+	for (i = 0; i < n; i++)
+		bound.valid_until_ms = policy_valid_until_min(
+		    bound.valid_until_ms, res[i].valid_until_ms);
+	return (policy_ttl_s(&bound, (int64_t)rc_now_ms(),
+	    svc.settings.decision_ttl_s));
+}
+
 json_t *
 gw_decision_json(const struct policy_result *r, int ttl_s)
 {
@@ -200,7 +214,7 @@ page_gw_authorize(struct http_request *req)
 	}
 	(void)policy_evaluate(idx, &s.subj, json_string_value(server),
 	    json_string_value(tool), (int64_t)rc_now_ms(), &res);
-	out = gw_decision_json(&res, svc.settings.decision_ttl_s);
+	out = gw_decision_json(&res, gw_ttl_s(&res, 1));
 	svc_respond_json(req, HTTP_STATUS_OK, out);
 	json_decref(out);
 	json_decref(body);
@@ -331,7 +345,7 @@ page_gw_authorize_batch(struct http_request *req)
 	jsonw_raw(&w, ",\"subject_epoch\":");
 	jsonw_int(&w, (int64_t)res[0].subject_epoch);
 	jsonw_raw(&w, ",\"ttl_s\":");
-	jsonw_int(&w, svc.settings.decision_ttl_s);
+	jsonw_int(&w, gw_ttl_s(res, n));
 	jsonw_raw(&w, "}");
 	if (w.failed)
 		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
@@ -419,8 +433,7 @@ page_gw_tools_filter(struct http_request *req)
 	out = json_pack("{s:o, s:o, s:I, s:I, s:i}", "allowed", allowed,
 	    "denied", denied, "policy_version",
 	    (json_int_t)res[0].policy_version, "subject_epoch",
-	    (json_int_t)res[0].subject_epoch, "ttl_s",
-	    svc.settings.decision_ttl_s);
+	    (json_int_t)res[0].subject_epoch, "ttl_s", gw_ttl_s(res, n));
 	svc_respond_json(req, HTTP_STATUS_OK, out);
 	json_decref(out);
 	free(q);
@@ -431,7 +444,8 @@ page_gw_tools_filter(struct http_request *req)
 }
 
 struct servers_acc {
-	json_t	*servers;	/* slug -> true, when any tool is allowed */
+	json_t			*servers;	/* slug -> true, any allowed */
+	struct policy_result	 bound;		/* earliest valid_until_ms */
 };
 
 static int
@@ -441,6 +455,8 @@ collect_servers(void *arg, const char *server, const char *tool,
 	struct servers_acc	*acc = arg;
 
 	(void)tool;
+	acc->bound.valid_until_ms = policy_valid_until_min(
+	    acc->bound.valid_until_ms, r->valid_until_ms);
 	if (r->decision == POLICY_ALLOW)
 		(void)json_object_set_new(acc->servers, server, json_true());
 	return (0);
@@ -487,6 +503,7 @@ page_gw_session_check(struct http_request *req)
 			    json_string(groups[i]));
 	}
 	sarr = json_array();
+	memset(&acc, 0, sizeof(acc));
 	if (active) {
 		acc.servers = json_object();
 		(void)policy_effective(idx, &s.subj, (int64_t)rc_now_ms(),
@@ -508,7 +525,7 @@ page_gw_session_check(struct http_request *req)
 	    "servers", sarr,
 	    "policy_version", (json_int_t)policy_version(idx),
 	    "subject_epoch", (json_int_t)info.subject_epoch,
-	    "ttl_s", svc.settings.decision_ttl_s);
+	    "ttl_s", gw_ttl_s(&acc.bound, 1));
 	svc_respond_json(req, HTTP_STATUS_OK, out);
 	json_decref(out);
 	json_decref(body);

@@ -139,8 +139,7 @@ proto_json(const struct proto_decision *d)
 {
 	json_t	*out;
 
-	if ((out = gw_decision_json(&d->res,
-	    svc.settings.decision_ttl_s)) == NULL)
+	if ((out = gw_decision_json(&d->res, gw_ttl_s(&d->res, 1))) == NULL)
 		return (NULL);
 	(void)json_object_set_new(out, "reason_code", json_string(d->reason));
 	if (d->found) {

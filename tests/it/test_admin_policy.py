@@ -403,6 +403,58 @@ def test_grant_expiry_event(server, world):
         "elevation_required"
 
 
+def test_ttl_never_outlives_a_grant(server, world):
+    """A cached answer must not outlive the grant it rests on, nor the
+    start of a grant that will change it (ttl_s is cut to the bound)."""
+    erin = scim_user(server, "erin-ttl@contoso.com")
+    r = admin(server, "POST", "/rules", {
+        "subject": {"kind": "user", "id": erin}, "server": "github",
+        "selector": "risk:consequential", "effect": "elevate"})
+    assert r.status == 201
+    base = {"principal": {"kind": "user", "id": erin}, "server": "github",
+            "tool": "merge_pull_request", "reason": "hotfix"}
+    # A grant that starts in 20 s: the deny may be cached until then only.
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                         time.gmtime(time.time() + 20))
+    r = admin(server, "POST", "/grants", {**base, "not_before": soon,
+                                          "duration_s": 60})
+    assert r.status == 201, r
+    later = r.json["id"]
+    assert admin(server, "POST", f"/grants/{later}:approve").status == 200
+    d = decide(server, erin, "github", "merge_pull_request")
+    assert d["reason_code"] == "elevation_required"
+    assert 0 <= d["ttl_s"] <= 20, d
+    admin(server, "POST", f"/grants/{later}:revoke")
+    d = decide(server, erin, "github", "merge_pull_request")
+    assert d["ttl_s"] == 30, d          # nothing scheduled: the setting
+
+    r = admin(server, "POST", "/grants", {**base, "duration_s": 5})
+    assert r.status == 201, r
+    gid = r.json["id"]
+    assert admin(server, "POST", f"/grants/{gid}:approve").status == 200
+    d = decide(server, erin, "github", "merge_pull_request")
+    assert d["reason_code"] == "allowed_by_grant", d
+    assert 0 <= d["ttl_s"] <= 5, d
+    gw = server.tokens["gateway"]
+    r = server.post("/v1/authorize/batch", token=gw, body={
+        "subject": erin, "items": [
+            {"server": "github", "tool": "merge_pull_request"},
+            {"server": "github", "tool": "create_pull_request"}]})
+    assert r.status == 200 and r.json["results"][0]["allow"], r
+    assert 0 <= r.json["ttl_s"] <= 5, r.json
+    r = server.post("/v1/tools/filter", token=gw, body={
+        "subject": erin, "server": "github",
+        "tools": ["merge_pull_request", "delete_branch"]})
+    assert r.status == 200 and r.json["allowed"] == ["merge_pull_request"]
+    assert 0 <= r.json["ttl_s"] <= 5, r.json
+    r = server.post("/v1/session/check", token=gw, body={"subject": erin})
+    assert r.status == 200 and r.json["servers"] == ["github"], r
+    assert 0 <= r.json["ttl_s"] <= 5, r.json
+    # An allow by rule alone carries the full setting.
+    d = decide(server, world["alice"], "github", "create_pull_request")
+    assert d["decision"] == "allow" and d["ttl_s"] == 30, d
+
+
 def test_service_principals(server, world):
     body = {"name": "release-bot", "app_id": "11111111-2222-3333-4444-"
             "555555555555", "owner": "owner@contoso.com"}

@@ -16,8 +16,6 @@
 
 #define CURSOR_DOMAIN	"rc-cursor-1"
 
-static int	b64url_decode(const char *, size_t, unsigned char *, size_t,
-		    size_t *);
 static int	cursor_mac(const unsigned char *, const char *, const char *,
 		    size_t, unsigned char *);
 static void	err_set(struct cursor_err *, const char *);
@@ -48,59 +46,6 @@ err_param(struct cursor_err *err, const char *param, size_t len,
 	memcpy(err->param, param, n);
 	err->param[n] = '\0';
 	rc_strlcpy(err->msg, msg, sizeof(err->msg));
-}
-
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	if (c == '-')
-		return (62);
-	if (c == '_')
-		return (63);
-	return (-1);
-}
-
-/*
- * Strict base64url without padding: only the canonical encoding of a
- * byte string is accepted (no stray bits in the last character).
- */
-static int
-b64url_decode(const char *in, size_t n, unsigned char *out, size_t size,
-    size_t *outlen)
-{
-	size_t		 i, o;
-	uint32_t	 v;
-	int		 d, bits;
-
-	if (n % 4 == 1)
-		return (-1);
-	v = 0;
-	bits = 0;
-	o = 0;
-	for (i = 0; i < n; i++) {
-		if ((d = b64val((unsigned char)in[i])) == -1)
-			return (-1);
-		v = (v << 6) | (uint32_t)d;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == size)
-				return (-1);
-			out[o++] = (unsigned char)(v >> bits);
-			v &= (1u << bits) - 1;
-		}
-	}
-	if (v != 0)
-		return (-1);
-	*outlen = o;
-
-	return (0);
 }
 
 static int
@@ -179,9 +124,9 @@ cursor_decode(const unsigned char key[CURSOR_KEY_LEN], const char *scope,
 		return (-1);
 	}
 	if ((dot = strchr(token, '.')) == NULL ||
-	    b64url_decode(token, (size_t)(dot - token), raw, sizeof(raw),
+	    rc_b64url_decode(token, (size_t)(dot - token), raw, sizeof(raw),
 	    &rawlen) == -1 || rawlen == 0 ||
-	    b64url_decode(dot + 1, strlen(dot + 1), mac, sizeof(mac),
+	    rc_b64url_decode(dot + 1, strlen(dot + 1), mac, sizeof(mac),
 	    &maclen) == -1 || maclen != CURSOR_MAC_LEN ||
 	    memchr(raw, '\0', rawlen) != NULL) {
 		err_set(err, "cursor is malformed: pass back the next_cursor "

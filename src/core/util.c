@@ -196,3 +196,52 @@ rc_parse_int(const char *s, long long min, long long max, long long *out)
 
 	return (0);
 }
+
+static int
+b64url_val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (c - 'A');
+	if (c >= 'a' && c <= 'z')
+		return (c - 'a' + 26);
+	if (c >= '0' && c <= '9')
+		return (c - '0' + 52);
+	if (c == '-')
+		return (62);
+	if (c == '_')
+		return (63);
+	return (-1);
+}
+
+int
+rc_b64url_decode(const char *in, size_t n, unsigned char *out, size_t size,
+    size_t *outlen)
+{
+	size_t		 i, o;
+	uint32_t	 v;
+	int		 d, bits;
+
+	if (n % 4 == 1)
+		return (-1);
+	v = 0;
+	bits = 0;
+	o = 0;
+	for (i = 0; i < n; i++) {
+		if ((d = b64url_val((unsigned char)in[i])) == -1)
+			return (-1);
+		v = (v << 6) | (uint32_t)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == size)
+				return (-1);
+			out[o++] = (unsigned char)(v >> bits);
+			v &= (1u << bits) - 1;
+		}
+	}
+	if (v != 0)
+		return (-1);
+	*outlen = o;
+
+	return (0);
+}

@@ -30,6 +30,15 @@ void		 rc_hex_encode(const unsigned char *in, size_t n, char *out);
 size_t		 rc_b64url_len(size_t n);
 void		 rc_b64url_encode(const unsigned char *in, size_t n, char *out);
 
+/*
+ * Strict base64url without padding: decodes the n characters at in into
+ * out (size bytes) and sets *outlen.  Only the canonical encoding of a
+ * byte string is accepted (no '=', no stray bits in the last character).
+ * 0, or -1 on any other input or when out is too small.
+ */
+int		 rc_b64url_decode(const char *in, size_t n, unsigned char *out,
+		    size_t size, size_t *outlen);
+
 /* Fills buf with n cryptographically random bytes; -1 on failure. */
 int		 rc_random_bytes(void *buf, size_t n);
 

@@ -22,7 +22,7 @@ libssl-dev libjwt-dev check libsubunit-dev postgresql postgresql-contrib" ;;
 	exit 2 ;;
 esac
 if [ "$mode" = test ]; then
-	want="$want python3 python3-pytest python3-yaml nginx-light openssl \
+	want="$want python3 python3-pytest python3-yaml nginx-light openssl chromium \
 curl cppcheck shellcheck pyflakes3"
 	# The third-party SCIM suites run on Node.js; a machine may have it
 	# from elsewhere (a nodesource package includes npm).

@@ -228,6 +228,7 @@ kore_parent_configure(int argc, char **argv)
 		PQfinish(conn);
 		fatal("rollcall: cannot load conf/openapi.json (see the log)");
 	}
+	svc_console_load();
 	t0 = rc_mono_us();
 	if (svc_policy_parent_load(conn, &dberr) == -1) {
 		PQfinish(conn);

@@ -172,6 +172,12 @@ void				 svc_policy_on_seen(void (*)(uint64_t));
 int	svc_admin_load(PGconn *, struct svc_db_err *);
 int	svc_openapi_load(const char *path);
 
+/*
+ * Reads the admin console's files (http_console.c, conf/console/) in
+ * the parent before the fork; a missing file only disables /console/.
+ */
+void	svc_console_load(void);
+
 /* Grant expiry timer (http_admin_policy.c). */
 void	admin_policy_worker_init(void);
 

@@ -1,0 +1,311 @@
+// Drives the rollcall console in Debian's headless Chromium, as an IT
+// admin would, against a real server that tests/it/test_console.py
+// started and seeded.  Prints one line per step ("ok <step>") and exits
+// non-zero at the first failure, or when the page logged an error or a
+// request failed that the step did not expect.
+//
+//   node drive.mjs <config.json>
+// config: {base, admin, global_admin, scim, shots, alice, carol, other_user}
+import { readFileSync, mkdirSync } from "node:fs";
+import puppeteer from "puppeteer-core";
+
+const cfg = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const problems = [];
+let expected401 = false;
+let expected403 = false;
+
+function fail(msg) {
+	console.error(`FAIL ${msg}`);
+	process.exitCode = 1;
+	throw new Error(msg);
+}
+
+async function scim(method, path, body) {
+	const r = await fetch(cfg.base + path, { method, headers: {
+	    Authorization: `Bearer ${cfg.scim}`,
+	    "Content-Type": "application/scim+json" },
+	    body: body ? JSON.stringify(body) : undefined });
+	if (!r.ok)
+		fail(`SCIM ${method} ${path}: ${r.status} ${await r.text()}`);
+}
+
+async function text(page, sel) {
+	return page.$eval(sel, (el) => el.textContent);
+}
+
+async function waitText(page, sel, want, timeout = 10000) {
+	try {
+		await page.waitForFunction((s, w) => {
+			const el = document.querySelector(s);
+			return el && el.textContent.includes(w);
+		}, { timeout }, sel, want);
+	} catch (e) {
+		const got = await page.$eval(sel, (el) => el.textContent)
+		    .catch(() => "(absent)");
+		fail(`waiting for "${want}" in ${sel}; it says: ${got}`);
+	}
+}
+
+async function go(page, hash) {
+	await page.evaluate((h) => { location.hash = h; }, hash);
+	await page.waitForNetworkIdle({ idleTime: 150, timeout: 10000 });
+}
+
+async function shot(page, name) {
+	await page.screenshot({ path: `${cfg.shots}/${name}.png` });
+}
+
+async function clickText(page, sel, label) {
+	const els = await page.$$(sel);
+	for (const el of els) {
+		const t = await el.evaluate((e) => e.textContent);
+		if (t.trim() === label) {
+			await el.click();
+			return;
+		}
+	}
+	fail(`no ${sel} saying "${label}"`);
+}
+
+const steps = [];
+function step(name, fn) { steps.push([name, fn]); }
+
+step("wrong token is refused with a message", async (page) => {
+	await page.goto(`${cfg.base}/console/`, { waitUntil: "networkidle0" });
+	await page.type("#token", "rcl_not-a-real-token");
+	expected401 = true;
+	await page.click("button[type=submit]");
+	await waitText(page, "#banner", "refused");
+	expected401 = false;
+	if (!(await page.$("#token")))
+		fail("still on the sign-in page expected");
+	await shot(page, "signin-error");
+});
+
+step("sign in and see the overview", async (page) => {
+	await page.$eval("#token", (el) => { el.value = ""; });
+	await page.type("#token", cfg.admin);
+	await page.click("button[type=submit]");
+	await waitText(page, "main h1", "Overview");
+	await waitText(page, "main", "MCP servers");
+	const stored = await page.evaluate(() =>
+	    sessionStorage.getItem("rollcall.token"));
+	if (stored !== cfg.admin)
+		fail("token not in sessionStorage");
+	const local = await page.evaluate(() => localStorage.length);
+	if (local !== 0)
+		fail("something was written to localStorage");
+	await shot(page, "overview");
+});
+
+step("search a user and open effective tools", async (page) => {
+	await go(page, "#/users");
+	await shot(page, "users");
+	await page.type("#user-search", "alice@contoso.com");
+	await page.keyboard.press("Enter");
+	await page.waitForFunction(() => location.hash.includes("q="));
+	await page.waitForNetworkIdle({ idleTime: 150, timeout: 10000 });
+	await page.waitForSelector(`a[href="#/users/${cfg.alice}"]`);
+	await page.click(`a[href="#/users/${cfg.alice}"]`);
+	await waitText(page, "main h1", "alice@contoso.com");
+	await waitText(page, "main table", "create_pull_request");
+	await shot(page, "user");
+});
+
+step("explain a deny", async (page) => {
+	await page.select("#explain-server", "github");
+	await page.type("#explain-tool", "delete_branch");
+	await clickText(page, "button", "Explain");
+	await waitText(page, "#explain-out", "denied_by_rule");
+	await waitText(page, "#explain-out", "deny");
+});
+
+step("simulate then apply a rule, and see the gained tool",
+    async (page) => {
+	await go(page, "#/rules");
+	await shot(page, "rules");
+	await page.select("#rule-kind", "user");
+	await page.type("#rule-subject", cfg.carol);
+	await page.type("#rule-server", "jira");
+	await page.type("#rule-selector", "*");
+	await page.select("#rule-effect", "allow");
+	await clickText(page, "button", "Simulate…");
+	await page.waitForSelector("dialog#simulate[open]");
+	await waitText(page, "dialog#simulate", "create_issue");
+	await waitText(page, "dialog#simulate", "gains");
+	await shot(page, "simulate");
+	await page.click("#apply");
+	await waitText(page, "#banner", "applied");
+	await go(page, `#/users/${cfg.carol}`);
+	await page.waitForFunction(() => [...document.querySelectorAll(
+	    "main tr")].some((tr) => tr.textContent.includes("create_issue") &&
+	    tr.textContent.includes("allow")), { timeout: 10000 });
+});
+
+step("a disable from Entra shows without a reload", async (page) => {
+	await go(page, `#/users/${cfg.alice}`);
+	await waitText(page, "main h1", "active");
+	const marker = await page.evaluate(() => { window.__same = 1; return 1; });
+	await scim("PATCH", `/scim/v2/Users/${cfg.alice}`, {
+	    schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+	    Operations: [{ op: "Replace", path: "active", value: "False" }] });
+	await waitText(page, "main h1", "disabled", 15000);
+	await page.waitForFunction(() => ![...document.querySelectorAll(
+	    "main td span.allow")].length, { timeout: 15000 });
+	const same = await page.evaluate(() => window.__same);
+	if (same !== marker)
+		fail("the page was reloaded");
+	await shot(page, "user-disabled");
+});
+
+step("kill switch and restore", async (page) => {
+	await go(page, `#/users/${cfg.carol}`);
+	await page.click("#kill");
+	await waitText(page, "main h1", "kill switch");
+	await waitText(page, "#banner", "Kill switch on");
+	await shot(page, "kill-switch");
+	await page.click("#kill");
+	await waitText(page, "main h1", "active");
+});
+
+step("create and revoke a token", async (page) => {
+	await go(page, "#/tokens");
+	await page.type("#token-name", "console-made");
+	await page.select("#token-scope", "gateway");
+	await clickText(page, "button", "Create token");
+	await waitText(page, "#token-secret", "rcl_");
+	await shot(page, "tokens");
+	const rows = await page.$$("main tr");
+	let done = false;
+	for (const tr of rows) {
+		const t = await tr.evaluate((e) => e.textContent);
+		if (t.includes("console-made") && t.includes("Revoke")) {
+			const b = await tr.$("button");
+			await b.click();
+			done = true;
+			break;
+		}
+	}
+	if (!done)
+		fail("no Revoke button for the new token");
+	await waitText(page, "#banner", "revoked");
+	await page.waitForFunction(() => [...document.querySelectorAll(
+	    "main tr")].some((tr) => tr.textContent.includes("console-made") &&
+	    tr.textContent.includes("revoked")), { timeout: 10000 });
+});
+
+step("a directory admin is told only a global admin verifies",
+    async (page) => {
+	await go(page, "#/audit");
+	expected403 = true;
+	await page.click("#verify");
+	await waitText(page, "#banner", "only a global admin");
+	expected403 = false;
+	await shot(page, "audit");
+});
+
+step("every other page renders", async (page) => {
+	for (const [hash, name, want] of [
+	    ["#/groups", "groups", "Senior Engineers"],
+	    ["#/servers", "servers", "github"],
+	    ["#/servers/github", "server", "delete_branch"],
+	    ["#/grants", "grants", "Just-in-time grants"]]) {
+		await go(page, hash);
+		await waitText(page, "main", want);
+		await shot(page, name);
+	}
+	await go(page, "#/groups");
+	await clickText(page, "main a", "Senior Engineers");
+	await waitText(page, "main", "Rules that name this group");
+	await shot(page, "group");
+});
+
+step("a directory-bound admin cannot see another directory",
+    async (page) => {
+	await go(page, `#/users?q=${encodeURIComponent(cfg.other_user)}`);
+	await waitText(page, "main", "No user matches");
+	await go(page, "#/overview");
+	await waitText(page, "main", "default");
+	const t = await text(page, "main");
+	if (t.includes("fabrikam"))
+		fail("another directory is visible");
+});
+
+step("narrow window stays usable", async (page) => {
+	await page.setViewport({ width: 420, height: 800 });
+	await go(page, `#/users/${cfg.alice}`);
+	await waitText(page, "main h1", "alice");
+	const wide = await page.evaluate(() =>
+	    document.documentElement.scrollWidth > window.innerWidth + 2);
+	if (wide)
+		fail("horizontal scrolling at 420 px");
+	await shot(page, "narrow");
+	await page.setViewport({ width: 1280, height: 800 });
+});
+
+step("sign out clears the token", async (page) => {
+	await page.click("#signout");
+	await page.waitForSelector("#token");
+	const stored = await page.evaluate(() =>
+	    sessionStorage.getItem("rollcall.token"));
+	if (stored !== null)
+		fail("token still stored after sign-out");
+});
+
+step("a global admin verifies the audit chain", async (page) => {
+	await page.type("#token", cfg.global_admin);
+	await page.click("button[type=submit]");
+	/* Signing in again returns to the page that was open. */
+	await waitText(page, "main h1", "alice@contoso.com");
+	await go(page, "#/overview");
+	await waitText(page, "main h1", "Overview");
+	await waitText(page, "main", "fabrikam");
+	await go(page, "#/audit");
+	await page.click("#verify");
+	await waitText(page, "#verify-out", "Chain intact");
+	await shot(page, "audit-verified");
+});
+
+mkdirSync(cfg.shots, { recursive: true });
+const browser = await puppeteer.launch({
+	executablePath: cfg.chromium || "/usr/bin/chromium",
+	headless: true,
+	args: ["--no-sandbox", "--disable-gpu", "--window-size=1280,800"],
+	defaultViewport: { width: 1280, height: 800 },
+});
+try {
+	const page = await browser.newPage();
+	page.on("dialog", (d) => d.accept());
+	page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+	page.on("console", (m) => {
+		if (m.type() === "error" && !(expected401 &&
+		    m.text().includes("401")) && !(expected403 &&
+		    m.text().includes("403")))
+			problems.push(`console error: ${m.text()}`);
+	});
+	page.on("requestfailed", (r) => {
+		// A download handed to the browser is not a failure.
+		if (!r.url().startsWith("blob:"))
+			problems.push(`request failed: ${r.url()} ` +
+			    `${r.failure() && r.failure().errorText}`);
+	});
+	page.on("response", (r) => {
+		if (r.status() >= 400 && !(expected401 && r.status() === 401) &&
+		    !(expected403 && r.status() === 403))
+			problems.push(`HTTP ${r.status()} for ${r.url()}`);
+	});
+	for (const [name, fn] of steps) {
+		const t0 = Date.now();
+		await fn(page);
+		if (problems.length)
+			fail(`${name}: ${problems.join("; ")}`);
+		console.log(`ok ${name} (${Date.now() - t0} ms)`);
+	}
+} catch (e) {
+	if (!process.exitCode) {
+		console.error(`FAIL ${e.stack || e}`);
+		process.exitCode = 1;
+	}
+} finally {
+	await browser.close();
+}

@@ -251,8 +251,10 @@ canceller(void *arg)
 		pthread_mutex_unlock(&cq.lock);
 
 		pthread_mutex_lock(&dt->lock);
-		if (dt->job_id == id && dt->cancel != NULL)
+		if (dt->job_id == id && dt->cancel != NULL) {
 			(void)PQcancel(dt->cancel, errbuf, sizeof(errbuf));
+			metrics_add(svc.metrics, METRIC_DB_CANCELS_SENT, 1);
+		}
 		pthread_mutex_unlock(&dt->lock);
 
 		pthread_mutex_lock(&cq.lock);
@@ -339,6 +341,7 @@ svc_db_release(void *arg, void *state, void (*state_free)(void *))
 		return (0);
 	}
 	/* Still on its thread, which may write into state: keep both. */
+	metrics_add(svc.metrics, METRIC_DB_JOBS_ABANDONED, 1);
 	job->orphaned = 1;
 	job->state = state;
 	job->state_free = state_free;

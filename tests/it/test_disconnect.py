@@ -231,9 +231,10 @@ def test_scim_list(srv):
 ])
 def test_admin_lists(srv, name, path):
     tok = srv.tokens["admin"]
-    n = N // 2
-    run_case(srv, name, lambda i: raw("GET", path, tok), n, 0.004,
-             max(BOUND_MIB_PER_10K * n / 10000, 8), n // 4)
+    # Answers of up to 1000 records: the allocator's high-water mark
+    # moves by a few MiB before it settles, hence the 4 MiB floor.
+    run_case(srv, name, lambda i: raw("GET", path, tok), N, 0.004,
+             max(BOUND_MIB_PER_10K * N / 10000, 4), N // 2)
 
 
 def test_long_polls(srv):

@@ -301,14 +301,6 @@ job_cancel(struct svc_db_job *job)
 	pthread_mutex_unlock(&cq.lock);
 }
 
-int
-svc_db_running(void *arg)
-{
-	struct svc_db_job	*job = arg;
-
-	return (!job->finished);
-}
-
 /* The task came back (event loop). */
 static void
 job_task_done(struct kore_task *t)

@@ -118,8 +118,6 @@ typedef int (*svc_db_fn)(PGconn *, void *arg, struct svc_db_err *);
 struct svc_db_job;
 
 int	svc_db_run(struct http_request *, svc_db_fn, void *arg);
-/* 1 while the job still runs on its task thread. */
-int	svc_db_running(void *job);
 /*
  * The request that ran job is being freed (the ctx's onfree).  A
  * finished job is freed now and 0 returned.  A job still on its thread

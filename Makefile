@@ -30,10 +30,15 @@ KOBJS		= $(KMODS:%=$(B)/kore/%.o) $(B)/kore/version.o
 FEATURES	= -DKORE_USE_PGSQL -DKORE_USE_TASKS
 CPPFLAGS	= -D_GNU_SOURCE=1 -D_FILE_OFFSET_BITS=64 -I$(PG_INCLUDE)
 
-# Kore's sources are vendor code: built with its own flags.
+# Kore's sources are vendor code: built with its own flags, from a copy
+# under $(KSRC) with our patches (src/kore-patches/*.patch, in order)
+# applied.  Our glue includes the patched headers too.
+KPATCHES	= $(sort $(wildcard src/kore-patches/*.patch))
+KSRC		= $(B)/kore-src
+KSTAMP		= $(KSRC)/.patched
 KCFLAGS		= -std=c99 $(OPT) -g -Wall -Wno-format-truncation $(FEATURES) \
 		  $(SANFLAGS) \
-		  -I$(KORE)/include/kore -I$(B)/kore
+		  -I$(KSRC)/include/kore -I$(B)/kore
 
 WARN		= -Wall -Wextra -Werror -Wstrict-prototypes \
 		  -Wmissing-prototypes -Wshadow -Wpointer-arith -Wcast-qual \
@@ -74,9 +79,9 @@ $(B)/core/%.o: src/core/%.c src/core/*.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -c $< -o $@
 
 $(B)/glue/%.o: src/kore/%.c src/kore/*.h src/core/*.h src/store/*.h \
-    $(B)/kore/platform.h
+    $(B)/kore/platform.h $(KSTAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(FEATURES) $(CFLAGS) -I$(KORE)/include -Isrc/core \
+	$(CC) $(CPPFLAGS) $(FEATURES) $(CFLAGS) -I$(KSRC)/include -Isrc/core \
 	    -Isrc/store -Isrc/kore -c $< -o $@
 
 $(B)/store/%.o: src/store/%.c src/store/*.h src/core/*.h
@@ -99,9 +104,20 @@ $(B)/kore/version.c:
 $(B)/kore/version.o: $(B)/kore/version.c
 	$(CC) $(CPPFLAGS) $(KCFLAGS) -c $< -o $@
 
-$(B)/kore/%.o: $(KORE)/src/%.c $(B)/kore/platform.h
+# A fresh copy whenever a patch (or the list of patches) changes.
+$(KSTAMP): $(KPATCHES) Makefile
+	rm -rf $(KSRC)
+	@mkdir -p $(KSRC)
+	cp -R $(KORE)/src $(KORE)/include $(KSRC)/
+	@for p in $(KPATCHES); do \
+	    echo "patch -p1 < $$p"; \
+	    patch -s -p1 --no-backup-if-mismatch -d $(KSRC) < $$p || exit 1; \
+	done
+	touch $@
+
+$(B)/kore/%.o: $(KSTAMP) $(B)/kore/platform.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(KCFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(KCFLAGS) -c $(KSRC)/src/$*.c -o $@
 
 # Unit tests: one Check program per core module.
 $(B)/tests/check_%: tests/check_%.c $(B)/libcore.a

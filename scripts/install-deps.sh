@@ -12,10 +12,10 @@ case $mode in
 runtime)
 	want="libssl3 libpq5 libjansson4 libjwt0" ;;
 build)
-	want="build-essential pkg-config kore libpq-dev libjansson-dev \
+	want="build-essential patch pkg-config kore libpq-dev libjansson-dev \
 libssl-dev libjwt-dev check libsubunit-dev" ;;
 run|test)
-	want="build-essential pkg-config kore libpq-dev libjansson-dev \
+	want="build-essential patch pkg-config kore libpq-dev libjansson-dev \
 libssl-dev libjwt-dev check libsubunit-dev postgresql postgresql-contrib" ;;
 *)
 	echo "usage: $0 runtime|build|run|test" >&2

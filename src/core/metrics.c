@@ -30,6 +30,8 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_token_failures_total{reason=\"scope\"}",
 	"rollcall_worker_starts_total",
 	"rollcall_notify_received_total",
+	"rollcall_db_jobs_abandoned_total",
+	"rollcall_db_cancels_sent_total",
 };
 
 struct route_stats {
@@ -236,7 +238,9 @@ metrics_render(const struct metrics *m, const char *extra)
 	sb_printf(&sb, "# TYPE rollcall_db_errors_total counter\n"
 	    "# TYPE rollcall_token_failures_total counter\n"
 	    "# TYPE rollcall_worker_starts_total counter\n"
-	    "# TYPE rollcall_notify_received_total counter\n");
+	    "# TYPE rollcall_notify_received_total counter\n"
+	    "# TYPE rollcall_db_jobs_abandoned_total counter\n"
+	    "# TYPE rollcall_db_cancels_sent_total counter\n");
 	for (i = 0; i < METRIC_COUNT; i++)
 		sb_printf(&sb, "%s %llu\n", counter_names[i],
 		    (unsigned long long)__atomic_load_n(&m->counters[i],

@@ -26,6 +26,8 @@ enum metric_counter {
 	METRIC_TOKEN_FAILURES_SCOPE,
 	METRIC_WORKER_STARTS,
 	METRIC_NOTIFY_RECEIVED,
+	METRIC_DB_JOBS_ABANDONED,	/* client left before its job ended */
+	METRIC_DB_CANCELS_SENT,		/* PQcancel for such a job */
 	METRIC_COUNT
 };
 

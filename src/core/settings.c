@@ -40,6 +40,8 @@ static const struct setting_def	setting_defs[] = {
 	{ "workers",		SETTING_INT,	FIELD(workers),		1, 64 },
 	{ "db_threads",		SETTING_INT,	FIELD(db_threads),	1, 32 },
 	{ "db_wait_s",		SETTING_INT,	FIELD(db_wait_s),	0, 3600 },
+	{ "statement_timeout_ms", SETTING_INT,	FIELD(statement_timeout_ms),
+	    100, 600000 },
 	{ "decision_ttl_s",	SETTING_INT,	FIELD(decision_ttl_s),	0, 86400 },
 	{ "body_max",		SETTING_LONG,	FIELD(body_max),	1024,
 	    256L * 1024 * 1024 },
@@ -63,7 +65,8 @@ static const struct setting_def	setting_defs[] = {
 
 static const char *const	setting_names[NSETTINGS + 1] = {
 	"database_url", "listen", "public_url", "instance", "log_level",
-	"workers", "db_threads", "db_wait_s", "decision_ttl_s", "body_max",
+	"workers", "db_threads", "db_wait_s", "statement_timeout_ms",
+	"decision_ttl_s", "body_max",
 	"token_slots", "change_ring_mb", "failure_audit_s", "extauthz_subject_header",
 	"extauthz_server_header", "extauthz_tool_header",
 	"extauthz_method_header", NULL
@@ -89,6 +92,7 @@ settings_defaults(struct settings *s)
 	s->workers = 2;
 	s->db_threads = 4;
 	s->db_wait_s = 30;
+	s->statement_timeout_ms = 10000;
 	s->decision_ttl_s = 30;
 	s->body_max = 4L * 1024 * 1024;
 	s->token_slots = 4096;

@@ -23,6 +23,7 @@ struct settings {
 	int	workers;
 	int	db_threads;
 	int	db_wait_s;
+	int	statement_timeout_ms;		/* per database statement */
 	int	decision_ttl_s;
 	long	body_max;
 	int	token_slots;

@@ -14,6 +14,7 @@
  */
 #include <sys/types.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,33 +24,99 @@
 #include "svc.h"
 #include "util.h"
 
+/*
+ * Who may cancel the statement running on a task thread.  One per task
+ * thread, never freed (task threads live as long as the worker), so the
+ * canceller thread can always lock it.  lock guards cancel and job_id;
+ * a cancel is sent only while job_id still names the job it is for, and
+ * the task thread cannot move on to another job meanwhile, so a late
+ * cancel never hits someone else's statement.
+ */
+struct db_thread {
+	pthread_mutex_t	 lock;
+	PGcancel	*cancel;	/* for thread_conn, or NULL */
+	uint64_t	 job_id;	/* job on this thread, 0: none */
+};
+
+/*
+ * A database job.  It is bound to its request by a callback, not by
+ * kore_task_bind_request: Kore 4.1's http_request_free cannot free a
+ * request whose bound task still runs, so the job must not depend on
+ * the request.  The event loop owns the job; the task thread reads fn
+ * and arg and writes result and err until it finishes.  When the client
+ * leaves first, the job takes over the handler's state and frees both
+ * once the thread is done with them (job_task_done), exactly once.
+ */
 struct svc_db_job {
 	struct kore_task	 task;		/* first: the entry casts back */
 	svc_db_fn		 fn;
 	void			*arg;
 	int			 result;
-	int			 destroyed;
 	struct svc_db_err	 err;
+	uint64_t		 id;
+	/* Event loop only. */
+	struct http_request	*req;		/* to wake, NULL once it left */
+	int			 finished;	/* task done and destroyed */
+	int			 orphaned;	/* request gone: free when done */
+	void			*state;		/* taken over when orphaned */
+	void			(*state_free)(void *);
 	void			(*done)(void *, int, struct svc_db_err *);
+	/* Shared with the task thread (atomics). */
+	int			 cancelled;
+	struct db_thread	*runner;	/* thread that took it */
 };
 
 static int	 job_entry(struct kore_task *);
+static void	 job_task_done(struct kore_task *);
 static void	 job_callback(struct kore_task *);
-static void	 job_free(void *);
-static PGconn	*thread_conn_get(struct svc_db_err *);
+static void	 job_cancel(struct svc_db_job *);
+static PGconn	*thread_conn_get(struct db_thread *, struct svc_db_err *);
+static void	 thread_cancel_set(struct db_thread *, PGconn *);
+static void	*canceller(void *);
 
 #define DB_IDLE_CHECK_US	2000000
+#define CANCEL_QUEUE		256
 
 /* Jobs handed to task threads and not yet returned (this process). */
 static uint32_t			 jobs_running;
+static uint64_t			 job_seq;
 
 static __thread PGconn		*thread_conn;
 static __thread uint64_t	 thread_conn_used_us;
+static __thread struct db_thread *thread_self;
+
+/*
+ * The canceller: PQcancel opens a connection to the server and waits
+ * for it, so it runs on its own thread, never on the event loop.
+ */
+static struct {
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;
+	int			 started;
+	unsigned int		 head, len;
+	struct {
+		struct db_thread	*dt;
+		uint64_t		 job_id;
+	}			 q[CANCEL_QUEUE];
+} cq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
+    { { NULL, 0 } } };
+
+/* Keeps dt's cancel handle in step with conn (NULL: none). */
+static void
+thread_cancel_set(struct db_thread *dt, PGconn *conn)
+{
+	pthread_mutex_lock(&dt->lock);
+	if (dt->cancel != NULL)
+		PQfreeCancel(dt->cancel);
+	dt->cancel = conn != NULL ? PQgetCancel(conn) : NULL;
+	pthread_mutex_unlock(&dt->lock);
+}
 
 static PGconn *
-thread_conn_get(struct svc_db_err *err)
+thread_conn_get(struct db_thread *dt, struct svc_db_err *err)
 {
 	PGresult	*res;
+	char		 sql[160];
 
 	/*
 	 * A connection that sat idle may have died with a database restart
@@ -59,13 +126,18 @@ thread_conn_get(struct svc_db_err *err)
 	if (thread_conn != NULL && PQstatus(thread_conn) == CONNECTION_OK &&
 	    rc_mono_us() - thread_conn_used_us > DB_IDLE_CHECK_US) {
 		res = PQexec(thread_conn, "SELECT 1");
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			PQreset(thread_conn);
+			/* A new backend: a new cancel key. */
+			thread_cancel_set(dt, PQstatus(thread_conn) ==
+			    CONNECTION_OK ? thread_conn : NULL);
+		}
 		PQclear(res);
 	}
 	thread_conn_used_us = rc_mono_us();
 	if (thread_conn != NULL && PQstatus(thread_conn) == CONNECTION_OK)
 		return (thread_conn);
+	thread_cancel_set(dt, NULL);
 	if (thread_conn != NULL)
 		PQfinish(thread_conn);
 	thread_conn = PQconnectdb(svc.settings.database_url);
@@ -80,11 +152,15 @@ thread_conn_get(struct svc_db_err *err)
 	/*
 	 * Short OLTP statements never gain from JIT, and its row estimates
 	 * for data-modifying CTEs can make PostgreSQL spend 400 ms compiling
-	 * a 1 ms statement (measured on a one-statement change flush).
+	 * a 1 ms statement (measured on a one-statement change flush).  The
+	 * statement timeout bounds how long any job holds this thread.
 	 */
-	res = PQexec(thread_conn, "SET statement_timeout = '15s'; "
-	    "SET application_name = 'rollcall'; SET jit = off");
+	(void)snprintf(sql, sizeof(sql), "SET statement_timeout = %d; "
+	    "SET application_name = 'rollcall'; SET jit = off",
+	    svc.settings.statement_timeout_ms);
+	res = PQexec(thread_conn, sql);
 	PQclear(res);
+	thread_cancel_set(dt, thread_conn);
 
 	return (thread_conn);
 }
@@ -110,42 +186,160 @@ static int
 job_entry(struct kore_task *t)
 {
 	struct svc_db_job	*job = (struct svc_db_job *)(void *)t;
+	struct db_thread	*dt;
 	PGconn			*conn;
 
+	if ((dt = thread_self) == NULL) {
+		if ((dt = calloc(1, sizeof(*dt))) == NULL)
+			fatal("rollcall: out of memory");
+		pthread_mutex_init(&dt->lock, NULL);
+		thread_self = dt;
+	}
 	memset(&job->err, 0, sizeof(job->err));
-	if ((conn = thread_conn_get(&job->err)) == NULL) {
+
+	/*
+	 * Publish who runs the job before looking at its cancelled flag;
+	 * job_cancel sets the flag before it looks at the runner.  One of
+	 * the two sees the other, so a cancel is never lost.
+	 */
+	pthread_mutex_lock(&dt->lock);
+	dt->job_id = job->id;
+	pthread_mutex_unlock(&dt->lock);
+	__atomic_store_n(&job->runner, dt, __ATOMIC_SEQ_CST);
+
+	if (__atomic_load_n(&job->cancelled, __ATOMIC_SEQ_CST)) {
+		job->result = -1;
+		job->err.transient = 1;
+		rc_strlcpy(job->err.msg, "cancelled before it started",
+		    sizeof(job->err.msg));
+	} else if ((conn = thread_conn_get(dt, &job->err)) == NULL) {
 		job->result = -1;
 	} else {
+		store_cancel_watch(&job->cancelled);
 		job->result = job->fn(conn, job->arg, &job->err);
+		store_cancel_watch(NULL);
 		if (job->result == -1)
 			store_rollback(conn);
 		thread_conn_used_us = rc_mono_us();
 	}
+
+	/* Waits for a cancel in flight: it must not reach the next job. */
+	pthread_mutex_lock(&dt->lock);
+	dt->job_id = 0;
+	pthread_mutex_unlock(&dt->lock);
 	__atomic_sub_fetch(&jobs_running, 1, __ATOMIC_RELEASE);
 
 	return (job->result == 0 ? KORE_RESULT_OK : KORE_RESULT_ERROR);
 }
 
-int
-svc_db_running(void *arg)
+static void *
+canceller(void *arg)
 {
-	struct svc_db_job	*job = arg;
+	struct db_thread	*dt;
+	uint64_t		 id;
+	char			 errbuf[256];
 
-	return (!job->destroyed && !kore_task_finished(&job->task));
+	(void)arg;
+	pthread_mutex_lock(&cq.lock);
+	for (;;) {
+		while (cq.len == 0)
+			pthread_cond_wait(&cq.cond, &cq.lock);
+		dt = cq.q[cq.head].dt;
+		id = cq.q[cq.head].job_id;
+		cq.head = (cq.head + 1) % CANCEL_QUEUE;
+		cq.len--;
+		pthread_mutex_unlock(&cq.lock);
+
+		pthread_mutex_lock(&dt->lock);
+		if (dt->job_id == id && dt->cancel != NULL) {
+			(void)PQcancel(dt->cancel, errbuf, sizeof(errbuf));
+			metrics_add(svc.metrics, METRIC_DB_CANCELS_SENT, 1);
+		}
+		pthread_mutex_unlock(&dt->lock);
+
+		pthread_mutex_lock(&cq.lock);
+	}
+
+	return (NULL);
 }
 
+/*
+ * Stops a job whose client left: not started, it is skipped; between
+ * statements, the next one is refused (store_cancel_watch); running, its
+ * statement is cancelled.  COMMIT either happened or it did not: a
+ * write that committed stays committed.
+ */
 static void
-job_free(void *arg)
+job_cancel(struct svc_db_job *job)
+{
+	struct db_thread	*dt;
+	pthread_t		 tid;
+
+	__atomic_store_n(&job->cancelled, 1, __ATOMIC_SEQ_CST);
+	if ((dt = __atomic_load_n(&job->runner, __ATOMIC_SEQ_CST)) == NULL)
+		return;
+
+	pthread_mutex_lock(&cq.lock);
+	if (!cq.started) {
+		if (pthread_create(&tid, NULL, canceller, NULL) != 0) {
+			pthread_mutex_unlock(&cq.lock);
+			/* The statement timeout still bounds the job. */
+			svc_log(SVC_LOG_ERROR, "database: cannot start the "
+			    "canceller thread");
+			return;
+		}
+		(void)pthread_detach(tid);
+		cq.started = 1;
+	}
+	/* A full queue drops the cancel: the statement timeout bounds it. */
+	if (cq.len < CANCEL_QUEUE) {
+		cq.q[(cq.head + cq.len) % CANCEL_QUEUE].dt = dt;
+		cq.q[(cq.head + cq.len) % CANCEL_QUEUE].job_id = job->id;
+		cq.len++;
+		pthread_cond_signal(&cq.cond);
+	}
+	pthread_mutex_unlock(&cq.lock);
+}
+
+/* The task came back (event loop). */
+static void
+job_task_done(struct kore_task *t)
+{
+	struct svc_db_job	*job = (struct svc_db_job *)(void *)t;
+
+	if (!kore_task_finished(t))
+		return;
+	kore_task_destroy(t);
+	job->finished = 1;
+	if (job->req != NULL) {
+		http_request_wakeup(job->req);
+		return;
+	}
+	if (job->orphaned) {
+		if (job->state != NULL && job->state_free != NULL)
+			job->state_free(job->state);
+		free(job);
+	}
+}
+
+int
+svc_db_release(void *arg, void *state, void (*state_free)(void *))
 {
 	struct svc_db_job	*job = arg;
 
-	if (!job->destroyed) {
-		/* Still running on its thread: leaving it is the safe choice. */
-		if (!kore_task_finished(&job->task))
-			return;
-		kore_task_destroy(&job->task);
+	job->req = NULL;
+	if (job->finished) {
+		free(job);
+		return (0);
 	}
-	free(job);
+	/* Still on its thread, which may write into state: keep both. */
+	metrics_add(svc.metrics, METRIC_DB_JOBS_ABANDONED, 1);
+	job->orphaned = 1;
+	job->state = state;
+	job->state_free = state_free;
+	job_cancel(job);
+
+	return (1);
 }
 
 int
@@ -155,19 +349,22 @@ svc_db_run(struct http_request *req, svc_db_fn fn, void *arg)
 	struct svc_db_job	*job;
 
 	ctx = svc_ctx(req);
-	if (ctx->job != NULL && ctx->job_free != NULL) {
-		ctx->job_free(ctx->job);
+	if (ctx->job != NULL) {
+		/* A handler's earlier job, finished (it is running again). */
+		(void)svc_db_release(ctx->job, NULL, NULL);
 		ctx->job = NULL;
 	}
 	if ((job = calloc(1, sizeof(*job))) == NULL)
 		fatal("rollcall: out of memory");
 	job->fn = fn;
 	job->arg = arg;
+	job->id = ++job_seq;
+	job->req = req;
 	ctx->job = job;
-	ctx->job_free = job_free;
 
 	kore_task_create(&job->task, job_entry);
-	kore_task_bind_request(&job->task, req);
+	kore_task_bind_callback(&job->task, job_task_done);
+	http_request_sleep(req);
 	__atomic_add_fetch(&jobs_running, 1, __ATOMIC_RELAXED);
 	kore_task_run(&job->task);
 
@@ -181,14 +378,8 @@ svc_db_done(struct http_request *req, int *result, struct svc_db_err **err)
 	struct svc_db_job	*job;
 
 	ctx = svc_ctx(req);
-	if ((job = ctx->job) == NULL || ctx->job_free != job_free)
+	if ((job = ctx->job) == NULL || !job->finished)
 		return (0);
-	if (!job->destroyed) {
-		if (kore_task_state(&job->task) != KORE_TASK_STATE_FINISHED)
-			return (0);
-		kore_task_destroy(&job->task);
-		job->destroyed = 1;
-	}
 	*result = job->result;
 	*err = &job->err;
 	if (job->result == -1)
@@ -241,6 +432,7 @@ svc_db_background(svc_db_fn fn, void *arg,
 	job->fn = fn;
 	job->arg = arg;
 	job->done = done;
+	job->id = ++job_seq;
 	kore_task_create(&job->task, job_entry);
 	kore_task_bind_callback(&job->task, job_callback);
 	__atomic_add_fetch(&jobs_running, 1, __ATOMIC_RELAXED);

@@ -595,7 +595,15 @@ page_admin_audit_export(struct http_request *req)
 		case 1:
 			return (KORE_RESULT_OK);
 		}
-		if (req->method == HTTP_METHOD_HEAD || req->owner == NULL) {
+		/*
+		 * A connection can be disconnecting while its request still
+		 * runs (Kore marks the request only when it removes the
+		 * connection, later in the loop).  Its disconnect hook has
+		 * run already: a stream set up now would never be told, and
+		 * Kore would kore_free() our calloc'd state as hdlr_extra.
+		 */
+		if (req->method == HTTP_METHOD_HEAD || req->owner == NULL ||
+		    req->owner->state == CONN_STATE_DISCONNECTING) {
 			svc_respond_raw(req, HTTP_STATUS_OK,
 			    "application/x-ndjson", NULL, 0);
 			return (KORE_RESULT_OK);
@@ -644,10 +652,11 @@ page_admin_audit_export(struct http_request *req)
 static void
 stream_send(struct audit_stream *st)
 {
-	struct netbuf	*nb;
-	json_t		*row;
-	size_t		 i, start;
-	char		*line;
+	struct connection	*c;
+	struct netbuf		*nb;
+	json_t			*row;
+	size_t			 i, start;
+	char			*line;
 
 	if (json_array_size(st->job.result) == 0) {
 		stream_end(st, 1, 1);
@@ -674,11 +683,13 @@ stream_send(struct audit_stream *st)
 	json_decref(st->job.result);
 	st->job.result = NULL;
 
-	net_send_stream(st->c, st->chunk->data, st->chunk->offset,
+	c = st->c;
+	net_send_stream(c, st->chunk->data, st->chunk->offset,
 	    stream_chunk_sent, &nb);
 	nb->extra = st;
-	if (!net_send_flush(st->c))
-		kore_connection_disconnect(st->c);
+	/* The flush may send the last chunk, and stream_end frees st. */
+	if (!net_send_flush(c))
+		kore_connection_disconnect(c);
 }
 
 /* A chunk has left (or the connection is being torn down). */

@@ -30,18 +30,14 @@ ctx_free(struct http_request *req)
 	if ((ctx = req->hdlr_extra) == NULL)
 		return;
 	/*
-	 * The client left while a database job still runs on its thread:
-	 * the job writes into the handler's state, so neither may be freed.
-	 * Kore keeps such a request (and its memory) too; this is a leak
-	 * by design, for a rare case, instead of a use after free.
+	 * The request is going away (answered, or the client left).  A job
+	 * still running on its thread writes into the handler's state: it
+	 * takes the state over, is cancelled, and frees both when its
+	 * thread is done (db.c).
 	 */
-	if (ctx->job != NULL && svc_db_running(ctx->job)) {
-		ctx->job = NULL;
+	if (ctx->job != NULL &&
+	    svc_db_release(ctx->job, ctx->state, ctx->state_free))
 		ctx->state = NULL;
-		return;
-	}
-	if (ctx->job != NULL && ctx->job_free != NULL)
-		ctx->job_free(ctx->job);
 	ctx->job = NULL;
 	if (ctx->state != NULL && ctx->state_free != NULL)
 		ctx->state_free(ctx->state);

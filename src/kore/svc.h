@@ -61,7 +61,6 @@ struct svc_ctx {
 	struct tokentab_entry	 token;
 	int			 status;
 	void			*job;		/* database job (db.c) */
-	void			(*job_free)(void *);
 	void			*state;		/* handler's own, kore_malloc'd */
 	void			(*state_free)(void *);
 };
@@ -102,7 +101,9 @@ void	svc_log(enum svc_log_level, const char *fmt, ...)
 /*
  * Database jobs: fn runs on a Kore task thread with that thread's own
  * connection (blocking libpq, real transactions).  The request sleeps
- * until it is done.  svc_db_run returns KORE_RESULT_RETRY to hand back
+ * until it is done.  If the client leaves first, the job is cancelled
+ * (skipped, or its statement cancelled with PQcancel) and its state
+ * freed once; no statement runs longer than statement_timeout_ms.  svc_db_run returns KORE_RESULT_RETRY to hand back
  * to Kore; when the handler runs again, svc_db_done tells if the job
  * finished and gives its result (0 ok, -1 failed; err holds detail).
  */
@@ -117,8 +118,14 @@ typedef int (*svc_db_fn)(PGconn *, void *arg, struct svc_db_err *);
 struct svc_db_job;
 
 int	svc_db_run(struct http_request *, svc_db_fn, void *arg);
-/* 1 while the job still runs on its task thread. */
-int	svc_db_running(void *job);
+/*
+ * The request that ran job is being freed (the ctx's onfree).  A
+ * finished job is freed now and 0 returned.  A job still on its thread
+ * (the client left) is cancelled and takes over state: it frees state
+ * with state_free, and itself, once the thread is done; returns 1 and
+ * the caller must not touch state again.
+ */
+int	svc_db_release(void *job, void *state, void (*state_free)(void *));
 int	svc_db_done(struct http_request *, int *result, struct svc_db_err **);
 
 /* Runs fn on a task thread and calls done(arg, result) on the event loop. */

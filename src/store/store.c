@@ -15,6 +15,15 @@ static void	err_set(struct store_err *, int, const char *, const char *,
 static void	err_from_result(PGconn *, PGresult *, struct store_err *);
 static json_t	*token_row_json(PGresult *, int);
 
+/* This thread's "stop now" flag (store_cancel_watch), or NULL. */
+static __thread const int	*cancel_flag;
+
+void
+store_cancel_watch(const int *flag)
+{
+	cancel_flag = flag;
+}
+
 static void
 err_set(struct store_err *err, int status, const char *code, const char *fmt,
     ...)
@@ -63,6 +72,18 @@ store_exec(PGconn *conn, const char *sql, int n, const char *const *p,
 	PGresult	*res;
 	ExecStatusType	 st;
 
+	/*
+	 * Whoever asked for this work has gone: send nothing more, so a
+	 * transaction of several statements stops between them too (a
+	 * statement already running is cancelled by the caller).
+	 */
+	if (cancel_flag != NULL &&
+	    __atomic_load_n(cancel_flag, __ATOMIC_ACQUIRE)) {
+		err_set(err, 503, "cancelled", "cancelled: the client left");
+		if (out != NULL)
+			*out = NULL;
+		return (-1);
+	}
 	res = PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {

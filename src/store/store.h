@@ -47,6 +47,14 @@ struct store_new_token {
 int	store_exec(PGconn *, const char *sql, int n, const char *const *p,
 	    PGresult **res, struct store_err *err);
 
+/*
+ * Makes store_exec on this thread fail (503 "cancelled") without
+ * sending anything while *flag is non-zero; NULL stops watching.  The
+ * flag is read atomically and may be set by another thread; it must
+ * stay valid until the watch is stopped.
+ */
+void	store_cancel_watch(const int *flag);
+
 int	store_begin(PGconn *, struct store_err *);
 int	store_commit(PGconn *, struct store_err *);
 void	store_rollback(PGconn *);

@@ -30,6 +30,8 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_token_failures_total{reason=\"scope\"}",
 	"rollcall_worker_starts_total",
 	"rollcall_notify_received_total",
+	"rollcall_requests_refused_total{reason=\"duplicate_header\"}",
+	"rollcall_log_lines_suppressed_total",
 };
 
 struct route_stats {

@@ -92,6 +92,14 @@ void	svc_scim_error(struct http_request *, int status,
  */
 int	svc_method_allowed(struct http_request *, int mask);
 
+/*
+ * 1 if the request carries each header that names its caller or target
+ * (Authorization, the ext_authz headers as configured) at most once;
+ * otherwise answers 400 naming the header, counts it, and returns 0.
+ * Called before any such header is read.
+ */
+int	svc_identity_unambiguous(struct http_request *);
+
 /* Parses the request body as a JSON object or answers 400 and returns NULL. */
 json_t	*svc_body_json(struct http_request *);
 

@@ -254,6 +254,7 @@ kore_worker_configure(void)
 {
 	metrics_attach(svc.metrics, svc_routes);
 	metrics_add(svc.metrics, METRIC_WORKER_STARTS, 1);
+	svc_log_worker_init();
 	if (worker->restarted)
 		svc_log(SVC_LOG_WARN, "worker %u restarted", worker->id);
 	svc_policy_worker_init();
@@ -266,10 +267,12 @@ void
 kore_worker_teardown(void)
 {
 	svc_db_drain();
+	svc_log_flush();
 }
 
 void
 kore_parent_teardown(void)
 {
+	svc_log_flush();
 	svc_log(SVC_LOG_INFO, "rollcall %s stopped", svc.instance);
 }

@@ -103,9 +103,17 @@ int	svc_identity_unambiguous(struct http_request *);
 /* Parses the request body as a JSON object or answers 400 and returns NULL. */
 json_t	*svc_body_json(struct http_request *);
 
-/* One JSON log line (never secrets). */
+/*
+ * One JSON log line (never secrets).  Warnings and errors are limited
+ * per call site (fmt): a few per second, then one "suppressed N similar"
+ * summary line (respond.c).
+ */
 void	svc_log(enum svc_log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* Worker start: a timer that writes the summaries of quiet kinds. */
+void	svc_log_worker_init(void);
+/* Exit: writes the summaries of every line still held back. */
+void	svc_log_flush(void);
 
 /*
  * Database jobs: fn runs on a Kore task thread with that thread's own

@@ -191,6 +191,20 @@ int	svc_openapi_load(const char *path);
 /* Grant expiry timer (http_admin_policy.c). */
 void	admin_policy_worker_init(void);
 
+/*
+ * Sanitizer builds (leakcheck.c): LeakSanitizer checks the process now,
+ * from a teardown hook, and not at exit(): after these hooks Kore's
+ * cleanup unmaps its pools under task threads still waiting on
+ * condition variables inside them (LeakSanitizer's stop-the-world then
+ * wakes them into a futex error that aborts the worker before any
+ * report).  A no-op unless ASAN_OPTIONS has detect_leaks=1 (which needs
+ * RC_TEST_SANDBOX=off in a worker); a leak makes the process exit 23.
+ * worker_exit: also report HTTP requests Kore still holds.
+ */
+void	svc_leak_check(int worker_exit);
+/* 1 in the leak-checked test variant (RC_TEST_SANDBOX=off). */
+int	svc_leak_checking(void);
+
 /* Listener on worker 1: LISTEN for changes from other processes. */
 void	svc_listener_start(void);
 

@@ -16,10 +16,13 @@ ifeq ($(SANITIZE),1)
 B		= build/asan
 SANFLAGS	= -fsanitize=address,undefined -fno-omit-frame-pointer \
 		  -fno-sanitize-recover=undefined -DRC_SANITIZE
+# LeakSanitizer scans Kore's mmap'd pools (src/kore/leakcheck.c).
+SANLDFLAGS	= -Wl,--wrap=mmap64 -Wl,--wrap=munmap
 OPT		= -O1
 else
 B		= build/release
 SANFLAGS	=
+SANLDFLAGS	=
 OPT		= -O2
 endif
 
@@ -64,7 +67,7 @@ all: $(B)/rollcall $(B)/rollcallctl
 	@ln -sf $(B)/rollcallctl rollcallctl
 
 $(B)/rollcall: $(KOBJS) $(GLUE_OBJS) $(STORE_OBJS) $(B)/libcore.a
-	$(CC) $(SANFLAGS) -rdynamic -o $@ $(KOBJS) $(GLUE_OBJS) \
+	$(CC) $(SANFLAGS) $(SANLDFLAGS) -rdynamic -o $@ $(KOBJS) $(GLUE_OBJS) \
 	    $(STORE_OBJS) $(B)/libcore.a -lpq -lpthread -ldl $(LDLIBS)
 
 $(B)/rollcallctl: $(CTL_OBJS) $(STORE_OBJS) $(B)/libcore.a

@@ -32,6 +32,8 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_notify_received_total",
 	"rollcall_db_jobs_abandoned_total",
 	"rollcall_db_cancels_sent_total",
+	"rollcall_requests_refused_total{reason=\"duplicate_header\"}",
+	"rollcall_log_lines_suppressed_total",
 };
 
 struct route_stats {

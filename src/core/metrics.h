@@ -28,6 +28,8 @@ enum metric_counter {
 	METRIC_NOTIFY_RECEIVED,
 	METRIC_DB_JOBS_ABANDONED,	/* client left before its job ended */
 	METRIC_DB_CANCELS_SENT,		/* PQcancel for such a job */
+	METRIC_REFUSED_DUPLICATE_HEADER,
+	METRIC_LOG_SUPPRESSED,
 	METRIC_COUNT
 };
 

@@ -6,10 +6,16 @@
  *
  *   missing, malformed, unknown, expired, revoked token -> 401
  *   valid token without the route's scope               -> 403
+ *
+ * Before any of that, svc_identity_unambiguous() refuses a request that
+ * names its caller or its target twice (400): every route that reads
+ * an identity passes through it (these validators, and the OPA route's
+ * own authentication).
  */
 #include <sys/types.h>
 
 #include <string.h>
+#include <strings.h>
 
 #include "svc.h"
 #include "token.h"
@@ -32,6 +38,59 @@ deny(struct http_request *req, int status, const char *code, const char *msg)
 		svc_error(req, status, code, "%s", msg);
 }
 
+/*
+ * Kore's http_request_header() returns the first of several headers of
+ * one name, while a proxy in front may act on the last: with two
+ * Authorization or x-user headers, rollcall and the proxy could each
+ * believe a different caller.  So a header that names who asks or what
+ * for (the credentials, and the ext_authz headers as configured) must
+ * come at most once, on every route.
+ */
+int
+svc_identity_unambiguous(struct http_request *req)
+{
+	const char		*names[5];
+	struct http_header	*hdr;
+	size_t			 i, n, count;
+
+	n = 0;
+	names[n++] = "authorization";
+	if (svc.settings.extauthz_subject_header[0] != '\0')
+		names[n++] = svc.settings.extauthz_subject_header;
+	if (svc.settings.extauthz_server_header[0] != '\0')
+		names[n++] = svc.settings.extauthz_server_header;
+	if (svc.settings.extauthz_tool_header[0] != '\0')
+		names[n++] = svc.settings.extauthz_tool_header;
+	if (svc.settings.extauthz_method_header[0] != '\0')
+		names[n++] = svc.settings.extauthz_method_header;
+
+	for (i = 0; i < n; i++) {
+		count = 0;
+		TAILQ_FOREACH(hdr, &req->req_headers, list) {
+			if (strcasecmp(hdr->header, names[i]) == 0)
+				count++;
+		}
+		if (count < 2)
+			continue;
+		metrics_add(svc.metrics, METRIC_REFUSED_DUPLICATE_HEADER, 1);
+		svc_log(SVC_LOG_WARN, "refused a request with %zu '%s' "
+		    "headers", count, names[i]);
+		if (strncmp(req->path, "/scim/", 6) == 0)
+			svc_scim_error(req, HTTP_STATUS_BAD_REQUEST,
+			    "invalidSyntax", "the request carries the '%s' "
+			    "header %zu times; a header naming the caller or "
+			    "the target must come once", names[i], count);
+		else
+			svc_error(req, HTTP_STATUS_BAD_REQUEST,
+			    "duplicate_header", "the request carries the '%s' "
+			    "header %zu times; a header naming the caller or "
+			    "the target must come once", names[i], count);
+		return (0);
+	}
+
+	return (1);
+}
+
 static int
 authenticate(struct http_request *req, unsigned int scope)
 {
@@ -42,6 +101,8 @@ authenticate(struct http_request *req, unsigned int scope)
 	size_t			 len;
 
 	ctx = svc_ctx(req);
+	if (!svc_identity_unambiguous(req))
+		return (KORE_RESULT_ERROR);
 	if (!http_request_header(req, "authorization", &header)) {
 		metrics_add(svc.metrics, METRIC_TOKEN_FAILURES_MALFORMED, 1);
 		deny(req, HTTP_STATUS_UNAUTHORIZED, "unauthorized",

@@ -3,21 +3,46 @@
  * through here so that it is logged (one JSON line), counted in the
  * metrics, and tagged with its request id; and every error has the
  * same JSON shape (the SCIM error schema on /scim paths).
+ *
+ * Log lines that say something went wrong (warn and error from
+ * svc_log, access lines of 5xx answers) are rate-limited per kind
+ * (loglimit.h): a client retrying without backoff against a database
+ * that is away must not flood the log.  Held-back lines are counted in
+ * rollcall_log_lines_suppressed_total and summarised as one line per
+ * kind and interval; the request metrics count every request.
  */
 #include <sys/types.h>
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "loglimit.h"
 #include "svc.h"
 #include "util.h"
+
+/* Per kind: this many lines each interval, then a summary. */
+#define LOG_BURST		5
+#define LOG_INTERVAL_MS		1000
 
 static void	ctx_free(struct http_request *);
 static void	finish(struct http_request *, int);
 static const char	*method_name(int);
+static void	log_write(json_t *);
+static void	log_summary(const char *, uint64_t);
+static int	log_admit(const char *);
+static void	log_sweep(void *, u_int64_t);
+
+/*
+ * One limiter per process.  svc_log may be called from task threads
+ * too, so the limiter is only touched under log_lock.
+ */
+static struct loglimit	log_limit;
+static int		log_limit_ready;
+static pthread_mutex_t	log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t	request_counter;
 static char	request_prefix[9];
@@ -117,9 +142,8 @@ finish(struct http_request *req, int status)
 	struct svc_ctx	*ctx;
 	const char	*route;
 	json_t		*line;
-	char		*text, when[32];
+	char		 when[32], kind[96];
 	uint64_t	 dur;
-	size_t		 len;
 
 	ctx = svc_ctx(req);
 	ctx->status = status;
@@ -135,6 +159,12 @@ finish(struct http_request *req, int status)
 
 	if (svc.settings.log_level_num > SVC_LOG_INFO)
 		return;
+	if (status >= 500) {
+		(void)snprintf(kind, sizeof(kind), "access %s %d", route,
+		    status);
+		if (!log_admit(kind))
+			return;
+	}
 	rc_time_format(rc_now_ms(), when, sizeof(when));
 	line = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:i, s:f}",
 	    "time", when, "level", status >= 500 ? "error" : "info",
@@ -150,13 +180,7 @@ finish(struct http_request *req, int status)
 		(void)json_object_set_new(line, "token",
 		    json_string(ctx->token.name));
 	}
-	if ((text = json_dumps(line, JSON_COMPACT |
-	    JSON_REAL_PRECISION(6))) != NULL) {
-		len = strlen(text);
-		text[len] = '\n';	/* replaces the NUL: one write, one line */
-		(void)write(STDOUT_FILENO, text, len + 1);
-		free(text);
-	}
+	log_write(line);
 	json_decref(line);
 }
 
@@ -355,16 +379,112 @@ svc_body_json(struct http_request *req)
 	return (doc);
 }
 
+/* Writes one JSON line (borrowed) to stdout with a single write. */
+static void
+log_write(json_t *line)
+{
+	char	*text;
+	size_t	 len;
+
+	if ((text = json_dumps(line, JSON_COMPACT |
+	    JSON_REAL_PRECISION(6))) == NULL)
+		return;
+	len = strlen(text);
+	text[len] = '\n';	/* replaces the NUL: one write, one line */
+	(void)write(STDOUT_FILENO, text, len + 1);
+	free(text);
+}
+
+/* "suppressed N similar": what the limiter held back of one kind. */
+static void
+log_summary(const char *kind, uint64_t n)
+{
+	json_t	*line;
+	char	 when[32], msg[160];
+
+	rc_time_format(rc_now_ms(), when, sizeof(when));
+	(void)snprintf(msg, sizeof(msg), "suppressed %llu similar lines in "
+	    "%d ms", (unsigned long long)n, LOG_INTERVAL_MS);
+	line = json_pack("{s:s, s:s, s:i, s:s, s:s, s:I}", "time", when,
+	    "level", "warn", "worker", worker ? worker->id : 0, "msg", msg,
+	    "kind", kind, "suppressed", (json_int_t)n);
+	if (line == NULL)
+		return;
+	log_write(line);
+	json_decref(line);
+}
+
+/*
+ * 1 if a line of this kind may be written now (after a summary of its
+ * lines held back before), 0 if it is held back and counted.
+ */
+static int
+log_admit(const char *kind)
+{
+	uint64_t	summary;
+	int		ok;
+
+	(void)pthread_mutex_lock(&log_lock);
+	if (!log_limit_ready) {
+		loglimit_init(&log_limit, LOG_BURST, LOG_INTERVAL_MS);
+		log_limit_ready = 1;
+	}
+	ok = loglimit_check(&log_limit, kind, rc_mono_us() / 1000, &summary);
+	(void)pthread_mutex_unlock(&log_lock);
+	if (!ok && svc.metrics != NULL)
+		metrics_add(svc.metrics, METRIC_LOG_SUPPRESSED, 1);
+	if (summary > 0)
+		log_summary(kind, summary);
+
+	return (ok);
+}
+
+/* Reports the kinds that went quiet with lines held back. */
+static void
+log_sweep(void *arg, u_int64_t now)
+{
+	char		kind[LOGLIMIT_KIND_MAX];
+	uint64_t	n, at;
+	int		due;
+
+	(void)now;
+	/* At exit (arg set) everything held back is due. */
+	at = arg != NULL ? UINT64_MAX : rc_mono_us() / 1000;
+	for (;;) {
+		(void)pthread_mutex_lock(&log_lock);
+		due = log_limit_ready && loglimit_expired(&log_limit, at, kind,
+		    sizeof(kind), &n);
+		(void)pthread_mutex_unlock(&log_lock);
+		if (!due)
+			break;
+		log_summary(kind, n);
+	}
+}
+
+void
+svc_log_worker_init(void)
+{
+	(void)kore_timer_add(log_sweep, LOG_INTERVAL_MS, NULL, 0);
+}
+
+void
+svc_log_flush(void)
+{
+	log_sweep(&log_limit, 0);
+}
+
 void
 svc_log(enum svc_log_level level, const char *fmt, ...)
 {
 	static const char	*names[] = { "debug", "info", "warn", "error" };
 	va_list			 ap;
 	json_t			*line;
-	char			 msg[1024], when[32], *text;
-	size_t			 len;
+	char			 msg[1024], when[32];
 
 	if ((int)level < svc.settings.log_level_num)
+		return;
+	/* The kind of a warning or error is its format: its call site. */
+	if (level >= SVC_LOG_WARN && !log_admit(fmt))
 		return;
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -375,12 +495,6 @@ svc_log(enum svc_log_level level, const char *fmt, ...)
 	    "msg", msg);
 	if (line == NULL)
 		return;
-	if ((text = json_dumps(line, JSON_COMPACT |
-	    JSON_REAL_PRECISION(6))) != NULL) {
-		len = strlen(text);
-		text[len] = '\n';
-		(void)write(STDOUT_FILENO, text, len + 1);
-		free(text);
-	}
+	log_write(line);
 	json_decref(line);
 }

@@ -19,6 +19,7 @@
 #include <kore/hooks.h>
 #include <kore/seccomp.h>
 
+
 #include "changering.h"
 #include "svc.h"
 #include "util.h"
@@ -54,9 +55,63 @@ static struct sock_filter	filter_rollcall[] = {
 #endif
 };
 
+/*
+ * Test only, sanitizer builds only: LeakSanitizer checks a worker at
+ * exit from a tracer thread that ptraces its siblings, which the
+ * sandbox kills (and the worker then spins forever).  With
+ * RC_TEST_SANDBOX=off (see sandbox_setting) the filter allows every
+ * system call, so the leak-checked test suite can run the server.  A
+ * release build refuses to start with that variable set.
+ */
+#if defined(RC_SANITIZE)
+static int			sandbox_off;
+static struct sock_filter	filter_allow_all[] = {
+	KORE_BPF_RET(SECCOMP_RET_ALLOW),
+};
+#endif
+
+static void	sandbox_setting(void);
+
+int
+svc_leak_checking(void)
+{
+#if defined(RC_SANITIZE)
+	return (sandbox_off);
+#else
+	return (0);
+#endif
+}
+
+static void
+sandbox_setting(void)
+{
+	const char	*v;
+
+	if ((v = getenv("RC_TEST_SANDBOX")) == NULL)
+		return;
+#if defined(RC_SANITIZE)
+	if (strcmp(v, "off") != 0)
+		fatal("rollcall: RC_TEST_SANDBOX must be 'off' or unset");
+	sandbox_off = 1;
+	svc_log(SVC_LOG_WARN, "test build: the seccomp sandbox is off "
+	    "(RC_TEST_SANDBOX=off), for leak checking only");
+#else
+	(void)v;
+	fatal("rollcall: RC_TEST_SANDBOX is for the sanitizer test build "
+	    "only (make SANITIZE=1); this build always runs sandboxed: "
+	    "unset it");
+#endif
+}
+
 void
 kore_seccomp_hook(void)
 {
+#if defined(RC_SANITIZE)
+	/* First in the program: every system call is allowed. */
+	if (sandbox_off)
+		(void)kore_seccomp_filter("rollcall-test-allow-all",
+		    filter_allow_all, KORE_FILTER_LEN(filter_allow_all));
+#endif
 	(void)kore_seccomp_filter("rollcall", filter_rollcall,
 	    KORE_FILTER_LEN(filter_rollcall));
 }
@@ -170,6 +225,7 @@ kore_parent_configure(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 
+	sandbox_setting();
 	settings_defaults(&svc.settings);
 	if ((path = getenv("ROLLCALL_SETTINGS")) == NULL) {
 		path = "conf/rollcall.settings";
@@ -255,6 +311,7 @@ kore_worker_configure(void)
 {
 	metrics_attach(svc.metrics, svc_routes);
 	metrics_add(svc.metrics, METRIC_WORKER_STARTS, 1);
+	svc_log_worker_init();
 	if (worker->restarted)
 		svc_log(SVC_LOG_WARN, "worker %u restarted", worker->id);
 	svc_policy_worker_init();
@@ -267,10 +324,14 @@ void
 kore_worker_teardown(void)
 {
 	svc_db_drain();
+	svc_log_flush();
+	svc_leak_check(1);
 }
 
 void
 kore_parent_teardown(void)
 {
+	svc_log_flush();
 	svc_log(SVC_LOG_INFO, "rollcall %s stopped", svc.instance);
+	svc_leak_check(0);
 }

@@ -91,12 +91,28 @@ void	svc_scim_error(struct http_request *, int status,
  */
 int	svc_method_allowed(struct http_request *, int mask);
 
+/*
+ * 1 if the request carries each header that names its caller or target
+ * (Authorization, the ext_authz headers as configured) at most once;
+ * otherwise answers 400 naming the header, counts it, and returns 0.
+ * Called before any such header is read.
+ */
+int	svc_identity_unambiguous(struct http_request *);
+
 /* Parses the request body as a JSON object or answers 400 and returns NULL. */
 json_t	*svc_body_json(struct http_request *);
 
-/* One JSON log line (never secrets). */
+/*
+ * One JSON log line (never secrets).  Warnings and errors are limited
+ * per call site (fmt): a few per second, then one "suppressed N similar"
+ * summary line (respond.c).
+ */
 void	svc_log(enum svc_log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* Worker start: a timer that writes the summaries of quiet kinds. */
+void	svc_log_worker_init(void);
+/* Exit: writes the summaries of every line still held back. */
+void	svc_log_flush(void);
 
 /*
  * Database jobs: fn runs on a Kore task thread with that thread's own
@@ -187,6 +203,20 @@ void	svc_console_load(void);
 
 /* Grant expiry timer (http_admin_policy.c). */
 void	admin_policy_worker_init(void);
+
+/*
+ * Sanitizer builds (leakcheck.c): LeakSanitizer checks the process now,
+ * from a teardown hook, and not at exit(): after these hooks Kore's
+ * cleanup unmaps its pools under task threads still waiting on
+ * condition variables inside them (LeakSanitizer's stop-the-world then
+ * wakes them into a futex error that aborts the worker before any
+ * report).  A no-op unless ASAN_OPTIONS has detect_leaks=1 (which needs
+ * RC_TEST_SANDBOX=off in a worker); a leak makes the process exit 23.
+ * worker_exit: also report HTTP requests Kore still holds.
+ */
+void	svc_leak_check(int worker_exit);
+/* 1 in the leak-checked test variant (RC_TEST_SANDBOX=off). */
+int	svc_leak_checking(void);
 
 /* Listener on worker 1: LISTEN for changes from other processes. */
 void	svc_listener_start(void);

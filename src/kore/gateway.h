@@ -6,10 +6,11 @@
 #ifndef RC_GATEWAY_H
 #define RC_GATEWAY_H
 
+#include "decision_req.h"
 #include "policy.h"
 #include "svc.h"
 
-#define GW_BATCH_MAX	10000
+#define GW_BATCH_MAX	DECISION_BATCH_MAX
 
 /* A subject as the request named it, resolved against the index. */
 struct gw_subject {
@@ -27,6 +28,13 @@ struct gw_subject {
  */
 int	gw_subject_parse(struct http_request *, struct policy_index *,
 	    const json_t *v, struct gw_subject *);
+
+/*
+ * Resolves a subject decision_req parsed in the token's directory (out
+ * filled; out->found says whether a principal matched).
+ */
+void	gw_subject_resolve(struct http_request *, struct policy_index *,
+	    const struct decision_subject *, struct gw_subject *);
 
 /* The decision as JSON (new reference). */
 json_t	*gw_decision_json(const struct policy_result *, int ttl_s);

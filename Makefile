@@ -6,6 +6,7 @@
 #   make stop       stop the local PostgreSQL
 #   make test       every test: unit, integration, sanitizer build, suites
 #   make check      unit tests only (fast)
+#   make fuzz       every libFuzzer harness for FUZZ_SECONDS (300) each
 #
 # SANITIZE=1 builds everything into build/asan with ASan + UBSan.
 
@@ -140,6 +141,54 @@ headers:
 	    echo '#include "'$$(basename $$h)'"' | $(CC) $(CPPFLAGS) \
 	        $(CFLAGS) -Isrc/core -x c -fsyntax-only - || exit 1; done
 
+# libFuzzer harnesses (tests/fuzz): clang with ASan + UBSan like the
+# SANITIZE=1 build.  The core (and the store file the policy harness
+# needs) is compiled again by clang into build/fuzz: gcc's objects do not
+# mix reliably with -fsanitize=fuzzer.  Corpora grown by a run stay in
+# build/fuzz/corpus, crashes in build/fuzz/crashes; tests/fuzz/seeds
+# holds only the hand-written seeds.
+FUZZ_CC		?= clang
+FUZZ_B		= build/fuzz
+FUZZ_SECONDS	?= 300
+FUZZ_TARGETS	= scim_filter scim_patch scim_schema cursor settings \
+		  decision_req policy_apply
+FUZZ_SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer \
+		  -fno-sanitize-recover=undefined -DRC_SANITIZE -DRC_FUZZ
+FUZZ_CFLAGS	= -std=c99 -O1 -g $(WARN) $(FUZZ_SAN)
+FUZZ_BINS	= $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
+FUZZ_CORE_OBJS	= $(CORE_SRCS:src/%.c=$(FUZZ_B)/%.o)
+FUZZ_STORE_OBJS	= $(FUZZ_B)/store/policy_store.o $(FUZZ_B)/store/store.o \
+		  $(FUZZ_B)/store/changes.o
+
+$(FUZZ_B)/core/%.o: src/core/%.c src/core/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+	    -Isrc/core -c $< -o $@
+
+$(FUZZ_B)/store/%.o: src/store/%.c src/store/*.h src/core/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+	    -Isrc/core -Isrc/store -c $< -o $@
+
+$(FUZZ_B)/libcore.a: $(FUZZ_CORE_OBJS)
+	rm -f $@ && ar rcs $@ $(FUZZ_CORE_OBJS)
+
+$(FUZZ_B)/fuzz_policy_apply: tests/fuzz/fuzz_policy_apply.c tests/fuzz/fuzz.h \
+    $(FUZZ_STORE_OBJS) $(FUZZ_B)/libcore.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc/core \
+	    -Isrc/store $< -o $@ $(FUZZ_STORE_OBJS) $(FUZZ_B)/libcore.a \
+	    -lpq $(LDLIBS)
+
+$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_B)/libcore.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc/core \
+	    $< -o $@ $(FUZZ_B)/libcore.a $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+# make fuzz: each harness FUZZ_SECONDS; make test runs them for 20 s.
+fuzz: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 run:
 	@sh scripts/run.sh
 
@@ -152,4 +201,4 @@ test:
 clean:
 	rm -rf build rollcall rollcallctl
 
-.PHONY: all check check-bins headers run stop test clean
+.PHONY: all check check-bins headers run stop test clean fuzz fuzz-bins

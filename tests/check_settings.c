@@ -65,6 +65,36 @@ START_TEST(test_file_and_env)
 }
 END_TEST
 
+/*
+ * Found by tests/fuzz/fuzz_settings.c: "https://a.b//" kept one slash,
+ * so locations doubled it and the stored value was not the one that
+ * loads back.  Every trailing slash goes, and what is left must still
+ * be a URL.
+ */
+START_TEST(test_public_url_slashes)
+{
+	struct settings		 s, again;
+	struct settings_err	 err;
+
+	settings_defaults(&s);
+	ck_assert_int_eq(settings_set(&s, "public_url", "https://a.b//",
+	    &err), 0);
+	ck_assert_str_eq(s.public_url, "https://a.b");
+	ck_assert_int_eq(settings_set(&s, "public_url", "http://ab.cd/x///",
+	    &err), 0);
+	ck_assert_str_eq(s.public_url, "http://ab.cd/x");
+	settings_defaults(&again);
+	ck_assert_int_eq(settings_set(&again, "public_url", s.public_url,
+	    &err), 0);
+	ck_assert_str_eq(again.public_url, s.public_url);
+	/* Nothing but slashes after the scheme is not a URL. */
+	ck_assert_int_eq(settings_set(&s, "public_url", "http://///", &err),
+	    -1);
+	ck_assert(strstr(err.msg, "public_url") != NULL);
+	ck_assert_str_eq(s.public_url, "http://ab.cd/x");
+}
+END_TEST
+
 START_TEST(test_errors_name_the_setting)
 {
 	struct settings		 s;
@@ -179,6 +209,7 @@ main(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_file_and_env);
 	tcase_add_test(tc, test_errors_name_the_setting);
+	tcase_add_test(tc, test_public_url_slashes);
 	tcase_add_test(tc, test_util);
 	tcase_add_test(tc, test_metrics_render);
 	suite_add_tcase(s, tc);

@@ -45,10 +45,10 @@ struct cursor_params {
 };
 
 /*
- * Writes the cursor for position pos (NUL-terminated, at most
+ * Writes the cursor for position pos (NUL-terminated, 1 to
  * CURSOR_POS_MAX bytes) in query scope into out (size bytes, at least
- * CURSOR_TOKEN_MAX is always enough).  0, or -1 when pos is too long
- * or out too small.
+ * CURSOR_TOKEN_MAX is always enough).  0, or -1 when pos is empty or
+ * too long, or out too small.
  */
 int	cursor_encode(const unsigned char key[CURSOR_KEY_LEN],
 	    const char *scope, const char *pos, char *out, size_t size);

@@ -75,6 +75,7 @@ static const char *const	setting_names[NSETTINGS + 1] = {
 static int	set_listen(struct settings *, const char *,
 		    struct settings_err *);
 static char	*trim(char *);
+static int	too_long(const struct setting_def *, struct settings_err *);
 
 void
 settings_defaults(struct settings *s)
@@ -140,7 +141,14 @@ settings_set(struct settings *s, const char *key, const char *value,
 	case SETTING_LISTEN:
 		return (set_listen(s, value, err));
 	case SETTING_URL:
+		/*
+		 * Trailing slashes would double up in resource locations:
+		 * all of them go, and what is left must still be a URL (so
+		 * the stored value is one this function accepts again).
+		 */
 		len = strlen(value);
+		while (len > 0 && value[len - 1] == '/')
+			len--;
 		if ((strncmp(value, "http://", 7) != 0 &&
 		    strncmp(value, "https://", 8) != 0) || len < 10) {
 			(void)snprintf(err->msg, sizeof(err->msg),
@@ -148,19 +156,15 @@ settings_set(struct settings *s, const char *key, const char *value,
 			    value);
 			return (-1);
 		}
-		/* FALLTHROUGH */
+		if (len >= d->size)
+			return (too_long(d, err));
+		memcpy(field, value, len);
+		field[len] = '\0';
+		return (0);
 	case SETTING_STRING:
-		if (strlen(value) >= d->size) {
-			(void)snprintf(err->msg, sizeof(err->msg),
-			    "setting %s: value longer than %zu bytes",
-			    d->name, d->size - 1);
-			return (-1);
-		}
+		if (strlen(value) >= d->size)
+			return (too_long(d, err));
 		rc_strlcpy(field, value, d->size);
-		len = strlen(field);
-		/* A trailing slash would double up in resource locations. */
-		if (d->kind == SETTING_URL && field[len - 1] == '/')
-			field[len - 1] = '\0';
 		return (0);
 	case SETTING_LOGLEVEL:
 		if (strcmp(value, "debug") == 0)
@@ -194,6 +198,14 @@ settings_set(struct settings *s, const char *key, const char *value,
 		return (0);
 	}
 
+	return (-1);
+}
+
+static int
+too_long(const struct setting_def *d, struct settings_err *err)
+{
+	(void)snprintf(err->msg, sizeof(err->msg),
+	    "setting %s: value longer than %zu bytes", d->name, d->size - 1);
 	return (-1);
 }
 

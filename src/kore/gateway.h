@@ -6,10 +6,11 @@
 #ifndef RC_GATEWAY_H
 #define RC_GATEWAY_H
 
+#include "decision_req.h"
 #include "policy.h"
 #include "svc.h"
 
-#define GW_BATCH_MAX	10000
+#define GW_BATCH_MAX	DECISION_BATCH_MAX
 
 /* A subject as the request named it, resolved against the index. */
 struct gw_subject {
@@ -33,6 +34,13 @@ int	gw_subject_parse(struct http_request *, struct policy_index *,
  * never reaches past the earliest valid_until_ms among them.
  */
 int	gw_ttl_s(const struct policy_result *, size_t n);
+
+/*
+ * Resolves a subject decision_req parsed in the token's directory (out
+ * filled; out->found says whether a principal matched).
+ */
+void	gw_subject_resolve(struct http_request *, struct policy_index *,
+	    const struct decision_subject *, struct gw_subject *);
 
 /* The decision as JSON (new reference). */
 json_t	*gw_decision_json(const struct policy_result *, int ttl_s);

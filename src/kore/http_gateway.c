@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decision_req.h"
 #include "gateway.h"
 #include "jsonw.h"
 #include "util.h"
@@ -25,33 +26,32 @@ int	page_gw_authorize(struct http_request *);
 int	page_gw_authorize_batch(struct http_request *);
 int	page_gw_tools_filter(struct http_request *);
 
-static const struct {
-	const char		*key;
-	enum policy_alias	 by;
-} subject_keys[] = {
-	{ "id", POLICY_BY_ID },
-	{ "userName", POLICY_BY_USERNAME },
-	{ "user_name", POLICY_BY_USERNAME },
-	{ "upn", POLICY_BY_USERNAME },
-	{ "externalId", POLICY_BY_EXTERNAL_ID },
-	{ "external_id", POLICY_BY_EXTERNAL_ID },
-	{ "oid", POLICY_BY_EXTERNAL_ID },
-	{ "email", POLICY_BY_EMAIL },
-	{ "appId", POLICY_BY_APP_ID },
-	{ "app_id", POLICY_BY_APP_ID },
-	{ "client_id", POLICY_BY_APP_ID },
-};
-
 int
 gw_subject_parse(struct http_request *req, struct policy_index *idx,
     const json_t *v, struct gw_subject *out)
+{
+	struct decision_subject	ds;
+	struct decision_err	err;
+
+	if (decision_subject_parse(v, &ds, &err) == -1) {
+		memset(out, 0, sizeof(*out));
+		svc_error(req, err.status, err.code, "%s", err.msg);
+		return (-1);
+	}
+	gw_subject_resolve(req, idx, &ds, out);
+
+	return (0);
+}
+
+void
+gw_subject_resolve(struct http_request *req, struct policy_index *idx,
+    const struct decision_subject *ds, struct gw_subject *out)
 {
 	static const enum policy_alias	 order[] = { POLICY_BY_ID,
 	    POLICY_BY_USERNAME, POLICY_BY_EMAIL, POLICY_BY_EXTERNAL_ID,
 	    POLICY_BY_APP_ID };
 	struct policy_principal_info	 info;
 	struct svc_ctx			*ctx;
-	const char			*value;
 	size_t				 i;
 
 	ctx = svc_ctx(req);
@@ -59,47 +59,22 @@ gw_subject_parse(struct http_request *req, struct policy_index *idx,
 	(void)snprintf(out->directory, sizeof(out->directory), "%lld",
 	    (long long)ctx->token.directory_id);
 	out->subj.directory = out->directory;
-
-	if (json_is_string(v)) {
-		value = json_string_value(v);
-		if (*value == '\0' || strlen(value) >= POLICY_NAME_MAX)
-			goto bad;
-		out->subj.value = value;
-		for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-			out->subj.by = order[i];
-			if (policy_principal_lookup(idx, &out->subj,
-			    &info) == 0) {
-				out->found = 1;
-				return (0);
-			}
-		}
-		/* Unknown: evaluation says principal_unknown. */
-		out->subj.by = POLICY_BY_ID;
-		return (0);
+	out->subj.value = ds->value;
+	if (!ds->any) {
+		out->subj.by = ds->by;
+		out->found = policy_principal_lookup(idx, &out->subj,
+		    &info) == 0;
+		return;
 	}
-	if (json_is_object(v)) {
-		for (i = 0; i < sizeof(subject_keys) / sizeof(subject_keys[0]);
-		    i++) {
-			value = json_string_value(json_object_get(v,
-			    subject_keys[i].key));
-			if (value == NULL)
-				continue;
-			if (*value == '\0' || strlen(value) >= POLICY_NAME_MAX)
-				goto bad;
-			out->subj.by = subject_keys[i].by;
-			out->subj.value = value;
-			out->found = policy_principal_lookup(idx, &out->subj,
-			    &info) == 0;
-			return (0);
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		out->subj.by = order[i];
+		if (policy_principal_lookup(idx, &out->subj, &info) == 0) {
+			out->found = 1;
+			return;
 		}
 	}
-
-bad:
-	svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_subject",
-	    "'subject' must be a non-empty string (id, userName, email, "
-	    "externalId or application id) or an object with one of id, "
-	    "userName, externalId, email, appId");
-	return (-1);
+	/* Unknown: evaluation says principal_unknown. */
+	out->subj.by = POLICY_BY_ID;
 }
 
 int
@@ -181,11 +156,11 @@ gw_begin(struct http_request *req, struct policy_index **idx)
 	return (body);
 }
 
-static int
-name_ok(const json_t *v)
+/* Answers a body that decision_req refused. */
+static void
+gw_refuse(struct http_request *req, const struct decision_err *err)
 {
-	return (json_is_string(v) && json_string_length(v) > 0 &&
-	    json_string_length(v) < POLICY_NAME_MAX);
+	svc_error(req, err->status, err->code, "%s", err->msg);
 }
 
 int
@@ -193,27 +168,22 @@ page_gw_authorize(struct http_request *req)
 {
 	struct policy_index	*idx;
 	struct policy_result	 res;
+	struct policy_query	 q;
+	struct decision_subject	 ds;
+	struct decision_err	 err;
 	struct gw_subject	 s;
-	json_t			*body, *server, *tool, *out;
+	json_t			*body, *out;
 
 	if ((body = gw_begin(req, &idx)) == NULL)
 		return (KORE_RESULT_OK);
-	server = json_object_get(body, "server");
-	tool = json_object_get(body, "tool");
-	if (!name_ok(server) || !name_ok(tool)) {
-		svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_request",
-		    "'server' (an MCP server slug) and 'tool' (a tool name) "
-		    "are required strings");
+	if (decision_authorize_parse(body, &ds, &q, &err) == -1) {
+		gw_refuse(req, &err);
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
-	if (gw_subject_parse(req, idx, json_object_get(body, "subject"),
-	    &s) == -1) {
-		json_decref(body);
-		return (KORE_RESULT_OK);
-	}
-	(void)policy_evaluate(idx, &s.subj, json_string_value(server),
-	    json_string_value(tool), (int64_t)rc_now_ms(), &res);
+	gw_subject_resolve(req, idx, &ds, &s);
+	(void)policy_evaluate(idx, &s.subj, q.server, q.tool,
+	    (int64_t)rc_now_ms(), &res);
 	out = gw_decision_json(&res, gw_ttl_s(&res, 1));
 	svc_respond_json(req, HTTP_STATUS_OK, out);
 	json_decref(out);
@@ -222,16 +192,13 @@ page_gw_authorize(struct http_request *req)
 	return (KORE_RESULT_OK);
 }
 
-/* Room for n queries and results; -1 after answering 500. */
+/* Room for n results besides the queries q; -1 after answering 500. */
 static int
-gw_alloc(struct http_request *req, size_t n, struct policy_query **q,
+gw_alloc(struct http_request *req, size_t n, struct policy_query *q,
     struct policy_result **res)
 {
-	*q = calloc(n + 1, sizeof(**q));
-	*res = calloc(n + 1, sizeof(**res));
-	if (*q == NULL || *res == NULL) {
-		free(*q);
-		free(*res);
+	if ((*res = calloc(n + 1, sizeof(**res))) == NULL) {
+		free(q);
 		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
 		    "out of memory");
 		return (-1);
@@ -266,43 +233,22 @@ page_gw_authorize_batch(struct http_request *req)
 	struct policy_query	*q;
 	struct gw_subject	 s;
 	struct jsonw		 w;
-	json_t			*body, *items, *item;
+	struct decision_subject	 ds;
+	struct decision_err	 err;
+	json_t			*body;
 	size_t			 i, n;
 
 	if ((body = gw_begin(req, &idx)) == NULL)
 		return (KORE_RESULT_OK);
-	items = json_object_get(body, "items");
-	if (!json_is_array(items) || (n = json_array_size(items)) == 0 ||
-	    n > GW_BATCH_MAX) {
-		svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_request",
-		    "'items' must be an array of 1 to %d {\"server\", "
-		    "\"tool\"} objects", GW_BATCH_MAX);
+	if (decision_batch_parse(body, &ds, &q, &n, &err) == -1) {
+		gw_refuse(req, &err);
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
-	if (gw_subject_parse(req, idx, json_object_get(body, "subject"),
-	    &s) == -1) {
+	gw_subject_resolve(req, idx, &ds, &s);
+	if (gw_alloc(req, n, q, &res) == -1) {
 		json_decref(body);
 		return (KORE_RESULT_OK);
-	}
-	if (gw_alloc(req, n, &q, &res) == -1) {
-		json_decref(body);
-		return (KORE_RESULT_OK);
-	}
-	json_array_foreach(items, i, item) {
-		if (!name_ok(json_object_get(item, "server")) ||
-		    !name_ok(json_object_get(item, "tool"))) {
-			svc_error(req, HTTP_STATUS_BAD_REQUEST,
-			    "invalid_request", "items[%zu] needs string "
-			    "'server' and 'tool'", i);
-			free(q);
-			free(res);
-			json_decref(body);
-			return (KORE_RESULT_OK);
-		}
-		q[i].server = json_string_value(json_object_get(item,
-		    "server"));
-		q[i].tool = json_string_value(json_object_get(item, "tool"));
 	}
 	gw_evaluate_all(idx, &s.subj, q, n, res);
 	/* A fixed shape, 1,000 times: written directly, not as a tree. */
@@ -368,49 +314,25 @@ page_gw_tools_filter(struct http_request *req)
 	struct policy_result	*res;
 	struct policy_query	*q;
 	struct gw_subject	 s;
-	json_t			*body, *server, *tools, *t, *allowed, *denied;
+	struct decision_subject	 ds;
+	struct decision_err	 err;
+	json_t			*body, *tools, *t, *allowed, *denied;
 	json_t			*out, *d;
-	const char		*name;
 	size_t			 i, n;
 
 	if ((body = gw_begin(req, &idx)) == NULL)
 		return (KORE_RESULT_OK);
-	server = json_object_get(body, "server");
+	if (decision_tools_parse(body, &ds, &q, &n, &err) == -1) {
+		gw_refuse(req, &err);
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	gw_subject_resolve(req, idx, &ds, &s);
+	if (gw_alloc(req, n, q, &res) == -1) {
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
 	tools = json_object_get(body, "tools");
-	if (!name_ok(server) || !json_is_array(tools) ||
-	    (n = json_array_size(tools)) > GW_BATCH_MAX) {
-		svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_request",
-		    "'server' (string) and 'tools' (array of up to %d tool "
-		    "names or {\"name\"} objects) are required", GW_BATCH_MAX);
-		json_decref(body);
-		return (KORE_RESULT_OK);
-	}
-	if (gw_subject_parse(req, idx, json_object_get(body, "subject"),
-	    &s) == -1) {
-		json_decref(body);
-		return (KORE_RESULT_OK);
-	}
-	if (gw_alloc(req, n, &q, &res) == -1) {
-		json_decref(body);
-		return (KORE_RESULT_OK);
-	}
-	json_array_foreach(tools, i, t) {
-		/* A tools/list result's entries are objects with a name. */
-		name = json_is_object(t) ? json_string_value(
-		    json_object_get(t, "name")) : json_string_value(t);
-		if (name == NULL || *name == '\0' ||
-		    strlen(name) >= POLICY_NAME_MAX) {
-			svc_error(req, HTTP_STATUS_BAD_REQUEST,
-			    "invalid_request", "tools[%zu] is not a tool name "
-			    "or an object with a 'name'", i);
-			free(q);
-			free(res);
-			json_decref(body);
-			return (KORE_RESULT_OK);
-		}
-		q[i].server = json_string_value(server);
-		q[i].tool = name;
-	}
 	gw_evaluate_all(idx, &s.subj, q, n, res);
 	allowed = json_array();
 	denied = json_array();

@@ -30,6 +30,7 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_token_failures_total{reason=\"scope\"}",
 	"rollcall_worker_starts_total",
 	"rollcall_notify_received_total",
+	"rollcall_policy_refused_total",
 };
 
 struct route_stats {

@@ -26,6 +26,7 @@ enum metric_counter {
 	METRIC_TOKEN_FAILURES_SCOPE,
 	METRIC_WORKER_STARTS,
 	METRIC_NOTIFY_RECEIVED,
+	METRIC_POLICY_REFUSED,		/* records/rows the index refused */
 	METRIC_COUNT
 };
 

@@ -456,9 +456,9 @@ page_admin_quarantine(struct http_request *req)
 	} else if ((name = cursor_params_get(&qp, "directory")) != NULL &&
 	    (acc.directory = policy_dirs_resolve(svc_policy_dirs(),
 	    name)) == NULL) {
-		cursor_params_free(&qp);
 		svc_error(req, HTTP_STATUS_NOT_FOUND, "not_found",
 		    "no directory named '%.64s'", name);
+		cursor_params_free(&qp);
 		return (KORE_RESULT_OK);
 	}
 	acc.rows = json_array();

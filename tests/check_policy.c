@@ -630,6 +630,176 @@ START_TEST(test_globs)
 }
 END_TEST
 
+/* The one rule of what a principal may hold (policy_check_value). */
+START_TEST(test_check_value)
+{
+	struct policy_err	err;
+	char			long_s[POLICY_NAME_MAX + 2];
+
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_eq(policy_check_value("alice@x", 64, 0, "userName",
+	    &err), 0);
+	/* Non-ASCII letters and NBSP (C2 A0) are not controls. */
+	ck_assert_int_eq(policy_check_value("\xc3\xa9mile \xc2\xa0x", 64, 0,
+	    "userName", &err), 0);
+	ck_assert_int_eq(policy_check_value(NULL, 64, 1, "externalId", &err),
+	    0);
+	ck_assert_int_eq(policy_check_value("", 64, 1, "externalId", &err),
+	    0);
+	ck_assert_int_eq(policy_check_value("", 64, 0, "email", &err), -1);
+	ck_assert_str_eq(err.msg, "email is required");
+	ck_assert_int_eq(policy_check_value("v\t@x", 64, 0, "email", &err),
+	    -1);
+	ck_assert_int_eq(err.code, POLICY_E_INVALID);
+	ck_assert_str_eq(err.msg, "email contains a control character");
+	ck_assert_int_eq(policy_check_value("a\x01", 64, 0, "x", &err), -1);
+	ck_assert_int_eq(policy_check_value("a\x1f", 64, 0, "x", &err), -1);
+	ck_assert_int_eq(policy_check_value("a\x7f", 64, 0, "x", &err), -1);
+	/* C1: U+0080 and U+009F, in UTF-8. */
+	ck_assert_int_eq(policy_check_value("a\xc2\x80", 64, 0, "x", &err),
+	    -1);
+	ck_assert_int_eq(policy_check_value("a\xc2\x9f", 64, 0, "x", &err),
+	    -1);
+	memset(long_s, 'a', sizeof(long_s) - 1);
+	long_s[sizeof(long_s) - 1] = '\0';
+	ck_assert_int_eq(policy_check_value(long_s, POLICY_NAME_MAX, 0,
+	    "userName", &err), -1);
+	ck_assert_str_eq(err.msg, "userName is longer than 1024 bytes");
+	long_s[POLICY_NAME_MAX] = '\0';
+	ck_assert_int_eq(policy_check_value(long_s, POLICY_NAME_MAX, 0,
+	    "userName", &err), 0);
+	/* The index applies the same rule. */
+	{
+		struct policy_index	*ix;
+		struct policy_user	u;
+		const char		*mails[1] = { "v\xc2\x85@x" };
+
+		memset(&u, 0, sizeof(u));
+		u.id = "u";
+		u.directory = "d";
+		u.user_name = "u@x";
+		u.emails = mails;
+		u.nemails = 1;
+		u.active = 1;
+		ck_assert_ptr_nonnull(ix = policy_new());
+		ck_assert_int_eq(policy_user_upsert(ix, &u, &err), -1);
+		ck_assert_str_eq(err.msg, "email contains a control character");
+		policy_free(ix);
+	}
+}
+END_TEST
+
+struct qrow {
+	char	ids[4][32];
+	char	why[4][64];
+	int	n;
+};
+
+static int
+collect_quarantine(void *arg, const char *id, const char *dir,
+    const char *why)
+{
+	struct qrow	*q = arg;
+
+	(void)dir;
+	if (q->n < 4) {
+		(void)snprintf(q->ids[q->n], sizeof(q->ids[0]), "%s", id);
+		(void)snprintf(q->why[q->n], sizeof(q->why[0]), "%s", why);
+		q->n++;
+	}
+	return (0);
+}
+
+/* A principal the index cannot apply is denied, never its old state. */
+START_TEST(test_quarantine)
+{
+	struct policy_principal_info	info;
+	struct policy_subject		subj;
+	struct policy_stats		st;
+	struct qrow			q;
+
+	expect_id("u-alice", "github", "list_repos", A, "r-01");
+	expect_id("sp-bot", "github", "create_issue", A, "r-07");
+	ck_assert_uint_eq(policy_quarantined(idx), 0);
+	ck_assert_int_eq(policy_principal_quarantine(idx, "u-alice", "d1",
+	    "user record refused: email contains a control character", 0), 0);
+	ck_assert_uint_eq(policy_quarantined(idx), 1);
+	expect_id("u-alice", "github", "list_repos",
+	    POLICY_R_PRINCIPAL_UNAVAILABLE, NULL);
+	/* Its agents too: nothing is known of their owner. */
+	expect_id("sp-bot", "github", "create_issue",
+	    POLICY_R_PRINCIPAL_UNAVAILABLE, NULL);
+	/* Old aliases resolve to it (denied), not to a stale allow. */
+	expect("by old userName", POLICY_BY_USERNAME, "alice@example.com",
+	    "d1", "github", "list_repos", NOW, POLICY_R_PRINCIPAL_UNAVAILABLE,
+	    NULL, NULL, NULL);
+	expect("by old email", POLICY_BY_EMAIL, "alice.work@example.com",
+	    NULL, "github", "list_repos", NOW,
+	    POLICY_R_PRINCIPAL_UNAVAILABLE, NULL, NULL, NULL);
+	subj.by = POLICY_BY_ID;
+	subj.value = "u-alice";
+	subj.directory = NULL;
+	ck_assert_int_eq(policy_principal_lookup(idx, &subj, &info), 0);
+	ck_assert_int_eq(info.state, POLICY_R_PRINCIPAL_UNAVAILABLE);
+	policy_stats(idx, &st);
+	ck_assert_uint_eq(st.quarantined, 1);
+	ck_assert_str_eq(policy_reason_str(POLICY_R_PRINCIPAL_UNAVAILABLE),
+	    "principal_unavailable");
+
+	/* Its own record, applicable again, lifts it. */
+	add_user("u-alice", "d1", "alice@example.com", NULL, NULL, NULL, 1, 0);
+	ck_assert_uint_eq(policy_quarantined(idx), 0);
+	expect_id("u-alice", "github", "list_repos", A, "r-01");
+
+	/* A refused membership: only a rebuild settles it. */
+	ck_assert_int_eq(policy_principal_quarantine(idx, "u-bob", "d1",
+	    "member record refused", 1), 0);
+	add_user("u-bob", "d1", "bob@example.com", NULL, NULL, NULL, 1, 0);
+	expect_id("u-bob", "jira", "get_issue", POLICY_R_PRINCIPAL_UNAVAILABLE,
+	    NULL);
+	/* ...and a weaker quarantine later does not downgrade it. */
+	ck_assert_int_eq(policy_principal_quarantine(idx, "u-bob", "d1",
+	    "user record refused", 0), 0);
+	add_user("u-bob", "d1", "bob@example.com", NULL, NULL, NULL, 1, 0);
+	expect_id("u-bob", "jira", "get_issue", POLICY_R_PRINCIPAL_UNAVAILABLE,
+	    NULL);
+	/* Another live principal may take over a quarantined alias. */
+	add_user("u-bob2", "d1", "Bob@example.com", NULL, NULL, NULL, 1, 0);
+	subj.by = POLICY_BY_USERNAME;
+	subj.value = "bob@example.com";
+	subj.directory = "d1";
+	ck_assert_int_eq(policy_principal_lookup(idx, &subj, &info), 0);
+	ck_assert_str_eq(info.id, "u-bob2");
+
+	/* A principal never loaded (its first record refused). */
+	ck_assert_int_eq(policy_principal_quarantine(idx, "u-zed", "d1",
+	    NULL, 0), 0);
+	expect_id("u-zed", "github", "list_repos",
+	    POLICY_R_PRINCIPAL_UNAVAILABLE, NULL);
+	expect("other directory", ID, "u-zed", "d2", "github", "list_repos",
+	    NOW, POLICY_R_PRINCIPAL_UNKNOWN, NULL, NULL, NULL);
+	ck_assert_int_eq(policy_principal_quarantine(idx, "", "d1", "x", 0),
+	    -1);
+
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(policy_quarantine_each(idx, collect_quarantine, &q),
+	    0);
+	ck_assert_int_eq(q.n, 2);
+	ck_assert_str_eq(q.ids[0], "u-bob");
+	ck_assert_str_eq(q.why[0], "user record refused");
+	ck_assert_str_eq(q.ids[1], "u-zed");
+	ck_assert_str_eq(q.why[1], "unavailable");
+	/* Removing a principal with a rebuild-only quarantine keeps it. */
+	ck_assert_int_eq(policy_principal_remove(idx, "u-bob"), 0);
+	expect_id("u-bob", "jira", "get_issue", POLICY_R_PRINCIPAL_UNAVAILABLE,
+	    NULL);
+	ck_assert_int_eq(policy_principal_remove(idx, "u-zed"), 0);
+	expect_id("u-zed", "github", "list_repos", POLICY_R_PRINCIPAL_UNKNOWN,
+	    NULL);
+	ck_assert_uint_eq(policy_quarantined(idx), 1);
+}
+END_TEST
+
 START_TEST(test_membership_updates)
 {
 	struct policy_err	err;
@@ -2038,6 +2208,8 @@ policy_suite(void)
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_batch_and_effective);
 	tcase_add_test(tc, test_effective_groups);
+	tcase_add_test(tc, test_quarantine);
+	tcase_add_test(tc, test_check_value);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("globs");

@@ -568,6 +568,92 @@ START_TEST(t_datetime)
 }
 END_TEST
 
+/* What a principal may hold: the write path refuses what the index can't. */
+static void
+stored_refused(enum scim_resource type, const char *old, const char *doc,
+    const char *detail)
+{
+	struct scim_err	 err;
+	json_t		*o, *d;
+
+	o = old != NULL ? json_loads(old, 0, NULL) : NULL;
+	ck_assert_ptr_nonnull(d = json_loads(doc, 0, NULL));
+	scim_err_init(&err);
+	if (detail == NULL) {
+		ck_assert_msg(scim_schema_check_stored(type, o, d, &err) == 0,
+		    "%s: %s", doc, err.detail);
+	} else {
+		ck_assert_msg(scim_schema_check_stored(type, o, d, &err) == -1,
+		    "%s accepted", doc);
+		ck_assert_int_eq(err.status, 400);
+		ck_assert_str_eq(err.scim_type, SCIM_ERR_INVALID_VALUE);
+		ck_assert_str_eq(err.detail, detail);
+	}
+	json_decref(o);
+	json_decref(d);
+}
+
+START_TEST(t_check_stored)
+{
+	char	*big, *doc;
+
+	stored_refused(SCIM_RES_USER, NULL, "{\"userName\":\"a@x\","
+	    "\"externalId\":\"e\",\"emails\":[{\"value\":\"a@x\"},"
+	    "{\"type\":\"work\"}]}", NULL);
+	stored_refused(SCIM_RES_USER, NULL, "{\"userName\":\"a\\t@x\"}",
+	    "userName contains a control character.");
+	stored_refused(SCIM_RES_USER, NULL, "{\"userName\":\"a\\u007f\"}",
+	    "userName contains a control character.");
+	stored_refused(SCIM_RES_USER, NULL, "{\"userName\":\"a\\u0085\"}",
+	    "userName contains a control character.");
+	stored_refused(SCIM_RES_USER, NULL, "{\"userName\":\"a\","
+	    "\"externalId\":\"\\u0001\"}",
+	    "externalId contains a control character.");
+	stored_refused(SCIM_RES_USER, NULL, "{\"userName\":\"a\","
+	    "\"emails\":[{\"value\":\"v\\t@contoso.com\"}]}",
+	    "emails.value contains a control character.");
+	stored_refused(SCIM_RES_USER, NULL, "{\"userName\":\"a\","
+	    "\"emails\":[{\"value\":\"\"}]}", "emails.value is required.");
+	stored_refused(SCIM_RES_USER, NULL, "{}", "userName is required.");
+	/* A stored bad value does not block an unrelated change. */
+	stored_refused(SCIM_RES_USER, "{\"userName\":\"a\\t\","
+	    "\"active\":true}", "{\"userName\":\"a\\t\",\"active\":false}",
+	    NULL);
+	stored_refused(SCIM_RES_USER, "{\"userName\":\"a\"}",
+	    "{\"userName\":\"b\\u001f\"}",
+	    "userName contains a control character.");
+	/* 600 characters: over the 512 the database holds. */
+	big = malloc(601);
+	memset(big, 'a', 600);
+	big[600] = '\0';
+	ck_assert_int_ne(asprintf(&doc, "{\"userName\":\"%s\"}", big), -1);
+	stored_refused(SCIM_RES_USER, NULL, doc,
+	    "userName is longer than 512 characters.");
+	free(doc);
+	ck_assert_int_ne(asprintf(&doc, "{\"displayName\":\"%s\"}", big), -1);
+	stored_refused(SCIM_RES_GROUP, NULL, doc,
+	    "displayName is longer than 512 characters.");
+	free(doc);
+	ck_assert_int_ne(asprintf(&doc, "{\"userName\":\"a\","
+	    "\"externalId\":\"%s%s\"}", big, big), -1);
+	stored_refused(SCIM_RES_USER, NULL, doc,
+	    "externalId is longer than 1024 bytes.");
+	free(doc);
+	free(big);
+	/* 300 two-byte characters: fine for both limits. */
+	big = malloc(601);
+	for (int i = 0; i < 600; i += 2) {
+		big[i] = (char)0xc3;
+		big[i + 1] = (char)0xa9;
+	}
+	big[600] = '\0';
+	ck_assert_int_ne(asprintf(&doc, "{\"userName\":\"%s\"}", big), -1);
+	stored_refused(SCIM_RES_USER, NULL, doc, NULL);
+	free(doc);
+	free(big);
+}
+END_TEST
+
 START_TEST(t_error_json)
 {
 	struct scim_err	 err;
@@ -642,6 +728,7 @@ schema_suite(void)
 	tcase_add_test(tc, t_project);
 	tcase_add_test(tc, t_datetime);
 	tcase_add_test(tc, t_error_json);
+	tcase_add_test(tc, t_check_stored);
 	suite_add_tcase(s, tc);
 	return (s);
 }

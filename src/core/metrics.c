@@ -34,6 +34,7 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_db_cancels_sent_total",
 	"rollcall_requests_refused_total{reason=\"duplicate_header\"}",
 	"rollcall_log_lines_suppressed_total",
+	"rollcall_policy_refused_total",
 };
 
 struct route_stats {

@@ -30,6 +30,7 @@ enum metric_counter {
 	METRIC_DB_CANCELS_SENT,		/* PQcancel for such a job */
 	METRIC_REFUSED_DUPLICATE_HEADER,
 	METRIC_LOG_SUPPRESSED,
+	METRIC_POLICY_REFUSED,		/* records/rows the index refused */
 	METRIC_COUNT
 };
 

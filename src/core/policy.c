@@ -102,6 +102,8 @@ struct pol_principal {
 	struct pol_vec		 rules;		/* rules naming it */
 	struct pol_vec		 grants;
 	uint64_t		 epoch;
+	int			 quarantined;	/* 0, 1: own record, 2: rebuild */
+	char			*why;		/* set while quarantined */
 	char			 idbuf[];	/* id points here */
 };
 
@@ -163,12 +165,15 @@ struct policy_index {
 	uint64_t		 version;
 	size_t			 nmemberships;
 	size_t			 ntools;
+	size_t			 nquarantined;
 };
 
 static void	pol_err(struct policy_err *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static int	pol_check_str(const char *, size_t, int, const char *,
 		    struct policy_err *);
+static void	pol_unquarantine(struct policy_index *,
+		    struct pol_principal *);
 static int	pol_vec_push(struct pol_vec *, void *);
 static int	pol_vec_reserve(struct pol_vec *, uint32_t);
 static int	pol_vec_remove(struct pol_vec *, const void *);
@@ -247,6 +252,7 @@ static const char *pol_reason_names[POLICY_R_COUNT] = {
 	"elevation_required",
 	"no_matching_rule",
 	"internal_error",
+	"principal_unavailable",
 };
 
 static void
@@ -262,12 +268,13 @@ pol_err(struct policy_err *err, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Bounded, printable (no control bytes) string; empty counts as absent. */
-static int
-pol_check_str(const char *s, size_t max, int optional, const char *what,
+/* Bounded, free of C0, DEL and C1 controls; empty counts as absent. */
+int
+policy_check_value(const char *s, size_t max, int optional, const char *what,
     struct policy_err *err)
 {
-	size_t		i;
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i;
 
 	if (s == NULL || *s == '\0') {
 		if (optional)
@@ -275,19 +282,29 @@ pol_check_str(const char *s, size_t max, int optional, const char *what,
 		pol_err(err, POLICY_E_INVALID, "%s is required", what);
 		return (-1);
 	}
-	for (i = 0; s[i] != '\0'; i++) {
+	for (i = 0; u[i] != '\0'; i++) {
 		if (i >= max) {
 			pol_err(err, POLICY_E_INVALID,
 			    "%s is longer than %zu bytes", what, max);
 			return (-1);
 		}
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+		/* C1 controls are U+0080-U+009F: C2 80 .. C2 9F in UTF-8. */
+		if (u[i] < 0x20 || u[i] == 0x7f ||
+		    (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)) {
 			pol_err(err, POLICY_E_INVALID,
 			    "%s contains a control character", what);
 			return (-1);
 		}
 	}
 	return (0);
+}
+
+/* The index's own checks: the one rule, under a short name. */
+static int
+pol_check_str(const char *s, size_t max, int optional, const char *what,
+    struct policy_err *err)
+{
+	return (policy_check_value(s, max, optional, what, err));
 }
 
 static int
@@ -682,8 +699,8 @@ pol_principal_clear(struct pol_principal *p)
 static void
 pol_principal_maybe_free(struct policy_index *idx, struct pol_principal *p)
 {
-	if (p == NULL || p->present || p->rules.n != 0 || p->grants.n != 0 ||
-	    p->nowned != 0 || p->groups.n != 0)
+	if (p == NULL || p->present || p->quarantined || p->rules.n != 0 ||
+	    p->grants.n != 0 || p->nowned != 0 || p->groups.n != 0)
 		return;
 	hashmap_del(&idx->principals, p->id);
 	pol_principal_clear(p);
@@ -954,6 +971,7 @@ policy_free(struct policy_index *idx)
 		pol_ords_free(&p->groups);
 		pol_vec_free(&p->rules);
 		pol_vec_free(&p->grants);
+		free(p->why);
 		free(p);
 	}
 	it = 0;
@@ -1098,6 +1116,8 @@ policy_user_upsert(struct policy_index *idx, const struct policy_user *u,
 	rc = pol_aliases_link(idx, p);
 	if (rc == -1)
 		pol_err(err, POLICY_E_NOMEM, "out of memory (aliases)");
+	else if (p->quarantined == 1)
+		pol_unquarantine(idx, p);
 	return (rc);
 }
 
@@ -1162,6 +1182,8 @@ policy_sp_upsert(struct policy_index *idx, const struct policy_sp *sp,
 		pol_err(err, POLICY_E_NOMEM, "out of memory (aliases)");
 		return (-1);
 	}
+	if (p->quarantined == 1)
+		pol_unquarantine(idx, p);
 	return (0);
 }
 
@@ -1171,7 +1193,7 @@ policy_principal_remove(struct policy_index *idx, const char *id)
 	struct pol_principal	*p;
 
 	if (id == NULL || (p = hashmap_get(&idx->principals, id)) == NULL ||
-	    !p->present)
+	    (!p->present && !p->quarantined))
 		return (-1);
 	pol_aliases_unlink(idx, p);
 	pol_principal_clear(p);
@@ -1184,6 +1206,8 @@ policy_principal_remove(struct policy_index *idx, const char *id)
 	p->present = 0;
 	p->kind = POLICY_PRINCIPAL_NONE;
 	p->active = p->deleted = 0;
+	if (p->quarantined == 1)
+		pol_unquarantine(idx, p);
 	pol_principal_maybe_free(idx, p);
 	return (0);
 }
@@ -1650,7 +1674,8 @@ pol_resolve(const struct policy_index *idx,
 		return (NULL);
 	if (subj->by == POLICY_BY_ID) {
 		p = hashmap_get(&idx->principals, subj->value);
-		if (p == NULL || !p->present || (dir && p->dir != dir))
+		if (p == NULL || (!p->present && !p->quarantined) ||
+		    (dir && p->dir != dir))
 			return (NULL);
 		return (p);
 	}
@@ -1661,11 +1686,12 @@ pol_resolve(const struct policy_index *idx,
 	nlive = nany = 0;
 	for (i = 0; i < a->who.n; i++) {
 		p = a->who.v[i];
-		if (!p->present || (dir && p->dir != dir))
+		if ((!p->present && !p->quarantined) ||
+		    (dir && p->dir != dir))
 			continue;
 		any = p;
 		nany++;
-		if (p->active && !p->deleted) {
+		if (p->active && !p->deleted && !p->quarantined) {
 			live = p;
 			nlive++;
 		}
@@ -1683,6 +1709,8 @@ pol_principal_state(const struct pol_principal *p)
 {
 	const struct pol_principal	*o;
 
+	if (p != NULL && p->quarantined)
+		return (POLICY_R_PRINCIPAL_UNAVAILABLE);
 	if (p == NULL || !p->present)
 		return (POLICY_R_PRINCIPAL_UNKNOWN);
 	if (p->deleted || !p->active)
@@ -1690,6 +1718,9 @@ pol_principal_state(const struct pol_principal *p)
 	if (p->revoked)
 		return (POLICY_R_PRINCIPAL_REVOKED);
 	if (p->kind == POLICY_PRINCIPAL_SP && (o = p->owner) != NULL) {
+		/* Nothing is known of a quarantined owner: deny. */
+		if (o->quarantined)
+			return (POLICY_R_PRINCIPAL_UNAVAILABLE);
 		/* An owner under the kill switch suspends its agents too. */
 		if (!o->present || o->deleted || !o->active || o->revoked)
 			return (POLICY_R_OWNER_INACTIVE);
@@ -2178,8 +2209,103 @@ policy_stats(const struct policy_index *idx, struct policy_stats *st)
 		else
 			st->placeholders++;
 	}
+	st->quarantined = idx->nquarantined;
 	st->memberships = idx->nmemberships;
 	st->tools = idx->ntools;
 	st->rules = idx->rules.count;
 	st->grants = idx->grants.count;
+}
+
+static void
+pol_unquarantine(struct policy_index *idx, struct pol_principal *p)
+{
+	if (!p->quarantined)
+		return;
+	p->quarantined = 0;
+	free(p->why);
+	p->why = NULL;
+	idx->nquarantined--;
+}
+
+int
+policy_principal_quarantine(struct policy_index *idx, const char *id,
+    const char *directory, const char *why, int until_rebuild)
+{
+	struct pol_principal	*p;
+	const char		*dir;
+	char			*w;
+	size_t			 len;
+
+	if (pol_check_str(id, POLICY_ID_MAX, 0, "id", NULL) == -1)
+		return (-1);
+	dir = NULL;
+	if (directory != NULL && pol_check_str(directory, POLICY_ID_MAX,
+	    0, "directory", NULL) == 0 &&
+	    (dir = pol_dir_intern(idx, directory)) == NULL)
+		return (-1);
+	if (why == NULL || *why == '\0')
+		why = "unavailable";
+	len = strnlen(why, POLICY_WHY_MAX - 1);
+	if ((w = malloc(len + 1)) == NULL)
+		return (-1);
+	memcpy(w, why, len);
+	w[len] = '\0';
+	if ((p = pol_principal_get(idx, id)) == NULL) {
+		free(w);
+		return (-1);
+	}
+	if (!p->quarantined)
+		idx->nquarantined++;
+	free(p->why);
+	p->why = w;
+	/* The stronger of the two holds: a rebuild-only one stays so. */
+	if (until_rebuild || p->quarantined == 2)
+		p->quarantined = 2;
+	else
+		p->quarantined = 1;
+	if (dir != NULL)
+		p->dir = dir;
+	return (0);
+}
+
+size_t
+policy_quarantined(const struct policy_index *idx)
+{
+	return (idx->nquarantined);
+}
+
+static int
+pol_cmp_principal(const void *a, const void *b)
+{
+	const struct pol_principal *const *x = a, *const *y = b;
+
+	return (strcmp((*x)->id, (*y)->id));
+}
+
+int
+policy_quarantine_each(const struct policy_index *idx,
+    policy_quarantine_cb cb, void *arg)
+{
+	struct pol_principal	**v, *p;
+	size_t			  it, n, i;
+	void			 *val;
+	int			  rc;
+
+	if (idx->nquarantined == 0)
+		return (0);
+	if ((v = calloc(idx->nquarantined, sizeof(*v))) == NULL)
+		return (-1);
+	n = 0;
+	it = 0;
+	while (hashmap_next(&idx->principals, &it, NULL, &val)) {
+		p = val;
+		if (p->quarantined && n < idx->nquarantined)
+			v[n++] = p;
+	}
+	qsort(v, n, sizeof(*v), pol_cmp_principal);
+	rc = 0;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = cb(arg, v[i]->id, v[i]->dir, v[i]->why);
+	free(v);
+	return (rc);
 }

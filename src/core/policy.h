@@ -51,6 +51,7 @@
 #define POLICY_NAME_MAX		1024	/* userName, emails, tool names */
 #define POLICY_SELECTOR_MAX	256
 #define POLICY_LIST_MAX		64	/* emails per user, labels per tool */
+#define POLICY_WHY_MAX		128	/* quarantine reason, with NUL */
 
 struct policy_index;
 
@@ -85,6 +86,7 @@ enum policy_reason {
 	POLICY_R_ELEVATION_REQUIRED,
 	POLICY_R_NO_MATCHING_RULE,
 	POLICY_R_INTERNAL_ERROR,
+	POLICY_R_PRINCIPAL_UNAVAILABLE,	/* quarantined: see below */
 	POLICY_R_COUNT
 };
 
@@ -224,6 +226,7 @@ struct policy_principal_info {
 
 struct policy_stats {
 	size_t		principals;	/* loaded users + service principals */
+	size_t		quarantined;	/* principals denied as unavailable */
 	size_t		groups;		/* loaded groups */
 	size_t		memberships;
 	size_t		servers;
@@ -246,6 +249,52 @@ typedef int	(*policy_explain_cb)(void *arg, const char *rule_id,
 
 typedef int	(*policy_effective_cb)(void *arg, const char *server,
 		    const char *tool, const struct policy_result *res);
+
+/*
+ * The one rule for what a principal may hold (README "What a principal
+ * may hold"): every string the index keeps (ids, userName, externalId,
+ * emails, app ids, names) is non-empty (unless optional), at most max
+ * bytes long, and free of control characters: C0 (U+0000-U+001F), DEL
+ * (U+007F) and C1 (U+0080-U+009F, i.e. the UTF-8 pairs C2 80-C2 9F).
+ * The index checks every input with it, and the SCIM write path checks
+ * the same attributes with it before anything is written, so the two
+ * cannot drift: what SCIM accepts, the index can hold.  0, or -1 with
+ * err (POLICY_E_INVALID, msg naming what).
+ */
+int		policy_check_value(const char *s, size_t max, int optional,
+		    const char *what, struct policy_err *err);
+
+/*
+ * Quarantine.  When a change record or a loaded row that concerns a
+ * principal cannot be applied, the principal must not keep its previous
+ * state (a disable the index refused would otherwise stay an allow).
+ * A quarantined principal is denied with principal_unavailable (so are
+ * service principals it owns); its id and its old aliases resolve to it,
+ * so an old userName cannot answer for a still-allowed user, and it is
+ * never "live" for an alias another principal claims.  why is copied
+ * (truncated to POLICY_WHY_MAX - 1 bytes).  directory may be NULL.
+ * With until_rebuild == 0 the next successful upsert of that principal
+ * (its own record, now applicable) lifts the quarantine; with 1 only a
+ * fresh index does (e.g. a refused membership, which a later user
+ * record does not repair).  0, or -1 on a bad id or no memory.
+ */
+int		policy_principal_quarantine(struct policy_index *idx,
+		    const char *id, const char *directory, const char *why,
+		    int until_rebuild);
+
+/* How many principals are quarantined; O(1). */
+size_t		policy_quarantined(const struct policy_index *idx);
+
+/* Callback for policy_quarantine_each; non-zero return stops. */
+typedef int	(*policy_quarantine_cb)(void *arg, const char *id,
+		    const char *directory, const char *why);
+
+/*
+ * Every quarantined principal, sorted by id; directory may be NULL (not
+ * known).  Strings are borrowed.  0, -1 on no memory, or cb's value.
+ */
+int		policy_quarantine_each(const struct policy_index *idx,
+		    policy_quarantine_cb cb, void *arg);
 
 /* New empty index, or NULL; caller frees it with policy_free(). */
 struct policy_index	*policy_new(void);

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "policy.h"
 #include "scim_error.h"
 #include "scim_schema.h"
 
@@ -1242,5 +1243,101 @@ done:
 	*secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
 	    sign * (oh * 3600 + om * 60);
 	*nsec = frac;
+	return (0);
+}
+
+/* Code points in a UTF-8 string (continuation bytes not counted). */
+static size_t
+utf8_chars(const char *s)
+{
+	size_t	n;
+
+	for (n = 0; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return (n);
+}
+
+/* One string attribute under the rule; what names it in the error. */
+static int
+check_string(const json_t *v, size_t max_chars, int optional,
+    const char *what, struct scim_err *err)
+{
+	struct policy_err	perr;
+
+	if (v == NULL || json_is_null(v)) {
+		if (optional)
+			return (0);
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE,
+		    "%s is required.", what));
+	}
+	if (!json_is_string(v))
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE,
+		    "%s must be a string.", what));
+	if (max_chars > 0 && utf8_chars(json_string_value(v)) > max_chars)
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE,
+		    "%s is longer than %zu characters.", what, max_chars));
+	memset(&perr, 0, sizeof(perr));
+	if (strlen(json_string_value(v)) != json_string_length(v) ||
+	    policy_check_value(json_string_value(v), POLICY_NAME_MAX, 0, what,
+	    &perr) == -1)
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE, "%s.",
+		    perr.msg[0] != '\0' ? perr.msg :
+		    "a value contains a control character"));
+	return (0);
+}
+
+/* 1 when attribute key differs between old (may be NULL) and doc. */
+static int
+changed(const json_t *old, const json_t *doc, const char *key)
+{
+	const json_t	*a, *b;
+
+	if (old == NULL)
+		return (1);
+	a = json_object_get(old, key);
+	b = json_object_get(doc, key);
+	if (a == NULL || b == NULL)
+		return (a != b);
+	return (!json_equal(a, b));
+}
+
+int
+scim_schema_check_stored(enum scim_resource type, const json_t *old,
+    const json_t *doc, struct scim_err *err)
+{
+	const json_t	*emails, *e;
+	size_t		 i;
+
+	if (type == SCIM_RES_GROUP) {
+		if (changed(old, doc, "displayName"))
+			return (check_string(json_object_get(doc,
+			    "displayName"), SCIM_NAME_CHARS, 0, "displayName",
+			    err) == -1 ? -1 : 0);
+		return (0);
+	}
+	if (changed(old, doc, "userName") &&
+	    check_string(json_object_get(doc, "userName"), SCIM_NAME_CHARS, 0,
+	    "userName", err) == -1)
+		return (-1);
+	if (changed(old, doc, "externalId") &&
+	    check_string(json_object_get(doc, "externalId"), 0, 1,
+	    "externalId", err) == -1)
+		return (-1);
+	if (!changed(old, doc, "emails"))
+		return (0);
+	emails = json_object_get(doc, "emails");
+	if (json_array_size(emails) > POLICY_LIST_MAX)
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE,
+		    "emails holds more than %d values.", POLICY_LIST_MAX));
+	json_array_foreach(emails, i, e) {
+		/* Entries without a value hold no alias (see scim_store). */
+		if (json_object_get(e, "value") == NULL ||
+		    json_is_null(json_object_get(e, "value")))
+			continue;
+		if (check_string(json_object_get(e, "value"), 0, 0,
+		    "emails.value", err) == -1)
+			return (-1);
+	}
 	return (0);
 }

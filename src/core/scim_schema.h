@@ -186,6 +186,23 @@ int	scim_schema_normalize(enum scim_resource, json_t *doc,
 	    struct scim_err *);
 
 /*
+ * What a principal may hold (policy.h, policy_check_value; README "What
+ * a principal may hold"), checked on the final document of a write
+ * before anything is stored.  Users: userName at most
+ * SCIM_NAME_CHARS characters and POLICY_NAME_MAX bytes, externalId and
+ * every emails[].value non-empty and at most POLICY_NAME_MAX bytes, at
+ * most POLICY_LIST_MAX emails; none of them may hold a control
+ * character (C0, DEL, C1).  Groups: displayName at most SCIM_NAME_CHARS
+ * characters (the index keeps no group names).  Only attributes that
+ * differ from old are checked (old NULL on create), so a row written
+ * before this rule can still be disabled or deleted.  0, or -1 with
+ * 400 invalidValue naming the attribute.
+ */
+#define SCIM_NAME_CHARS	512	/* userName, group displayName (sql/) */
+int	scim_schema_check_stored(enum scim_resource, const json_t *old,
+	    const json_t *doc, struct scim_err *);
+
+/*
  * RFC 7644 section 3.9 projection of a stored resource.  attributes and
  * excluded are the raw comma-separated query values (either may be NULL
  * or empty; if both are set, attributes wins as the RFC requires one or

@@ -30,5 +30,6 @@ void	 print_table(json_t *rows, const char *const *cols);
 int	 cmd_effective(int, char **);
 int	 cmd_explain(int, char **);
 int	 cmd_revoke_all(int, char **);
+int	 cmd_quarantine(int, char **);
 
 #endif

@@ -4,7 +4,8 @@
  * index the server uses (src/store/policy_store.c) and ask it, so the
  * CLI and the gateways can never disagree.  revoke-all writes through
  * the same code as the admin API; running servers apply it through
- * NOTIFY within moments.
+ * NOTIFY within moments.  quarantine lists the principals the index
+ * denies because their stored state cannot be applied.
  */
 #include <sys/types.h>
 
@@ -230,6 +231,82 @@ cmd_explain(int argc, char **argv)
 		}
 		json_decref(rules);
 	}
+	policy_dirs_cleanup(&dirs);
+	policy_free(idx);
+
+	return (0);
+}
+
+struct quarantine_rows {
+	const char	*directory;	/* index directory id, or NULL */
+	json_t		*rows;
+};
+
+static int
+quarantine_row(void *arg, const char *id, const char *dir, const char *why)
+{
+	struct quarantine_rows	*acc = arg;
+
+	if (acc->directory != NULL &&
+	    (dir == NULL || strcmp(dir, acc->directory) != 0))
+		return (0);
+	(void)json_array_append_new(acc->rows, json_pack("{s:s, s:s, s:s}",
+	    "id", id, "directory_id", dir != NULL ? dir : "?", "reason",
+	    why != NULL ? why : ""));
+	return (0);
+}
+
+/*
+ * The principals the index denies because their stored state cannot be
+ * applied (policy.h, quarantine), as the server loads them at start.
+ */
+int
+cmd_quarantine(int argc, char **argv)
+{
+	static struct option		 opts[] = {
+		{ "directory", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const	 cols[] = { "id", "directory_id",
+	    "reason", NULL };
+	struct quarantine_rows		 acc;
+	struct policy_dirs		 dirs;
+	struct policy_index		*idx;
+	const char			*directory;
+	int				 ch, as_json;
+	PGconn				*conn;
+
+	directory = NULL;
+	as_json = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'd')
+			directory = optarg;
+		else if (ch == 'j')
+			as_json = 1;
+		else
+			die("usage: rollcallctl quarantine [--directory NAME] "
+			    "[--json]");
+	}
+	conn = db_connect();
+	idx = load_index(conn, &dirs);
+	PQfinish(conn);
+	acc.directory = NULL;
+	if (directory != NULL &&
+	    (acc.directory = policy_dirs_resolve(&dirs, directory)) == NULL)
+		die("no directory named '%s'", directory);
+	acc.rows = json_array();
+	if (policy_quarantine_each(idx, quarantine_row, &acc) == -1)
+		die("out of memory");
+	if (as_json) {
+		print_json(acc.rows);
+	} else {
+		printf("%zu principal(s) quarantined\n",
+		    json_array_size(acc.rows));
+		if (json_array_size(acc.rows) > 0)
+			print_table(acc.rows, cols);
+	}
+	json_decref(acc.rows);
 	policy_dirs_cleanup(&dirs);
 	policy_free(idx);
 

@@ -81,6 +81,7 @@ usage(void)
 	    "       rollcallctl explain SUBJECT SERVER TOOL [--directory NAME] "
 	    "[--json]\n"
 	    "       rollcallctl revoke-all ID [--restore]\n"
+	    "       rollcallctl quarantine [--directory NAME] [--json]\n"
 	    "Settings come from $ROLLCALL_SETTINGS (default "
 	    "conf/rollcall.settings)\nand ROLLCALL_* variables, as for the "
 	    "server.\n");
@@ -851,6 +852,8 @@ main(int argc, char **argv)
 		return (cmd_explain(argc, argv));
 	if (strcmp(argv[0], "revoke-all") == 0)
 		return (cmd_revoke_all(argc, argv));
+	if (strcmp(argv[0], "quarantine") == 0)
+		return (cmd_quarantine(argc, argv));
 	if (strcmp(argv[0], "user") == 0)
 		return (cmd_user(argc, argv));
 	usage();

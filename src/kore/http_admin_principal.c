@@ -29,6 +29,7 @@
 int	page_admin_effective(struct http_request *);
 int	page_admin_explain(struct http_request *);
 int	page_admin_killswitch(struct http_request *);
+int	page_admin_quarantine(struct http_request *);
 
 #define EFFECTIVE_PREFIX	"/admin/v1/principals/"
 
@@ -267,6 +268,10 @@ page_admin_explain(struct http_request *req)
 	case POLICY_R_OWNER_INACTIVE:
 		steps = "1. principal state decides: deny";
 		break;
+	case POLICY_R_PRINCIPAL_UNAVAILABLE:
+		steps = "1. the principal is quarantined (its stored state "
+		    "cannot be applied; see GET /admin/v1/quarantine): deny";
+		break;
 	case POLICY_R_TOOL_UNKNOWN:
 		steps = "2. the server or tool is unknown: deny";
 		break;
@@ -386,4 +391,84 @@ page_admin_killswitch(struct http_request *req)
 	rc_strlcpy(job->request_id, ctx->request_id, sizeof(job->request_id));
 
 	return (svc_db_run(req, killswitch_job, job));
+}
+
+struct quarantine_acc {
+	const char	*directory;	/* NULL: every directory */
+	json_t		*rows;
+};
+
+static int
+quarantine_cb(void *arg, const char *id, const char *dir, const char *why)
+{
+	struct quarantine_acc	*acc = arg;
+	long long		 d;
+
+	if (acc->directory != NULL &&
+	    (dir == NULL || strcmp(dir, acc->directory) != 0))
+		return (0);
+	if (dir == NULL || rc_parse_int(dir, 1, INT64_MAX, &d) == -1)
+		d = 0;
+	(void)json_array_append_new(acc->rows, json_pack("{s:s, s:o, s:s}",
+	    "id", id, "directory_id", d > 0 ? json_integer((json_int_t)d) :
+	    json_null(), "reason", why != NULL ? why : ""));
+	return (0);
+}
+
+/*
+ * GET /admin/v1/quarantine[?directory=NAME]: the principals this
+ * worker's index denies as principal_unavailable, and why.  A token of
+ * one directory sees that directory's only.
+ */
+int
+page_admin_quarantine(struct http_request *req)
+{
+	static const char *const	 allowed[] = { "directory", NULL };
+	struct quarantine_acc		 acc;
+	struct policy_index		*idx;
+	struct cursor_params		 qp;
+	struct cursor_err		 cerr;
+	struct svc_ctx			*ctx;
+	const char			*name;
+	char				 dirbuf[24];
+	json_t				*out;
+
+	if (!svc_method_allowed(req, HTTP_METHOD_GET))
+		return (KORE_RESULT_OK);
+	ctx = svc_ctx(req);
+	if (cursor_params_parse(req->query_string, allowed, &qp,
+	    &cerr) == -1) {
+		svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_parameter",
+		    "%s%s%s", cerr.param, cerr.param[0] ? ": " : "", cerr.msg);
+		return (KORE_RESULT_OK);
+	}
+	if ((idx = svc_policy()) == NULL) {
+		cursor_params_free(&qp);
+		svc_error(req, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable",
+		    "the policy index is being rebuilt; retry");
+		return (KORE_RESULT_OK);
+	}
+	acc.directory = NULL;
+	if (ctx->token.directory_id != 0) {
+		(void)snprintf(dirbuf, sizeof(dirbuf), "%lld",
+		    (long long)ctx->token.directory_id);
+		acc.directory = dirbuf;
+	} else if ((name = cursor_params_get(&qp, "directory")) != NULL &&
+	    (acc.directory = policy_dirs_resolve(svc_policy_dirs(),
+	    name)) == NULL) {
+		svc_error(req, HTTP_STATUS_NOT_FOUND, "not_found",
+		    "no directory named '%.64s'", name);
+		cursor_params_free(&qp);
+		return (KORE_RESULT_OK);
+	}
+	acc.rows = json_array();
+	(void)policy_quarantine_each(idx, quarantine_cb, &acc);
+	out = json_pack("{s:o, s:I, s:I}", "quarantined", acc.rows,
+	    "count", (json_int_t)json_array_size(acc.rows), "policy_version",
+	    (json_int_t)policy_version(idx));
+	svc_respond_json(req, HTTP_STATUS_OK, out);
+	json_decref(out);
+	cursor_params_free(&qp);
+
+	return (KORE_RESULT_OK);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy.h"
 #include "svc.h"
 #include "util.h"
 
@@ -38,7 +39,7 @@ const char *const	svc_routes[] = {
 	/* admin */
 	"admin_directories", "admin_tokens", "admin_token",
 	"admin_effective", "admin_explain", "admin_killswitch",
-	"admin_simulate",
+	"admin_quarantine", "admin_simulate",
 	"admin_audit", "admin_audit_export", "admin_audit_verify",
 	"admin_users", "admin_user", "admin_user_groups", "admin_groups",
 	"admin_group", "admin_group_members", "openapi",
@@ -77,6 +78,7 @@ int
 page_readyz(struct http_request *req)
 {
 	struct svc_db_err	*err;
+	struct policy_index	*idx;
 	json_t			*body;
 	uint64_t		 now, checked;
 	int			 result, ready, db_ok;
@@ -97,10 +99,16 @@ page_readyz(struct http_request *req)
 
 	ready = __atomic_load_n(&svc.shared->ready, __ATOMIC_ACQUIRE);
 	db_ok = __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED);
-	body = json_pack("{s:s, s:b, s:b, s:I}", "status",
+	/*
+	 * Quarantined principals are reported, not an outage: denying the
+	 * principals the index cannot hold is the correct answer.
+	 */
+	idx = svc_policy();
+	body = json_pack("{s:s, s:b, s:b, s:I, s:I}", "status",
 	    ready && db_ok ? "ready" : "not_ready", "database", db_ok,
 	    "state_loaded", ready, "tokens",
-	    (json_int_t)tokentab_count(svc.tokens));
+	    (json_int_t)tokentab_count(svc.tokens), "quarantined",
+	    (json_int_t)(idx != NULL ? policy_quarantined(idx) : 0));
 	svc_respond_json(req, ready && db_ok ? HTTP_STATUS_OK :
 	    HTTP_STATUS_SERVICE_UNAVAILABLE, body);
 	json_decref(body);
@@ -111,15 +119,20 @@ page_readyz(struct http_request *req)
 int
 page_metrics(struct http_request *req)
 {
-	char	*text, extra[256];
+	struct policy_index	*idx;
+	char			*text, extra[384];
 
 	if (!svc_method_allowed(req, HTTP_METHOD_GET))
 		return (KORE_RESULT_OK);
+	idx = svc_policy();
 	(void)snprintf(extra, sizeof(extra),
+	    "# TYPE rollcall_policy_quarantined gauge\n"
+	    "rollcall_policy_quarantined %zu\n"
 	    "# TYPE rollcall_tokens gauge\nrollcall_tokens %u\n"
 	    "# TYPE rollcall_ready gauge\nrollcall_ready %u\n"
 	    "# TYPE rollcall_start_time_seconds gauge\n"
 	    "rollcall_start_time_seconds %llu\n",
+	    idx != NULL ? policy_quarantined(idx) : (size_t)0,
 	    tokentab_count(svc.tokens),
 	    __atomic_load_n(&svc.shared->ready, __ATOMIC_RELAXED) &&
 	    __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED),

@@ -14,6 +14,12 @@
  * restarted worker whose ring history is gone) rebuilds its index from
  * the database on a task thread; until the new index is in place it
  * denies everything (fail closed).
+ *
+ * A record or row the index refuses quarantines the principal it
+ * concerns (policy.h): denied as principal_unavailable until its own
+ * record applies or a rebuild loads it cleanly.  Such events are logged
+ * once per instance (by the parent at start, by worker 1 afterwards)
+ * and counted in rollcall_policy_refused_total.
  */
 #include <sys/types.h>
 
@@ -55,6 +61,24 @@ static void	rebuild_start(void);
 static int	rebuild_job(PGconn *, void *, struct svc_db_err *);
 static void	rebuild_done(void *, int, struct svc_db_err *);
 static void	apply_entry(const unsigned char *, size_t);
+static int	log_quarantined(void *, const char *, const char *,
+		    const char *);
+
+/* One process per instance reports refusals: the parent, then worker 1. */
+static int
+reporter(void)
+{
+	return (worker == NULL || worker->id == 1);
+}
+
+static int
+log_quarantined(void *arg, const char *id, const char *dir, const char *why)
+{
+	(void)arg;
+	svc_log(SVC_LOG_WARN, "policy: principal %s (directory %s) "
+	    "quarantined: %s", id, dir != NULL ? dir : "?", why);
+	return (0);
+}
 
 int
 svc_policy_parent_load(PGconn *conn, struct svc_db_err *dberr)
@@ -72,6 +96,11 @@ svc_policy_parent_load(PGconn *conn, struct svc_db_err *dberr)
 	}
 	base_version = policy_version(index_cur);
 	ring_pos = changering_head(svc.ring);
+	if (policy_quarantined(index_cur) > 0) {
+		(void)policy_quarantine_each(index_cur, log_quarantined, NULL);
+		metrics_add(svc.metrics, METRIC_POLICY_REFUSED,
+		    policy_quarantined(index_cur));
+	}
 
 	return (0);
 }
@@ -107,6 +136,7 @@ sync_timer(void *arg, u_int64_t now)
 static void
 apply_entry(const unsigned char *buf, size_t len)
 {
+	struct policy_refusal	 ref;
 	json_error_t	 jerr;
 	json_t		*doc, *rec;
 	json_int_t	 v;
@@ -124,12 +154,19 @@ apply_entry(const unsigned char *buf, size_t len)
 	}
 	json_array_foreach(doc, i, rec) {
 		if (policy_store_apply(index_cur, &dirs_cur, lww, base_version,
-		    rec) == -1)
-			svc_log(SVC_LOG_ERROR, "policy: change record of kind "
-			    "'%s' refused", json_string_value(
-			    json_object_get(rec, "kind")) ?
-			    json_string_value(json_object_get(rec, "kind")) :
-			    "?");
+		    rec, &ref) == -1 && reporter()) {
+			metrics_add(svc.metrics, METRIC_POLICY_REFUSED, 1);
+			if (ref.quarantined)
+				svc_log(SVC_LOG_ERROR, "policy: change record "
+				    "of kind '%s' refused (%s); principal %s "
+				    "quarantined", ref.kind, ref.msg,
+				    ref.principal);
+			else
+				svc_log(SVC_LOG_ERROR, "policy: change record "
+				    "of kind '%s' refused (%s)",
+				    ref.kind[0] != '\0' ? ref.kind : "?",
+				    ref.msg);
+		}
 		v = json_integer_value(json_object_get(rec, "version"));
 		if (seen_hook != NULL && v > 0)
 			seen_hook((uint64_t)v);
@@ -306,7 +343,8 @@ rebuild_done(void *arg, int result, struct svc_db_err *err)
 	base_version = policy_version(index_cur);
 	ring_pos = rb->ring_start;
 	free(rb);
-	svc_log(SVC_LOG_INFO, "policy: index rebuilt at version %llu",
-	    (unsigned long long)base_version);
+	svc_log(SVC_LOG_INFO, "policy: index rebuilt at version %llu "
+	    "(%zu principals quarantined)", (unsigned long long)base_version,
+	    policy_quarantined(index_cur));
 	(void)svc_policy();
 }

@@ -103,8 +103,12 @@ store_changes_flush(PGconn *conn, struct store_changes *c,
 	if (json_array_size(c->records) == 0)
 		(void)json_array_append_new(c->records,
 		    json_pack("{s:s}", "kind", "version"));
-	json_array_foreach(c->records, i, rec)
+	/* (version, seq) orders records of one commit for the index. */
+	json_array_foreach(c->records, i, rec) {
 		(void)json_object_set_new(rec, "version", json_integer(v));
+		(void)json_object_set_new(rec, "seq",
+		    json_integer((json_int_t)i));
+	}
 
 	/* One statement per table: the arrays travel as JSON parameters. */
 	text = json_dumps(c->records, JSON_COMPACT);

@@ -28,7 +28,9 @@
  *   {"kind":"revoked_all", "principal", "revoked": true|false}
  *   {"kind":"directory", "directory_id", "name"}
  *   {"kind":"version"}  (a version with nothing else, e.g. a token revoked)
- * store_changes_flush() adds "version" to each record and stamps every
+ * store_changes_flush() adds "version" and "seq" (the record's position
+ * in the commit; records of one commit apply in seq order, so the last
+ * record about an entity wins) to each record, and stamps every
  * principal named in a revocation event with that version as its new
  * subject epoch ({"kind":"epoch", "principal", "epoch"}).
  */

@@ -16,8 +16,14 @@
 
 #define FETCH_ROWS	"20000"
 
+/*
+ * Records are ordered by (version, seq): one commit's records share its
+ * version and carry their position in the commit as seq, so a member
+ * removed and added again in one PATCH ends present, as in PostgreSQL.
+ */
 struct lww_entry {
 	uint64_t	version;
+	int64_t		seq;
 	char		key[];
 };
 
@@ -120,6 +126,25 @@ effect(const char *s)
 	return (POLICY_EFFECT_DENY);
 }
 
+/*
+ * A row the index refused: its principal is denied (principal_unavailable)
+ * instead of the whole load failing, so one bad row stops one principal,
+ * not the service.  The reason names the row's kind.
+ */
+static int
+quarantine(struct policy_index *idx, const char *id, const char *dir,
+    struct policy_err *err, int until_rebuild)
+{
+	char	why[POLICY_WHY_MAX];
+
+	(void)snprintf(why, sizeof(why), "%s", err->msg);
+	if (policy_principal_quarantine(idx, id, dir, why,
+	    until_rebuild) == -1)
+		return (-1);
+	memset(err, 0, sizeof(*err));
+	return (0);
+}
+
 static int
 row_directory(struct policy_index *idx, PGresult *res, int i,
     struct policy_err *err)
@@ -159,7 +184,9 @@ row_user(struct policy_index *idx, PGresult *res, int i,
 	u.deleted = strcmp(PQgetvalue(res, i, 6), "t") == 0;
 	rc = policy_user_upsert(idx, &u, err);
 	json_decref(doc);
-	if (rc == 0 && strcmp(PQgetvalue(res, i, 7), "t") == 0)
+	if (rc == -1)
+		return (quarantine(idx, u.id, u.directory, err, 0));
+	if (strcmp(PQgetvalue(res, i, 7), "t") == 0)
 		rc = policy_principal_set_revoked(idx, u.id, 1) == 0 ? 0 : -1;
 
 	return (rc);
@@ -177,8 +204,9 @@ row_sp(struct policy_index *idx, PGresult *res, int i, struct policy_err *err)
 	sp.app_id = val(res, i, 2);
 	sp.owner_id = val(res, i, 3);
 	sp.active = strcmp(PQgetvalue(res, i, 4), "t") == 0;
-	rc = policy_sp_upsert(idx, &sp, err);
-	if (rc == 0 && strcmp(PQgetvalue(res, i, 5), "t") == 0)
+	if ((rc = policy_sp_upsert(idx, &sp, err)) == -1)
+		return (quarantine(idx, sp.id, sp.directory, err, 0));
+	if (strcmp(PQgetvalue(res, i, 5), "t") == 0)
 		rc = policy_principal_set_revoked(idx, sp.id, 1) == 0 ? 0 : -1;
 
 	return (rc);
@@ -196,8 +224,11 @@ static int
 row_member(struct policy_index *idx, PGresult *res, int i,
     struct policy_err *err)
 {
-	return (policy_membership_add(idx, PQgetvalue(res, i, 1),
-	    PQgetvalue(res, i, 0), err));
+	if (policy_membership_add(idx, PQgetvalue(res, i, 1),
+	    PQgetvalue(res, i, 0), err) == 0)
+		return (0);
+	/* Without this membership the user's answers may be wrong. */
+	return (quarantine(idx, PQgetvalue(res, i, 1), NULL, err, 1));
 }
 
 static int
@@ -245,7 +276,13 @@ row_rule(struct policy_index *idx, PGresult *res, int i,
 	r.effect = effect(PQgetvalue(res, i, 5));
 	r.max_grant_ms = num(res, i, 6) * 1000;
 
-	return (policy_rule_upsert(idx, &r, err));
+	if (policy_rule_upsert(idx, &r, err) == 0)
+		return (0);
+	/* A rule naming one principal: only that principal is in doubt. */
+	if ((r.subject_kind == POLICY_SUBJECT_USER ||
+	    r.subject_kind == POLICY_SUBJECT_SP) && r.subject_id != NULL)
+		return (quarantine(idx, r.subject_id, r.directory, err, 1));
+	return (-1);
 }
 
 static int
@@ -470,8 +507,14 @@ policy_lww_free(struct policy_lww *l)
  */
 static struct lww_entry	*lww_last;
 static uint64_t		 lww_prev;
+static int64_t		 lww_prev_seq;
+static int64_t		 lww_seq;	/* seq of the record being applied */
 
-/* 1 when (kind, a, b) at version is newer than anything applied. */
+/*
+ * 1 when (kind, a, b) at (version, lww_seq) is newer than anything
+ * applied to it.  Records without a seq (written by an older rollcall)
+ * count as seq 0.
+ */
 static int
 lww_newer(struct policy_lww *l, const char *kind, const char *a,
     const char *b, uint64_t version)
@@ -484,10 +527,13 @@ lww_newer(struct policy_lww *l, const char *kind, const char *a,
 	(void)snprintf(key, sizeof(key), "%s:%s:%s", kind, a ? a : "",
 	    b ? b : "");
 	if ((e = hashmap_get(&l->versions, key)) != NULL) {
-		if (e->version >= version)
+		if (e->version > version ||
+		    (e->version == version && e->seq >= lww_seq))
 			return (0);
 		lww_prev = e->version;
+		lww_prev_seq = e->seq;
 		e->version = version;
+		e->seq = lww_seq;
 		lww_last = e;
 		return (1);
 	}
@@ -495,12 +541,14 @@ lww_newer(struct policy_lww *l, const char *kind, const char *a,
 	if ((e = malloc(sizeof(*e) + len)) == NULL)
 		return (1);	/* applying is safer than dropping */
 	e->version = version;
+	e->seq = lww_seq;
 	memcpy(e->key, key, len);
 	if (hashmap_put(&l->versions, e->key, e) == -1) {
 		free(e);
 		return (1);
 	}
 	lww_prev = 0;
+	lww_prev_seq = 0;
 	lww_last = e;
 
 	return (1);
@@ -550,9 +598,62 @@ str_list(const json_t *arr, const char **out, size_t max)
 	return (n);
 }
 
+/*
+ * The principal a refused record leaves in doubt, and whether only a
+ * rebuild can settle it; NULL when the record concerns no principal (a
+ * refused tool, server or grant only ever takes access away).
+ */
+static const char *
+refused_principal(const char *kind, const json_t *rec, int *until_rebuild)
+{
+	const char	*sk;
+
+	*until_rebuild = 0;
+	if (strcmp(kind, "user") == 0 || strcmp(kind, "sp") == 0)
+		return (str(rec, "id"));
+	*until_rebuild = 1;
+	if (strcmp(kind, "member") == 0)
+		return (str(rec, "user"));
+	if (strcmp(kind, "revoked_all") == 0)
+		return (str(rec, "principal"));
+	if (strcmp(kind, "rule") == 0 && (sk = str(rec, "subject_kind")) !=
+	    NULL && (strcmp(sk, "user") == 0 ||
+	    strcmp(sk, "service_principal") == 0))
+		return (str(rec, "subject_id"));
+	return (NULL);
+}
+
+/* Quarantines what a refused record leaves in doubt; always -1. */
+static int
+refused(struct policy_index *idx, const json_t *rec, const char *kind,
+    const struct policy_err *err, struct policy_refusal *ref)
+{
+	const char	*who;
+	char		 dirbuf[32], why[POLICY_WHY_MAX];
+	int		 until_rebuild;
+
+	who = refused_principal(kind, rec, &until_rebuild);
+	if (ref != NULL) {
+		rc_strlcpy(ref->kind, kind, sizeof(ref->kind));
+		rc_strlcpy(ref->msg, err->msg, sizeof(ref->msg));
+	}
+	if (who == NULL)
+		return (-1);
+	(void)snprintf(why, sizeof(why), "%.16s record refused: %.90s",
+	    kind, err->msg);
+	if (policy_principal_quarantine(idx, who,
+	    dir_of(rec, dirbuf, sizeof(dirbuf)), why, until_rebuild) == 0 &&
+	    ref != NULL) {
+		rc_strlcpy(ref->principal, who, sizeof(ref->principal));
+		ref->quarantined = 1;
+	}
+	return (-1);
+}
+
 int
 policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
-    struct policy_lww *lww, uint64_t base, const json_t *rec)
+    struct policy_lww *lww, uint64_t base, const json_t *rec,
+    struct policy_refusal *ref)
 {
 	struct policy_err	 err;
 	struct policy_user	 u;
@@ -565,10 +666,17 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 	json_int_t		 version;
 	int			 rc;
 
+	if (ref != NULL)
+		memset(ref, 0, sizeof(*ref));
 	kind = str(rec, "kind");
 	version = json_integer_value(json_object_get(rec, "version"));
-	if (kind == NULL || version <= 0)
+	lww_seq = json_integer_value(json_object_get(rec, "seq"));
+	if (kind == NULL || version <= 0) {
+		if (ref != NULL)
+			rc_strlcpy(ref->msg, "malformed record",
+			    sizeof(ref->msg));
 		return (-1);
+	}
 	if ((uint64_t)version <= base)
 		return (0);
 	memset(&err, 0, sizeof(err));
@@ -576,7 +684,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 
 	if (strcmp(kind, "user") == 0) {
 		if ((id = str(rec, "id")) == NULL)
-			return (-1);
+			goto malformed;
 		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
 			goto done;
 		memset(&u, 0, sizeof(u));
@@ -592,7 +700,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 		rc = policy_user_upsert(idx, &u, &err);
 	} else if (strcmp(kind, "group") == 0) {
 		if ((id = str(rec, "id")) == NULL)
-			return (-1);
+			goto malformed;
 		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
 			goto done;
 		if (flag(rec, "deleted"))
@@ -602,7 +710,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 			    dir_of(rec, dirbuf, sizeof(dirbuf)), &err);
 	} else if (strcmp(kind, "member") == 0) {
 		if (str(rec, "group") == NULL || str(rec, "user") == NULL)
-			return (-1);
+			goto malformed;
 		if (!lww_newer(lww, kind, str(rec, "group"), str(rec, "user"),
 		    (uint64_t)version))
 			goto done;
@@ -614,7 +722,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 			    str(rec, "group"));
 	} else if (strcmp(kind, "sp") == 0) {
 		if ((id = str(rec, "id")) == NULL)
-			return (-1);
+			goto malformed;
 		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
 			goto done;
 		if (flag(rec, "deleted")) {
@@ -630,7 +738,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 		}
 	} else if (strcmp(kind, "server") == 0) {
 		if ((id = str(rec, "slug")) == NULL)
-			return (-1);
+			goto malformed;
 		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
 			goto done;
 		if (flag(rec, "deleted"))
@@ -639,7 +747,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 			rc = policy_server_upsert(idx, id, &err);
 	} else if (strcmp(kind, "tool") == 0) {
 		if (str(rec, "server") == NULL || str(rec, "name") == NULL)
-			return (-1);
+			goto malformed;
 		if (!lww_newer(lww, kind, str(rec, "server"), str(rec, "name"),
 		    (uint64_t)version))
 			goto done;
@@ -658,7 +766,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 		}
 	} else if (strcmp(kind, "rule") == 0) {
 		if ((id = str(rec, "id")) == NULL)
-			return (-1);
+			goto malformed;
 		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
 			goto done;
 		if (flag(rec, "deleted")) {
@@ -678,7 +786,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 		}
 	} else if (strcmp(kind, "grant") == 0) {
 		if ((id = str(rec, "id")) == NULL)
-			return (-1);
+			goto malformed;
 		if (!lww_newer(lww, kind, id, NULL, (uint64_t)version))
 			goto done;
 		state = str(rec, "state");
@@ -699,20 +807,20 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 		}
 	} else if (strcmp(kind, "revoked_all") == 0) {
 		if ((id = str(rec, "principal")) == NULL)
-			return (-1);
+			goto malformed;
 		if (lww_newer(lww, kind, id, NULL, (uint64_t)version))
 			(void)policy_principal_set_revoked(idx, id,
 			    flag(rec, "revoked"));
 	} else if (strcmp(kind, "epoch") == 0) {
 		if ((id = str(rec, "principal")) == NULL)
-			return (-1);
+			goto malformed;
 		if (lww_newer(lww, kind, id, NULL, (uint64_t)version))
 			(void)policy_principal_set_epoch(idx, id,
 			    (uint64_t)version);
 	} else if (strcmp(kind, "directory") == 0) {
 		if (str(rec, "name") == NULL ||
 		    dir_of(rec, dirbuf, sizeof(dirbuf)) == NULL)
-			return (-1);
+			goto malformed;
 		if (lww_newer(lww, kind, dirbuf, NULL, (uint64_t)version)) {
 			char	lower[128];
 			size_t	k;
@@ -730,14 +838,23 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 	}
 
 done:
-	if (rc != 0 && lww_last != NULL) {
-		/* Refused (e.g. a tool before its server): may come again. */
-		lww_last->version = lww_prev;
-		lww_last = NULL;
-		return (-1);
+	if (rc != 0) {
+		if (lww_last != NULL) {
+			/* Refused (e.g. a tool before its server): may come
+			 * again. */
+			lww_last->version = lww_prev;
+			lww_last->seq = lww_prev_seq;
+			lww_last = NULL;
+		}
+		return (refused(idx, rec, kind, &err, ref));
 	}
 	if ((uint64_t)version > policy_version(idx))
 		policy_set_version(idx, (uint64_t)version);
 
 	return (0);
+
+malformed:
+	memset(&err, 0, sizeof(err));
+	rc_strlcpy(err.msg, "malformed record", sizeof(err.msg));
+	return (refused(idx, rec, kind, &err, ref));
 }

@@ -24,7 +24,10 @@ struct policy_dirs {
  * Loads everything decisions need, in one consistent snapshot, into a
  * new index (caller frees with policy_free) whose version is the
  * snapshot's policy version.  dirs is filled (caller frees with
- * policy_dirs_cleanup).  0, or -1 with err.
+ * policy_dirs_cleanup).  A row the index refuses (e.g. written by an
+ * older rollcall before the one rule of policy.h) does not fail the
+ * load: the principal it concerns is quarantined (list them with
+ * policy_quarantine_each).  0, or -1 with err (database, memory).
  */
 int	policy_store_load(PGconn *, struct policy_index **,
 	    struct policy_dirs *, struct store_err *);
@@ -44,13 +47,26 @@ struct policy_lww;
 struct policy_lww	*policy_lww_new(void);
 void			 policy_lww_free(struct policy_lww *);
 
+/* Why policy_store_apply refused a record, for the caller's log. */
+struct policy_refusal {
+	char	kind[32];			/* the record's kind */
+	char	principal[POLICY_ID_MAX + 1];	/* quarantined, or "" */
+	char	msg[128];
+	int	quarantined;			/* principal was quarantined */
+};
+
 /*
  * Applies one change record to idx (and dirs).  Records at or below
- * base (the version the index was loaded at) or older than what was
- * applied to the same entity are skipped.  Returns 0 when applied or
- * skipped, -1 when the record is malformed or the index refused it.
+ * base (the version the index was loaded at), or not newer in (version,
+ * seq) order than what was applied to the same entity, are skipped.
+ * Returns 0 when applied or skipped, -1 when the record is malformed or
+ * the index refused it: then the principal it concerns (a user's or
+ * service principal's own record, a membership's user, a kill switch's
+ * or a rule's principal) is quarantined (policy.h), never left in its
+ * previous state, and ref (may be NULL) says what happened.
  */
 int	policy_store_apply(struct policy_index *, struct policy_dirs *,
-	    struct policy_lww *, uint64_t base, const json_t *record);
+	    struct policy_lww *, uint64_t base, const json_t *record,
+	    struct policy_refusal *ref);
 
 #endif

@@ -893,6 +893,12 @@ scim_store_create(PGconn *conn, struct scim_store_req *rq,
 		free(arr);
 		return (-1);
 	}
+	/* Nothing the policy index could not hold is ever written. */
+	if (scim_schema_check_stored(type, NULL, d, err) == -1) {
+		json_decref(d);
+		free(arr);
+		return (-1);
+	}
 	if ((text = json_dumps(d, JSON_COMPACT)) == NULL) {
 		json_decref(d);
 		free(arr);
@@ -1015,6 +1021,15 @@ scim_store_replace(PGconn *conn, struct scim_store_req *rq,
 	}
 	if (lock_row(conn, rq, type, id, &old, &version, err) == -1)
 		goto fail;
+	/*
+	 * A replace that leaves active out keeps the current state: reading
+	 * "missing" as true would let a PUT re-enable a disabled user.
+	 */
+	if (type == SCIM_RES_USER && json_object_get(doc, "active") == NULL)
+		(void)json_object_set_new(d, "active",
+		    json_boolean(active_of(old)));
+	if (scim_schema_check_stored(type, old, d, err) == -1)
+		goto fail;
 
 	added = removed = 0;
 	if (type == SCIM_RES_GROUP) {
@@ -1110,6 +1125,8 @@ scim_store_patch(PGconn *conn, struct scim_store_req *rq,
 			err->scim_type = SCIM_ERR_TOO_MANY;
 		goto fail;
 	}
+	if (pr.changed && scim_schema_check_stored(type, old, doc, err) == -1)
+		goto fail;
 
 	added = removed = 0;
 	if (type == SCIM_RES_GROUP && pr.members_changed) {

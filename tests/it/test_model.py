@@ -61,6 +61,7 @@ SEED_ENV = os.environ.get("RC_MODEL_SEED", "20261203")
 SEED = random.randrange(1 << 32) if SEED_ENV == "random" else int(SEED_ENV)
 STEPS = int(os.environ.get("RC_MODEL_STEPS", "90" if ASAN else "400"))
 MAX_S = float(os.environ.get("RC_MODEL_MAX_S", "150"))
+VERBOSE = os.environ.get("RC_MODEL_VERBOSE") == "1"   # every failure
 MAX_FAILURES = int(os.environ.get("RC_MODEL_MAX_FAILURES", "25"))
 
 # Documented fail-closed reasons: a deny where the database would allow
@@ -192,6 +193,7 @@ class Run:
         self.failed_at = set()
         self.tolerated = {}
         self.converge_ms = []
+        self.recover_s, self.step_s = [], []
         self.counts = {"2xx": 0, "4xx": 0, "5xx": 0, "other": 0,
                        "decisions": 0, "restarts": 0, "b_restarts": 0}
         self.restart_at = None
@@ -228,10 +230,19 @@ class Run:
             return self.rng.choice(live)
         return self.rng.choice(self.users) if self.users else None
 
-    def step(self):
-        """One random action; returns (kind, affected ids, outcome,
-        enables, sync) where sync says A must be exact at once."""
+    def step(self, steps):
+        """One random action; returns (affected ids, outcome, enables,
+        sync): enables names the users the request explicitly enabled,
+        sync says A must be exact at once.  Every run restarts
+        PostgreSQL in both modes and instance B at least once."""
         rng = self.rng
+        planned = {max(2, steps // 3): "fast", max(3, steps // 2): "B",
+                   max(4, 2 * steps // 3): "immediate"}
+        what = planned.get(self.step_no)
+        if what == "B":
+            return self.restart_b()
+        if what:
+            return self.pg_restart(what)
         if len(self.live_users()) < 3 or rng.random() < 0.1:
             return self.create_user()
         r = rng.random()
@@ -245,9 +256,9 @@ class Run:
             return self.delete_user()
         if r < 0.88:
             return self.members()
-        if r < 0.95:
+        if r < 0.97:
             return self.revoke()
-        if r < 0.98:
+        if r < 0.99:
             return self.pg_restart(rng.choice(["fast", "immediate"]))
         return self.restart_b()
 
@@ -421,7 +432,18 @@ class Run:
         took = self.a.db.cluster.restart(mode)
         self.counts["restarts"] += 1
         self.restart_at = time.monotonic()
-        self.action = f"pg_ctl restart -m {mode} ({took:.1f} s)"
+        # Until A reaches the database again its writes fail (5xx) at
+        # moments that depend on timing; wait, so a seed replays.
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 30:
+            r = self.scim("GET", "/Users?count=0")
+            if getattr(r, "status", 0) == 200:
+                break
+            time.sleep(0.05)
+        back = time.monotonic() - t0
+        self.recover_s.append(back)
+        self.action = f"pg_ctl restart -m {mode} ({took:.1f} s; A " \
+            f"writes again after {back:.2f} s)"
         return [], None, set(), False
 
     def restart_b(self):
@@ -501,7 +523,7 @@ class Run:
             return          # one report per step and kind is enough
         self.failed_at.add((self.step_no, what))
         self.failures.append((self.step_no, what, msg))
-        if len(self.failures) <= 12:
+        if len(self.failures) <= 12 or VERBOSE:
             print("\nFAIL " + msg, flush=True)
 
     def judge(self, inst, worker, subj, tool, want, got):
@@ -539,13 +561,19 @@ class Run:
         p = self.local().resolve(subj)
         vals = [subj if isinstance(subj, str) else
                 next(iter(subj.values()))]
+        past = []
         if p is not None:
             vals += [p["userName"], p["externalId"] or ""] + p["emails"]
-            vals += self.names_seen.get(p["id"], [])
+            past = self.names_seen.get(p["id"], [])
+
+        def bad(v):
+            return len(v.encode()) > 512 or v != v.strip() or \
+                any(c in v for c in CTRL)
         tags = []
-        if any(len(v.encode()) > 512 or any(c in v for c in CTRL)
-               or v != v.strip() for v in vals):
-            tags.append("value with control char/over-long/padded")
+        if any(bad(v) for v in vals):
+            tags.append("holds a control char/over-long/padded value")
+        elif any(bad(v) for v in past):
+            tags.append("held a control char/over-long/padded value")
         if any(not v.isascii() for v in vals):
             tags.append("non-ASCII alias")
         if "members" in self.action and ('"replace"' in self.action.lower()
@@ -668,7 +696,9 @@ class Run:
                 self.step_no -= 1
                 break
             before = self.state
-            ids, outcome, enables, sync = self.step()
+            t_step = time.monotonic()
+            n_failed = len(self.failures)
+            ids, outcome, enables, sync = self.step(steps)
             self.state = self.psql.state()
             self.invariants(before, outcome, ids, enables)
             self.remember_names()
@@ -677,6 +707,8 @@ class Run:
             elif getattr(outcome, "status", 200) >= 500:
                 sync = False
             self.check(ids, sync)
+            if len(self.failures) == n_failed:
+                self.step_s.append(time.monotonic() - t_step)
         return time.monotonic() - t0
 
 
@@ -756,6 +788,14 @@ def test_model(rig):
           f"4xx {c['4xx']}, 5xx {c['5xx']}, lost {c['other']}; "
           f"{c['decisions']} decisions compared; PostgreSQL restarts "
           f"{c['restarts']}, instance B restarts {c['b_restarts']}")
+    if run.step_s:
+        st = sorted(run.step_s)
+        print(f"steps without a failure: {len(st)}, median "
+              f"{statistics.median(st) * 1000:.0f} ms, p90 "
+              f"{st[int(len(st) * 0.9)] * 1000:.0f} ms")
+    if run.recover_s:
+        print("A writes again after a PostgreSQL restart in: " +
+              ", ".join(f"{x:.2f} s" for x in run.recover_s))
     if conv:
         print(f"convergence of lagging instances: {len(conv)} waits, "
               f"median {statistics.median(conv):.0f} ms, "

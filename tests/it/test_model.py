@@ -59,7 +59,7 @@ SCIM = "application/scim+json"
 ASAN = BUILD.rstrip("/").endswith("asan")
 SEED_ENV = os.environ.get("RC_MODEL_SEED", "20261203")
 SEED = random.randrange(1 << 32) if SEED_ENV == "random" else int(SEED_ENV)
-STEPS = int(os.environ.get("RC_MODEL_STEPS", "150" if ASAN else "600"))
+STEPS = int(os.environ.get("RC_MODEL_STEPS", "300" if ASAN else "1000"))
 MAX_S = float(os.environ.get("RC_MODEL_MAX_S", "150"))
 VERBOSE = os.environ.get("RC_MODEL_VERBOSE") == "1"   # every failure
 # Narrower traffic, to watch one fix at a time: RC_MODEL_HOSTILE=0 sends

@@ -270,7 +270,7 @@ class Run:
             return self.delete_user()
         if r < 0.88:
             return self.members()
-        if r < 0.97:
+        if r < 0.98:
             return self.revoke()
         if r < 0.99:
             return self.pg_restart(rng.choice(["fast", "immediate"]))

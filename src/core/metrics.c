@@ -30,6 +30,9 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_token_failures_total{reason=\"scope\"}",
 	"rollcall_worker_starts_total",
 	"rollcall_notify_received_total",
+	"rollcall_token_db_lookups_total{result=\"found\"}",
+	"rollcall_token_db_lookups_total{result=\"unknown\"}",
+	"rollcall_token_db_lookups_total{result=\"limited\"}",
 };
 
 struct route_stats {

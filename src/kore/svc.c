@@ -106,6 +106,8 @@ shared_map(void)
 	if (svc.tokens == NULL || svc.metrics == NULL || svc.ring == NULL)
 		fatal("rollcall: setting token_slots must be a power of two");
 	svc.shared->started_ms = rc_now_ms();
+	ratelimit_init(&svc.shared->token_lookups, SVC_TOKEN_LOOKUPS_S,
+	    SVC_TOKEN_LOOKUPS_BURST, svc.shared->started_ms);
 }
 
 static PGconn *

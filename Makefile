@@ -61,19 +61,39 @@ CHECK_SRCS	= $(wildcard tests/check_*.c)
 CHECK_BINS	= $(CHECK_SRCS:tests/%.c=$(B)/tests/%)
 
 CHECK_LIBS	= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+
+# What --version and rollcall_build_info report.  The commit is read
+# from git at build time; outside a checkout (a container build context
+# has no .git) it is RC_COMMIT if given, else "unknown".
+RC_VERSION	= 0.1.0
+RC_COMMIT	?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+BUILDINFO_OBJ	= $(B)/gen/build_info.o
 LDLIBS		= -ljansson -lssl -lcrypto -lm
 
 all: $(B)/rollcall $(B)/rollcallctl
 	@ln -sf $(B)/rollcall rollcall
 	@ln -sf $(B)/rollcallctl rollcallctl
 
-$(B)/rollcall: $(KOBJS) $(GLUE_OBJS) $(STORE_OBJS) $(B)/libcore.a
-	$(CC) $(SANFLAGS) $(SANLDFLAGS) -rdynamic -o $@ $(KOBJS) $(GLUE_OBJS) \
-	    $(STORE_OBJS) $(B)/libcore.a -lpq -lpthread -ldl $(LDLIBS)
+$(B)/rollcall: $(KOBJS) $(GLUE_OBJS) $(STORE_OBJS) $(B)/libcore.a \
+    $(BUILDINFO_OBJ)
+	$(CC) $(SANFLAGS) $(SANLDFLAGS) -rdynamic -o $@ $(KOBJS) \
+	    $(GLUE_OBJS) $(STORE_OBJS) $(BUILDINFO_OBJ) $(B)/libcore.a -lpq \
+	    -lpthread -ldl $(LDLIBS)
 
-$(B)/rollcallctl: $(CTL_OBJS) $(STORE_OBJS) $(B)/libcore.a
-	$(CC) $(SANFLAGS) -o $@ $(CTL_OBJS) $(STORE_OBJS) $(B)/libcore.a \
-	    -lpq $(LDLIBS)
+$(B)/rollcallctl: $(CTL_OBJS) $(STORE_OBJS) $(B)/libcore.a $(BUILDINFO_OBJ)
+	$(CC) $(SANFLAGS) -o $@ $(CTL_OBJS) $(STORE_OBJS) $(BUILDINFO_OBJ) \
+	    $(B)/libcore.a -lpq $(LDLIBS)
+
+# Rewritten only when the version or commit changed, so a new commit
+# relinks both binaries and nothing else is rebuilt.
+$(B)/gen/build_info.c: FORCE
+	@mkdir -p $(@D)
+	@printf '#include "build_info.h"\nconst char rc_build_version[] = "%s";\nconst char rc_build_commit[] = "%s";\n' \
+	    '$(RC_VERSION)' '$(RC_COMMIT)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILDINFO_OBJ): $(B)/gen/build_info.c src/core/build_info.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -c $< -o $@
 
 $(B)/libcore.a: $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $(CORE_OBJS)
@@ -201,4 +221,6 @@ test:
 clean:
 	rm -rf build rollcall rollcallctl
 
-.PHONY: all check check-bins headers run stop test clean fuzz fuzz-bins
+.PHONY: all check check-bins headers run stop test clean fuzz fuzz-bins FORCE
+
+FORCE:

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages rollcall needs, only those missing.
 #   scripts/install-deps.sh runtime  what the binaries need to run
+#   scripts/install-deps.sh image    runtime, plus curl for the image's
+#                                    health check
 #   scripts/install-deps.sh build    compile (the container's build stage)
 #   scripts/install-deps.sh run      build, plus a local PostgreSQL
 #   scripts/install-deps.sh test     also what the test suite uses
@@ -11,6 +13,8 @@ mode=${1:-run}
 case $mode in
 runtime)
 	want="libssl3 libpq5 libjansson4 libjwt0" ;;
+image)
+	want="libssl3 libpq5 libjansson4 libjwt0 curl ca-certificates" ;;
 build)
 	want="build-essential patch pkg-config kore libpq-dev libjansson-dev \
 libssl-dev libjwt-dev check libsubunit-dev" ;;
@@ -18,12 +22,13 @@ run|test)
 	want="build-essential patch pkg-config kore libpq-dev libjansson-dev \
 libssl-dev libjwt-dev check libsubunit-dev postgresql postgresql-contrib" ;;
 *)
-	echo "usage: $0 runtime|build|run|test" >&2
+	echo "usage: $0 runtime|image|build|run|test" >&2
 	exit 2 ;;
 esac
 if [ "$mode" = test ]; then
 	want="$want python3 python3-pytest python3-yaml nginx-light openssl chromium \
-curl cppcheck shellcheck pyflakes3"
+curl cppcheck shellcheck pyflakes3 prometheus podman podman-compose \
+runc debootstrap"
 	# The third-party SCIM suites run on Node.js; a machine may have it
 	# from elsewhere (a nodesource package includes npm).
 	command -v npm >/dev/null 2>&1 || want="$want nodejs npm"

@@ -131,6 +131,63 @@ START_TEST(test_errors_name_the_setting)
 }
 END_TEST
 
+START_TEST(test_public_url_follows_listen)
+{
+	struct settings		 s;
+	struct settings_err	 err;
+
+	settings_defaults(&s);
+	ck_assert_str_eq(s.public_url, "http://127.0.0.1:8080");
+	ck_assert_int_eq(settings_set(&s, "listen", "127.0.0.1:9000", &err), 0);
+	ck_assert_str_eq(s.public_url, "http://127.0.0.1:9000");
+	ck_assert_int_eq(settings_set(&s, "listen", "[::1]:9001", &err), 0);
+	ck_assert_str_eq(s.public_url, "http://[::1]:9001");
+	/* Once set, it stays, whichever comes first. */
+	ck_assert_int_eq(settings_set(&s, "public_url", "https://x.example",
+	    &err), 0);
+	ck_assert_int_eq(settings_set(&s, "listen", "0.0.0.0:8080", &err), 0);
+	ck_assert_str_eq(s.public_url, "https://x.example");
+}
+END_TEST
+
+START_TEST(test_env_file)
+{
+	struct settings		 s;
+	struct settings_err	 err;
+	char			 var[128], *path;
+	char			*env[] = { var, NULL };
+	char			 both1[128];
+	char			*both[] = { both1,
+	    "ROLLCALL_DATABASE_URL=host=x", NULL };
+	char			*missing[] = {
+	    "ROLLCALL_DATABASE_URL_FILE=/nonexistent/secret", NULL };
+	char			*typo[] = { "ROLLCALL_NOPE_FILE=/x", NULL };
+
+	settings_defaults(&s);
+	path = write_tmp("host=db password=s3cret\n\n");
+	(void)snprintf(var, sizeof(var), "ROLLCALL_DATABASE_URL_FILE=%s",
+	    path);
+	ck_assert_int_eq(settings_load_env(&s, env, &err), 0);
+	/* The trailing newlines are not part of the value. */
+	ck_assert_str_eq(s.database_url, "host=db password=s3cret");
+	(void)snprintf(both1, sizeof(both1), "ROLLCALL_DATABASE_URL_FILE=%s",
+	    path);
+	ck_assert_int_eq(settings_load_env(&s, both, &err), -1);
+	ck_assert(strstr(err.msg, "both") != NULL);
+	unlink(path);
+	ck_assert_int_eq(settings_load_env(&s, missing, &err), -1);
+	ck_assert(strstr(err.msg, "ROLLCALL_DATABASE_URL_FILE") != NULL);
+	ck_assert_int_eq(settings_load_env(&s, typo, &err), -1);
+	ck_assert(strstr(err.msg, "ROLLCALL_NOPE_FILE") != NULL);
+	/* A file's value is validated like any other. */
+	path = write_tmp("0\n");
+	(void)snprintf(var, sizeof(var), "ROLLCALL_WORKERS_FILE=%s", path);
+	ck_assert_int_eq(settings_load_env(&s, env, &err), -1);
+	ck_assert(strstr(err.msg, "workers") != NULL);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_util)
 {
 	char		 b64[64], uuid[37], when[32];
@@ -210,6 +267,8 @@ main(void)
 	tcase_add_test(tc, test_file_and_env);
 	tcase_add_test(tc, test_errors_name_the_setting);
 	tcase_add_test(tc, test_public_url_slashes);
+	tcase_add_test(tc, test_public_url_follows_listen);
+	tcase_add_test(tc, test_env_file);
 	tcase_add_test(tc, test_util);
 	tcase_add_test(tc, test_metrics_render);
 	suite_add_tcase(s, tc);

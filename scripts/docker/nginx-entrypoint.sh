@@ -1,7 +1,9 @@
 #!/bin/sh
-# Makes a self-signed certificate for trials when none is mounted, then
-# runs nginx in the foreground.  Entra refuses self-signed certificates:
-# mount a publicly trusted one for real provisioning (README).
+# nginx container entrypoint: makes a self-signed certificate for trials
+# when none is mounted (Entra refuses self-signed certificates: mount a
+# publicly trusted one for real provisioning, README), points nginx's
+# resolver at the container's DNS server (so the rollcall upstream is
+# looked up again after that container restarts), runs nginx.
 set -eu
 dir=/etc/rollcall/tls
 if [ ! -s "$dir/tls.crt" ] || [ ! -s "$dir/tls.key" ]; then
@@ -13,4 +15,10 @@ if [ ! -s "$dir/tls.crt" ] || [ ! -s "$dir/tls.key" ]; then
 	chmod 600 "$dir/tls.key"
 	echo "generated a self-signed certificate for $name (trials only)"
 fi
+ns=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf)
+case $ns in
+*:*)	ns="[$ns]" ;;
+"")	ns=127.0.0.11 ;;
+esac
+echo "resolver $ns valid=5s ipv6=off;" > /etc/nginx/conf.d/00-resolver.conf
 exec nginx -g 'daemon off;'

@@ -35,6 +35,9 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_requests_refused_total{reason=\"duplicate_header\"}",
 	"rollcall_log_lines_suppressed_total",
 	"rollcall_policy_refused_total",
+	"rollcall_token_db_lookups_total{result=\"found\"}",
+	"rollcall_token_db_lookups_total{result=\"unknown\"}",
+	"rollcall_token_db_lookups_total{result=\"limited\"}",
 };
 
 struct route_stats {

@@ -146,6 +146,7 @@ settings_set(struct settings *s, const char *key, const char *value,
 		 * all of them go, and what is left must still be a URL (so
 		 * the stored value is one this function accepts again).
 		 */
+		s->public_url_set = 1;
 		len = strlen(value);
 		while (len > 0 && value[len - 1] == '/')
 			len--;
@@ -236,6 +237,11 @@ set_listen(struct settings *s, const char *value, struct settings_err *err)
 	memcpy(s->listen_addr, value, hostlen);
 	s->listen_addr[hostlen] = '\0';
 	(void)snprintf(s->listen_port, sizeof(s->listen_port), "%lld", port);
+	/* Links and banners must name where we really listen. */
+	if (!s->public_url_set)
+		(void)snprintf(s->public_url, sizeof(s->public_url),
+		    strchr(s->listen_addr, ':') != NULL ? "http://[%s]:%s" :
+		    "http://%s:%s", s->listen_addr, s->listen_port);
 
 	return (0);
 }
@@ -306,13 +312,65 @@ settings_load_file(struct settings *s, const char *path, int optional,
 	return (rc);
 }
 
+/*
+ * Reads a secret's value from path into buf: the whole file without
+ * trailing white space (a file written by echo ends in a newline).
+ */
+static int
+value_from_file(const char *var, const char *path, char *buf, size_t len,
+    struct settings_err *err)
+{
+	FILE	*fp;
+	size_t	 n;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		(void)snprintf(err->msg, sizeof(err->msg), "%s: cannot read "
+		    "%.200s: %s", var, path, strerror(errno));
+		return (-1);
+	}
+	n = fread(buf, 1, len, fp);
+	(void)fclose(fp);
+	if (n == len) {
+		(void)snprintf(err->msg, sizeof(err->msg), "%s: %.200s is "
+		    "longer than %zu bytes", var, path, len - 1);
+		return (-1);
+	}
+	while (n > 0 && isspace((unsigned char)buf[n - 1]))
+		n--;
+	buf[n] = '\0';
+
+	return (0);
+}
+
+/* 1 if envp also holds ROLLCALL_<KEY>, key being upper-cased name. */
+static int
+env_has(char *const *envp, const char *name, size_t len)
+{
+	size_t	i, n;
+
+	for (i = 0; envp[i] != NULL; i++) {
+		if (strncmp(envp[i], "ROLLCALL_", 9) != 0)
+			continue;
+		for (n = 0; n < len; n++) {
+			if (toupper((unsigned char)name[n]) !=
+			    envp[i][9 + n])
+				break;
+		}
+		if (n == len && envp[i][9 + len] == '=')
+			return (1);
+	}
+
+	return (0);
+}
+
 int
 settings_load_env(struct settings *s, char *const *envp,
     struct settings_err *err)
 {
-	char		 key[64];
+	char		 key[64], var[80], *value;
 	const char	*name, *eq;
 	size_t		 i, n, len;
+	int		 from_file, rc;
 
 	for (i = 0; envp != NULL && envp[i] != NULL; i++) {
 		if (strncmp(envp[i], "ROLLCALL_", 9) != 0)
@@ -328,6 +386,11 @@ settings_load_env(struct settings *s, char *const *envp,
 		key[len] = '\0';
 		if (strcmp(key, "settings") == 0)
 			continue;
+		from_file = len > 5 && strcmp(key + len - 5, "_file") == 0;
+		if (from_file) {
+			len -= 5;
+			key[len] = '\0';
+		}
 		for (n = 0; setting_names[n] != NULL; n++) {
 			if (strcmp(setting_names[n], key) == 0)
 				break;
@@ -336,10 +399,34 @@ settings_load_env(struct settings *s, char *const *envp,
 			/* A typo must not silently fall back to a default. */
 			(void)snprintf(err->msg, sizeof(err->msg),
 			    "unknown setting in environment: ROLLCALL_%.*s",
-			    (int)len, name);
+			    (int)(eq - name), name);
 			return (-1);
 		}
-		if (settings_set(s, key, eq + 1, err) == -1)
+		if (!from_file) {
+			if (settings_set(s, key, eq + 1, err) == -1)
+				return (-1);
+			continue;
+		}
+		(void)snprintf(var, sizeof(var), "ROLLCALL_%.*s_FILE",
+		    (int)len, name);
+		if (env_has(envp, key, len)) {
+			(void)snprintf(err->msg, sizeof(err->msg), "both "
+			    "ROLLCALL_%.*s and %s are set: give one", (int)len,
+			    name, var);
+			return (-1);
+		}
+		if ((value = malloc(SETTINGS_STR_MAX + 1)) == NULL) {
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "out of memory");
+			return (-1);
+		}
+		rc = value_from_file(var, eq + 1, value, SETTINGS_STR_MAX + 1,
+		    err);
+		if (rc == 0)
+			rc = settings_set(s, key, value, err);
+		explicit_bzero(value, SETTINGS_STR_MAX + 1);
+		free(value);
+		if (rc == -1)
 			return (-1);
 	}
 

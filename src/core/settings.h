@@ -34,6 +34,7 @@ struct settings {
 	char	extauthz_server_header[64];
 	char	extauthz_tool_header[64];
 	char	extauthz_method_header[64];
+	int	public_url_set;			/* 0: follows listen */
 };
 
 struct settings_err {
@@ -52,8 +53,13 @@ int	settings_load_file(struct settings *s, const char *path, int optional,
 
 /*
  * Applies ROLLCALL_<KEY> variables from envp (NULL-terminated, like
- * environ) over s.  ROLLCALL_SETTINGS (the file's path) is skipped; any
- * other unknown ROLLCALL_ variable is an error.  Returns 0 or -1 with err.
+ * environ) over s.  ROLLCALL_<KEY>_FILE names a file whose content
+ * (without trailing white space) is the value, for secrets mounted as
+ * files; giving both forms of one key is an error.  ROLLCALL_SETTINGS
+ * (the file's path) is skipped; any other unknown ROLLCALL_ variable is
+ * an error.  Returns 0 or -1 with err.
+ *
+ * Until public_url is set, it follows listen (http://address:port).
  */
 int	settings_load_env(struct settings *s, char *const *envp,
 	    struct settings_err *err);

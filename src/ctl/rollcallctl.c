@@ -14,8 +14,13 @@
  *   rollcallctl directory list [--json]
  *   rollcallctl audit verify [--json]
  *   rollcallctl audit tail [-n N] [--json]
- *   rollcallctl users list [--directory NAME] [--json]
+ *   rollcallctl user list [--directory NAME] [--json]   ("users list" too)
  *   rollcallctl user show ID|USERNAME [--directory NAME] [--json]
+ *   rollcallctl --help | --version
+ *
+ * Settings: conf/rollcall.settings (or $ROLLCALL_SETTINGS), then the
+ * connection file 'make run' writes (.run/rollcallctl.settings, or
+ * $ROLLCALL_CTL_SETTINGS), then ROLLCALL_* variables, which win.
  */
 #include <sys/types.h>
 
@@ -33,6 +38,7 @@
 #include <libpq-fe.h>
 
 #include "audit_store.h"
+#include "build_info.h"
 #include "directory_store.h"
 #include "settings.h"
 #include "store.h"
@@ -42,11 +48,15 @@
 
 extern char	**environ;
 
+/* Written by scripts/run.sh ('make run'); read when it exists. */
+#define CTL_RUN_SETTINGS	".run/rollcallctl.settings"
+
 struct settings		 settings;
 static char		 actor_name[64];
 struct store_actor	 actor = { "cli", actor_name, 0, NULL };
 
 static void	 usage(void) __attribute__((noreturn));
+static void	 usage_to(FILE *, int) __attribute__((noreturn));
 static int	 cmd_migrate(int, char **);
 static int	 cmd_bootstrap(int, char **);
 static int	 cmd_token(int, char **);
@@ -57,10 +67,17 @@ static int	 cmd_user(int, char **);
 static int	 name_cmp(const void *, const void *);
 
 
+/* A mistake: usage on stderr, exit 2.  --help: stdout, exit 0. */
 static void
 usage(void)
 {
-	fprintf(stderr,
+	usage_to(stderr, 2);
+}
+
+static void
+usage_to(FILE *fp, int code)
+{
+	fprintf(fp,
 	    "usage: rollcallctl migrate [--dir DIR]\n"
 	    "       rollcallctl bootstrap [--public-url URL]\n"
 	    "       rollcallctl token create --scope SCOPE[,SCOPE] "
@@ -73,7 +90,7 @@ usage(void)
 	    "       rollcallctl directory list [--json]\n"
 	    "       rollcallctl audit verify [--json]\n"
 	    "       rollcallctl audit tail [-n N] [--json]\n"
-	    "       rollcallctl users list [--directory NAME] [--json]\n"
+	    "       rollcallctl user list [--directory NAME] [--json]\n"
 	    "       rollcallctl user show ID|USERNAME [--directory NAME] "
 	    "[--json]\n"
 	    "       rollcallctl effective-policy ID|USERNAME [--directory NAME] "
@@ -82,10 +99,12 @@ usage(void)
 	    "[--json]\n"
 	    "       rollcallctl revoke-all ID [--restore]\n"
 	    "       rollcallctl quarantine [--directory NAME] [--json]\n"
+	    "       rollcallctl --help | --version\n"
 	    "Settings come from $ROLLCALL_SETTINGS (default "
-	    "conf/rollcall.settings)\nand ROLLCALL_* variables, as for the "
-	    "server.\n");
-	exit(2);
+	    "conf/rollcall.settings),\nthen %s when it exists "
+	    "(written by 'make run'),\nthen ROLLCALL_* variables, as for "
+	    "the server.\n", CTL_RUN_SETTINGS);
+	exit(code);
 }
 
 void
@@ -816,6 +835,15 @@ main(int argc, char **argv)
 
 	if (argc < 2)
 		usage();
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0)
+		usage_to(stdout, 0);
+	if (strcmp(argv[1], "--version") == 0 ||
+	    strcmp(argv[1], "version") == 0) {
+		printf("rollcallctl %s (commit %s)\n", rc_build_version,
+		    rc_build_commit);
+		return (0);
+	}
 
 	settings_defaults(&settings);
 	if ((path = getenv("ROLLCALL_SETTINGS")) == NULL) {
@@ -824,8 +852,19 @@ main(int argc, char **argv)
 	} else {
 		optional = 0;
 	}
-	if (settings_load_file(&settings, path, optional, &serr) == -1 ||
-	    settings_load_env(&settings, environ, &serr) == -1)
+	if (settings_load_file(&settings, path, optional, &serr) == -1)
+		die("bad configuration: %s", serr.msg);
+	/*
+	 * The private cluster 'make run' started: its connection settings,
+	 * so ./rollcallctl in the checkout reaches it with no extra step.
+	 * The variables below still win.
+	 */
+	if ((path = getenv("ROLLCALL_CTL_SETTINGS")) == NULL)
+		path = CTL_RUN_SETTINGS;
+	if (path[0] != '\0' &&
+	    settings_load_file(&settings, path, 1, &serr) == -1)
+		die("bad configuration: %s", serr.msg);
+	if (settings_load_env(&settings, environ, &serr) == -1)
 		die("bad configuration: %s", serr.msg);
 
 	pw = getpwuid(getuid());
@@ -844,7 +883,10 @@ main(int argc, char **argv)
 		return (cmd_directory(argc, argv));
 	if (strcmp(argv[0], "audit") == 0)
 		return (cmd_audit(argc, argv));
-	if (strcmp(argv[0], "users") == 0)
+	/* "user list" is the spelling; "users list" stays as an alias. */
+	if (strcmp(argv[0], "users") == 0 ||
+	    (strcmp(argv[0], "user") == 0 && argc > 1 &&
+	    strcmp(argv[1], "list") == 0))
 		return (cmd_users(argc, argv));
 	if (strcmp(argv[0], "effective-policy") == 0)
 		return (cmd_effective(argc, argv));

@@ -11,9 +11,18 @@
  * names its caller or its target twice (400): every route that reads
  * an identity passes through it (these validators, and the OPA route's
  * own authentication).
+ *
+ * A token the table does not know may be one rollcallctl created a
+ * moment ago, its NOTIFY still on the way.  So that it works on its
+ * first use, an unknown token is looked up in the database (the request
+ * sleeps meanwhile) and, when it exists, the table is reloaded.  The
+ * look-ups share one rate limit per instance: beyond it an unknown
+ * token is refused at once, as before, so a flood of made-up tokens
+ * costs PostgreSQL a bounded number of indexed reads.
  */
 #include <sys/types.h>
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -28,6 +37,100 @@ int	v_auth_admin(struct http_request *, const void *);
 static int	authenticate(struct http_request *, unsigned int scope);
 static void	deny(struct http_request *, int status, const char *code,
 		    const char *msg);
+static int	lookup_start(struct http_request *,
+		    const unsigned char *hash);
+static int	lookup_finish(struct http_request *);
+static int	lookup_job(PGconn *, void *, struct svc_db_err *);
+static void	lookup_free(void *);
+
+/* A look-up's state, in the request context until it is finished. */
+struct token_lookup {
+	char	hex[2 * TOKEN_HASH_LEN + 1];
+	int	found;
+};
+
+static void
+lookup_free(void *arg)
+{
+	kore_free(arg);
+}
+
+/* Task thread: does the token exist?  Then bring the table up to date. */
+static int
+lookup_job(PGconn *conn, void *arg, struct svc_db_err *err)
+{
+	struct token_lookup	*l = arg;
+	PGresult		*res;
+	const char		*p[1];
+
+	p[0] = l->hex;
+	if (svc_db_exec(conn, "SELECT 1 FROM tokens "
+	    "WHERE secret_hash = decode($1, 'hex')", 1, p, &res, err) == -1)
+		return (-1);
+	l->found = PQntuples(res) > 0;
+	PQclear(res);
+	if (!l->found)
+		return (0);
+
+	return (svc_tokens_load(conn, err));
+}
+
+/*
+ * Starts a look-up when the rate limit allows: KORE_RESULT_RETRY (the
+ * request sleeps until it is done), or KORE_RESULT_ERROR when refused.
+ */
+static int
+lookup_start(struct http_request *req, const unsigned char *hash)
+{
+	struct svc_ctx		*ctx;
+	struct token_lookup	*l;
+	size_t			 i;
+
+	if (!ratelimit_take(&svc.shared->token_lookups, rc_now_ms())) {
+		metrics_add(svc.metrics, METRIC_TOKEN_LOOKUPS_LIMITED, 1);
+		return (KORE_RESULT_ERROR);
+	}
+	ctx = svc_ctx(req);
+	l = kore_calloc(1, sizeof(*l));
+	for (i = 0; i < TOKEN_HASH_LEN; i++)
+		(void)snprintf(l->hex + 2 * i, 3, "%02x", hash[i]);
+	ctx->state = l;
+	ctx->state_free = lookup_free;
+
+	return (svc_db_run(req, lookup_job, l));
+}
+
+/*
+ * After the look-up: clears it from the context (the handler owns the
+ * context's job and state from here on).  KORE_RESULT_RETRY while it
+ * still runs, else KORE_RESULT_OK.
+ */
+static int
+lookup_finish(struct http_request *req)
+{
+	struct svc_ctx		*ctx;
+	struct token_lookup	*l;
+	struct svc_db_err	*err;
+	int			 result;
+
+	ctx = svc_ctx(req);
+	if (!svc_db_done(req, &result, &err))
+		return (KORE_RESULT_RETRY);
+	l = ctx->state;
+	if (result == -1)
+		svc_log(SVC_LOG_WARN, "token look-up failed: %s", err->msg);
+	else
+		metrics_add(svc.metrics, l->found ?
+		    METRIC_TOKEN_LOOKUPS_FOUND : METRIC_TOKEN_LOOKUPS_UNKNOWN,
+		    1);
+	(void)svc_db_release(ctx->job, NULL, NULL);	/* finished: freed */
+	ctx->job = NULL;
+	lookup_free(l);
+	ctx->state = NULL;
+	ctx->state_free = NULL;
+
+	return (KORE_RESULT_OK);
+}
 
 static void
 deny(struct http_request *req, int status, const char *code, const char *msg)
@@ -99,10 +202,18 @@ authenticate(struct http_request *req, unsigned int scope)
 	const char		*header, *secret;
 	unsigned char		 hash[TOKEN_HASH_LEN];
 	size_t			 len;
+	int			 looked_up;
 
 	ctx = svc_ctx(req);
 	if (!svc_identity_unambiguous(req))
 		return (KORE_RESULT_ERROR);
+	/* Back from a database look-up (below): finish it first. */
+	looked_up = 0;
+	if (ctx->state_free == lookup_free) {
+		if (lookup_finish(req) == KORE_RESULT_RETRY)
+			return (KORE_RESULT_RETRY);
+		looked_up = 1;
+	}
 	if (!http_request_header(req, "authorization", &header)) {
 		metrics_add(svc.metrics, METRIC_TOKEN_FAILURES_MALFORMED, 1);
 		deny(req, HTTP_STATUS_UNAUTHORIZED, "unauthorized",
@@ -118,6 +229,9 @@ authenticate(struct http_request *req, unsigned int scope)
 
 	token_hash(secret, len, hash);
 	v = tokentab_check(svc.tokens, hash, rc_now_ms(), &ctx->token);
+	if (v == TOKENTAB_UNKNOWN && !looked_up &&
+	    lookup_start(req, hash) == KORE_RESULT_RETRY)
+		return (KORE_RESULT_RETRY);
 	switch (v) {
 	case TOKENTAB_OK:
 		break;

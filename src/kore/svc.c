@@ -20,6 +20,7 @@
 #include <kore/seccomp.h>
 
 
+#include "build_info.h"
 #include "changering.h"
 #include "svc.h"
 #include "util.h"
@@ -160,6 +161,8 @@ shared_map(void)
 	if (svc.tokens == NULL || svc.metrics == NULL || svc.ring == NULL)
 		fatal("rollcall: setting token_slots must be a power of two");
 	svc.shared->started_ms = rc_now_ms();
+	ratelimit_init(&svc.shared->token_lookups, SVC_TOKEN_LOOKUPS_S,
+	    SVC_TOKEN_LOOKUPS_BURST, svc.shared->started_ms);
 }
 
 static PGconn *
@@ -297,9 +300,11 @@ kore_parent_configure(int argc, char **argv)
 	svc.shared->db_checked_ms = rc_now_ms();
 	__atomic_store_n(&svc.shared->ready, 1, __ATOMIC_RELEASE);
 
-	svc_log(SVC_LOG_INFO, "rollcall %s listening on http://%s:%s with %d "
+	svc_log(SVC_LOG_INFO, "rollcall %s (%s, commit %s) listening on "
+	    "http://%s:%s with %d "
 	    "workers; %u tokens loaded; policy version %llu loaded in %llu ms; "
-	    "public url %s", svc.instance, svc.settings.listen_addr,
+	    "public url %s", svc.instance, rc_build_version, rc_build_commit,
+	    svc.settings.listen_addr,
 	    svc.settings.listen_port, svc.settings.workers,
 	    tokentab_count(svc.tokens),
 	    (unsigned long long)svc_policy_base_version(),

@@ -19,10 +19,20 @@
 #include <kore/tasks.h>
 
 #include "metrics.h"
+#include "ratelimit.h"
 #include "settings.h"
 #include "tokentab.h"
 
 #define SVC_SCHEMA_VERSION	3	/* highest sql/NNN_*.sql we need */
+
+/*
+ * A bearer token the shared table does not know may have been created a
+ * moment ago by rollcallctl (its NOTIFY still on the way): it is looked
+ * up in the database, at most this many times a second per instance
+ * (with this burst), so unknown tokens cannot flood PostgreSQL.
+ */
+#define SVC_TOKEN_LOOKUPS_S	20
+#define SVC_TOKEN_LOOKUPS_BURST	40
 
 enum svc_log_level {
 	SVC_LOG_DEBUG,
@@ -37,6 +47,8 @@ struct svc_shared {
 	uint32_t	ready;			/* initial state loaded */
 	uint32_t	db_ok;			/* last database contact worked */
 	uint64_t	db_checked_ms;
+	/* Database look-ups for tokens not (yet) in the table (http_auth.c). */
+	struct ratelimit token_lookups;
 };
 
 struct changering;

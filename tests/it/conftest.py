@@ -137,6 +137,8 @@ class Server:
         self.env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0"
         self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         self.env.update(env or {})
+        # None removes a variable (e.g. to see a setting's default).
+        self.env = {k: v for k, v in self.env.items() if v is not None}
         args = [BINARY, "-c", self.conf_path, "-f"]
         if not privsep:
             args += ["-n", "-r"]

@@ -32,7 +32,10 @@ def healthy(port):
 def start(tmp, pgport, port):
     env = dict(os.environ)
     env.pop("ROLLCALL_DATABASE_URL", None)
-    env.update(RC_PGDIR=os.path.join(tmp, "pg"), RC_PGPORT=str(pgport),
+    # Like the default .run/pg, so the CLI's connection file lands in
+    # tmp/.run/ (a checkout's own .run/ stays untouched).
+    env.update(RC_PGDIR=os.path.join(tmp, ".run", "pg"),
+               RC_PGPORT=str(pgport),
                ROLLCALL_LISTEN=f"127.0.0.1:{port}",
                ROLLCALL_PUBLIC_URL=f"http://127.0.0.1:{port}")
     log = open(os.path.join(tmp, f"run-{port}.log"), "w+")
@@ -54,6 +57,21 @@ def test_run_script_end_to_end():
         tokens = [l.split()[-1] for l in text.splitlines()
                   if "token: rcl_" in l]
         assert len(tokens) == 3
+        # In a second shell, the CLI reaches the private cluster with no
+        # extra step (run from a directory laid out like the checkout).
+        ctl_env = {k: v for k, v in os.environ.items()
+                   if not k.startswith("ROLLCALL_")}
+        r = subprocess.run([str(ROOT / "rollcallctl"), "token", "list"],
+                           cwd=tmp, env=ctl_env, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert "entra-provisioning" in r.stdout
+        # A variable still wins over the file.
+        ctl_env["ROLLCALL_DATABASE_URL"] = "hostaddr=127.0.0.1 port=1"
+        r = subprocess.run([str(ROOT / "rollcallctl"), "token", "list"],
+                           cwd=tmp, env=ctl_env, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode != 0 and "port 1" in r.stderr, r.stderr
         # Ctrl-C stops it cleanly.
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=20) == 0

@@ -421,8 +421,8 @@ svc_db_drain(void)
 	(void)usleep(20 * 1000);
 }
 
-int
-svc_db_background(svc_db_fn fn, void *arg,
+struct svc_db_job *
+svc_db_start(svc_db_fn fn, void *arg,
     void (*done)(void *, int, struct svc_db_err *))
 {
 	struct svc_db_job	*job;
@@ -438,7 +438,23 @@ svc_db_background(svc_db_fn fn, void *arg,
 	__atomic_add_fetch(&jobs_running, 1, __ATOMIC_RELAXED);
 	kore_task_run(&job->task);
 
+	return (job);
+}
+
+int
+svc_db_background(svc_db_fn fn, void *arg,
+    void (*done)(void *, int, struct svc_db_err *))
+{
+	(void)svc_db_start(fn, arg, done);
+
 	return (0);
+}
+
+void
+svc_db_cancel(struct svc_db_job *job)
+{
+	metrics_add(svc.metrics, METRIC_DB_JOBS_ABANDONED, 1);
+	job_cancel(job);
 }
 
 /*

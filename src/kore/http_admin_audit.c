@@ -82,6 +82,7 @@ struct audit_stream {
 	struct audit_job	 job;
 	struct kore_buf		*chunk;		/* being sent */
 	uint64_t		 records;
+	struct svc_db_job	*page;		/* next page being read */
 };
 
 static const char *const	audit_params[] = { "from", "to", "actor",
@@ -709,7 +710,7 @@ stream_chunk_sent(struct netbuf *nb)
 		stream_end(st, 1, 0);
 		return (KORE_RESULT_OK);
 	}
-	(void)svc_db_background(audit_job_fn, &st->job, stream_page_done);
+	st->page = svc_db_start(audit_job_fn, &st->job, stream_page_done);
 
 	return (KORE_RESULT_OK);
 }
@@ -721,6 +722,7 @@ stream_page_done(void *arg, int result, struct svc_db_err *dberr)
 
 	st = (struct audit_stream *)(void *)((char *)arg -
 	    offsetof(struct audit_stream, job));
+	st->page = NULL;
 	if (st->c == NULL) {
 		kore_buf_free(st->chunk);
 		json_decref(st->job.result);
@@ -770,6 +772,10 @@ stream_disconnect(struct connection *c)
 
 	/* Kore would kore_free() hdlr_extra; the pending callback frees. */
 	c->hdlr_extra = NULL;
-	if (st != NULL)
+	if (st != NULL) {
 		st->c = NULL;
+		/* Nobody reads the page: stop it (stream_page_done frees). */
+		if (st->page != NULL)
+			svc_db_cancel(st->page);
+	}
 }

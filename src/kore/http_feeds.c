@@ -104,6 +104,8 @@ struct feed_job {
 	int64_t			 version;
 	struct store_err	 err;
 	struct svc_db_err	 dberr;
+	struct svc_db_job	*db;		/* while in flight */
+	int			 cancelled;	/* every reader left */
 };
 
 struct feed_req {
@@ -336,7 +338,11 @@ feed_req_free(void *arg)
 			for (i = 0; i < fr->job->nreaders; i++)
 				if (fr->job->readers[i] == fr)
 					fr->job->readers[i] = NULL;
-			fr->job->refs--;
+			/* The last reader left: stop the read. */
+			if (--fr->job->refs == 0 && fr->job->db != NULL) {
+				fr->job->cancelled = 1;
+				svc_db_cancel(fr->job->db);
+			}
 		} else {
 			job_free(fr->job);
 		}
@@ -655,7 +661,8 @@ job_start(struct feed_req *fr)
 	want.since = fr->since;
 	want.limit = fr->kind == FEED_STREAM ? STREAM_READ_LIMIT : fr->limit;
 	TAILQ_FOREACH(job, &inflight, link) {
-		if (job_same(job, &want) && job_attach(job, fr) == 0) {
+		if (!job->cancelled && job_same(job, &want) &&
+		    job_attach(job, fr) == 0) {
 			http_request_sleep(fr->req);
 			return (KORE_RESULT_RETRY);
 		}
@@ -679,7 +686,7 @@ job_start(struct feed_req *fr)
 	}
 	TAILQ_INSERT_TAIL(&inflight, job, link);
 	http_request_sleep(fr->req);
-	(void)svc_db_background(job_run, job, job_done);
+	job->db = svc_db_start(job_run, job, job_done);
 	return (KORE_RESULT_RETRY);
 }
 
@@ -719,6 +726,7 @@ job_done(void *arg, int result, struct svc_db_err *dberr)
 	struct feed_job	*job = arg;
 	size_t		 i;
 
+	job->db = NULL;
 	job->finished = 1;
 	job->result = result;
 	if (dberr != NULL)

@@ -159,6 +159,16 @@ int	svc_db_done(struct http_request *, int *result, struct svc_db_err **);
 /* Runs fn on a task thread and calls done(arg, result) on the event loop. */
 int	svc_db_background(svc_db_fn, void *arg,
 	    void (*done)(void *arg, int result, struct svc_db_err *));
+/*
+ * The same, returning the job, which stays valid until done has been
+ * called (forget it there).  svc_db_cancel, for a reader that left:
+ * the job is skipped or its statement cancelled, and done is still
+ * called (with -1 unless it had finished).
+ */
+struct svc_db_job	*svc_db_start(svc_db_fn, void *arg,
+			    void (*done)(void *arg, int result,
+			    struct svc_db_err *));
+void			 svc_db_cancel(struct svc_db_job *);
 
 /* At worker exit: waits (bounded) until no job runs on a task thread. */
 void	svc_db_drain(void);

@@ -182,3 +182,20 @@ def test_tool_in_header_and_body_must_agree(server):
              ("x-mcp-tool", "list_repos")], body)
     assert r.status == 403, r
     assert r.json["reason_code"] == "tool_mismatch"
+
+
+def test_server_in_header_and_path_must_agree(server):
+    """The path names the server in the gateway's configuration; a
+    server header (perhaps the client's) naming another is refused."""
+    hdrs = [bearer(server, "gateway"), ("x-user", "alice@contoso.com")]
+    r = raw(server, "POST", "/ext-authz/github",
+            hdrs + [("x-mcp-server", "other")], INIT)
+    assert r.status == 403, r
+    assert r.json["reason_code"] == "server_mismatch"
+    assert r.headers["x-rollcall-decision"] == "deny"
+    # Agreeing, or only one of the two: decided as before.
+    for path, extra in (("/ext-authz/github", [("x-mcp-server", "github")]),
+                        ("/ext-authz/", [("x-mcp-server", "github")]),
+                        ("/ext-authz/github", [])):
+        r = raw(server, "POST", path, hdrs + extra, INIT)
+        assert r.json["reason_code"] != "server_mismatch", (path, r)

@@ -472,8 +472,7 @@ opa_authenticate(struct http_request *req)
 
 	ctx = svc_ctx(req);
 	raw = NULL;
-	if (!svc_identity_unambiguous(req))
-		return (0);
+	/* The route's 'public' validator refused a repeated header. */
 	if (!http_request_header(req, "authorization", &header))
 		goto unauth;
 	if (strncasecmp(header, "basic ", 6) == 0) {

@@ -110,6 +110,19 @@ def test_two_authorization_headers(server, family, method, path, kind,
     assert refused_count(server) == before + 3
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/metrics", "/openapi.json",
+                                  "/.well-known/authzen-configuration",
+                                  "/no/such/route"])
+def test_routes_without_a_token_keep_the_rule(server, path):
+    """Every route passes the check, not only those that read a token."""
+    assert raw(server, "GET", path, [("x-user", "a")]).status != 400
+    r = raw(server, "GET", path, [("x-user", "a"), ("x-user", "b")])
+    assert_refused(r, "x-user")
+    r = raw(server, "GET", path, [("Authorization", "Bearer a"),
+                                  ("authorization", "Bearer a")])
+    assert_refused(r, "authorization")
+
+
 def test_opa_basic_and_bearer(server):
     basic = base64.b64encode(
         f"cf:{server.tokens['gateway']}".encode()).decode()

@@ -2,7 +2,8 @@
 # The README's second command (make test): every test.
 #   1. Check unit tests of the pure modules (release build)
 #   2. integration tests: real server, real private PostgreSQL, over HTTP
-#   3. the same two under AddressSanitizer + UBSan
+#   3. the same two under AddressSanitizer + UBSan (the integration tests
+#      then include tests/it/test_leaks.py: a LeakSanitizer-checked server)
 #   4. static checks (cppcheck, shellcheck, headers compile alone)
 # Ends with "total: N passed, N failed"; exits non-zero on any failure.
 set -u

@@ -8,9 +8,10 @@
  *   valid token without the route's scope               -> 403
  *
  * Before any of that, svc_identity_unambiguous() refuses a request that
- * names its caller or its target twice (400): every route that reads
- * an identity passes through it (these validators, and the OPA route's
- * own authentication).
+ * names its caller or its target twice (400).  Every route in
+ * conf/routes.conf has one of these validators, so every request
+ * passes through it first; routes without a token (health, metrics,
+ * OPA, which authenticates itself) use v_auth_public for that alone.
  *
  * A token the table does not know may be one rollcallctl created a
  * moment ago, its NOTIFY still on the way.  So that it works on its
@@ -33,6 +34,7 @@
 int	v_auth_scim(struct http_request *, const void *);
 int	v_auth_gateway(struct http_request *, const void *);
 int	v_auth_admin(struct http_request *, const void *);
+int	v_auth_public(struct http_request *, const void *);
 
 static int	authenticate(struct http_request *, unsigned int scope);
 static void	deny(struct http_request *, int status, const char *code,
@@ -288,4 +290,12 @@ v_auth_admin(struct http_request *req, const void *data)
 {
 	(void)data;
 	return (authenticate(req, TOKEN_SCOPE_ADMIN));
+}
+
+int
+v_auth_public(struct http_request *req, const void *data)
+{
+	(void)data;
+	return (svc_identity_unambiguous(req) ? KORE_RESULT_OK :
+	    KORE_RESULT_ERROR);
 }

@@ -471,8 +471,7 @@ opa_authenticate(struct http_request *req)
 
 	ctx = svc_ctx(req);
 	raw = NULL;
-	if (!svc_identity_unambiguous(req))
-		return (0);
+	/* The route's 'public' validator refused a repeated header. */
 	if (!http_request_header(req, "authorization", &header))
 		goto unauth;
 	if (strncasecmp(header, "basic ", 6) == 0) {
@@ -733,18 +732,25 @@ page_ext_authz(struct http_request *req)
 	found = proto_resolve(idx, dir, who, POLICY_PRINCIPAL_NONE, &subj,
 	    &info);
 
-	/* The server: a header, else the first path segment after us. */
+	/*
+	 * The server: a header, else the first path segment after us.
+	 * When both name one, they must agree: the path is the gateway's
+	 * configuration, the header may come from the client.
+	 */
+	srv[0] = '\0';
+	p = req->path + strlen(EXT_AUTHZ_PREFIX);
+	while (*p == '/')
+		p++;
+	len = strcspn(p, "/?");
+	if (len > 0 && len < sizeof(srv))
+		(void)snprintf(srv, sizeof(srv), "%.*s", (int)len, p);
 	server = header_of(req, svc.settings.extauthz_server_header);
-	if (server == NULL) {
-		p = req->path + strlen(EXT_AUTHZ_PREFIX);
-		while (*p == '/')
-			p++;
-		len = strcspn(p, "/?");
-		if (len > 0 && len < sizeof(srv)) {
-			(void)snprintf(srv, sizeof(srv), "%.*s", (int)len, p);
-			server = srv;
-		}
+	if (server != NULL && srv[0] != '\0' && strcmp(server, srv) != 0) {
+		ext_refuse(req, idx, "server_mismatch");
+		return (KORE_RESULT_OK);
 	}
+	if (server == NULL && srv[0] != '\0')
+		server = srv;
 	htool = header_of(req, svc.settings.extauthz_tool_header);
 	hmethod = header_of(req, svc.settings.extauthz_method_header);
 

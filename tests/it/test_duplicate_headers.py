@@ -110,6 +110,19 @@ def test_two_authorization_headers(server, family, method, path, kind,
     assert refused_count(server) == before + 3
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/metrics", "/openapi.json",
+                                  "/.well-known/authzen-configuration",
+                                  "/no/such/route"])
+def test_routes_without_a_token_keep_the_rule(server, path):
+    """Every route passes the check, not only those that read a token."""
+    assert raw(server, "GET", path, [("x-user", "a")]).status != 400
+    r = raw(server, "GET", path, [("x-user", "a"), ("x-user", "b")])
+    assert_refused(r, "x-user")
+    r = raw(server, "GET", path, [("Authorization", "Bearer a"),
+                                  ("authorization", "Bearer a")])
+    assert_refused(r, "authorization")
+
+
 def test_opa_basic_and_bearer(server):
     basic = base64.b64encode(
         f"cf:{server.tokens['gateway']}".encode()).decode()
@@ -182,3 +195,20 @@ def test_tool_in_header_and_body_must_agree(server):
              ("x-mcp-tool", "list_repos")], body)
     assert r.status == 403, r
     assert r.json["reason_code"] == "tool_mismatch"
+
+
+def test_server_in_header_and_path_must_agree(server):
+    """The path names the server in the gateway's configuration; a
+    server header (perhaps the client's) naming another is refused."""
+    hdrs = [bearer(server, "gateway"), ("x-user", "alice@contoso.com")]
+    r = raw(server, "POST", "/ext-authz/github",
+            hdrs + [("x-mcp-server", "other")], INIT)
+    assert r.status == 403, r
+    assert r.json["reason_code"] == "server_mismatch"
+    assert r.headers["x-rollcall-decision"] == "deny"
+    # Agreeing, or only one of the two: decided as before.
+    for path, extra in (("/ext-authz/github", [("x-mcp-server", "github")]),
+                        ("/ext-authz/", [("x-mcp-server", "github")]),
+                        ("/ext-authz/github", [])):
+        r = raw(server, "POST", path, hdrs + extra, INIT)
+        assert r.json["reason_code"] != "server_mismatch", (path, r)

@@ -24,6 +24,7 @@ import pytest
 from conftest import Database, Server, free_port, localpg
 
 FLOOD_S = 4.0
+MIN_REQUESTS = 1500
 THREADS = 4
 WORKERS = 2
 
@@ -41,9 +42,9 @@ def private_pg(monkeypatch):
     shutil.rmtree(os.path.dirname(pgdir), ignore_errors=True)
 
 
-def hammer(port, path, token, until, counts):
-    """Requests back to back on fresh connections until `until`."""
-    while time.time() < until:
+def hammer(port, path, token, stop, counts):
+    """Requests back to back on fresh connections until stop is set."""
+    while not stop.is_set():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
             conn.request("GET", path,
@@ -70,35 +71,45 @@ def test_database_outage_does_not_flood_the_log(private_pg):
     try:
         path = "/scim/v2/Users?count=1"
         assert s.get(path, token=token).status == 200
-        served = f'rollcall_http_requests_total{{route="scim_users",' \
-                 f'status="503"}}'
+        served = 'rollcall_http_requests_total{route="scim_users",' \
+                 'status="503"}'
         localpg("stop")
 
         lines_before = len(s.logtext().splitlines())
         counts = {}
-        until = time.time() + FLOOD_S
+        stop = threading.Event()
         threads = [threading.Thread(target=hammer,
-                                    args=(s.port, path, token, until, counts))
+                                    args=(s.port, path, token, stop, counts))
                    for _ in range(THREADS)]
+        t0 = time.time()
         for t in threads:
             t.start()
+        # At least FLOOD_S seconds and MIN_REQUESTS requests (a slow
+        # machine gets longer), at most 30 s.
+        while time.time() - t0 < FLOOD_S or \
+                (sum(counts.values()) < MIN_REQUESTS and
+                 time.time() - t0 < 30):
+            time.sleep(0.1)
+        stop.set()
         for t in threads:
             t.join()
+        elapsed = time.time() - t0
         # Let the sweep write the summaries of the quiet kinds.
         time.sleep(2.5)
         lines = s.logtext().splitlines()[lines_before:]
         failed = counts.get(503, 0)
-        print("\n".join(lines[:12]))
         print(f"outage: {sum(counts.values())} requests {counts}, "
-              f"{len(lines)} log lines in {FLOOD_S:.0f} s + 2.5 s")
-        assert failed >= 200, counts
+              f"{len(lines)} log lines in {elapsed:.1f} s + 2.5 s")
+        assert failed >= MIN_REQUESTS, counts
         assert set(counts) == {503}, counts
 
         # Bounded: per worker and kind at most 5 lines a second and a
-        # summary, a handful of kinds; far fewer than one per request.
-        seconds = FLOOD_S + 3
+        # summary, a handful of kinds (here 3: the database error, the
+        # SCIM error, the access line); fewer lines than requests, where
+        # unlimited it was 3 per request.
+        seconds = elapsed + 3.5
         assert len(lines) <= WORKERS * 4 * 6 * seconds, len(lines)
-        assert len(lines) < failed / 2, (len(lines), failed)
+        assert len(lines) < failed, (len(lines), failed)
         summaries = [json.loads(x) for x in lines if "suppressed" in x]
         assert summaries, "\n".join(lines[-20:])
         held = sum(x["suppressed"] for x in summaries)

@@ -27,8 +27,9 @@ done
 check cppcheck cppcheck --quiet --error-exitcode=1 --std=c99 \
     --enable=warning,portability --inline-suppr \
     --suppress=missingIncludeSystem --suppress=unknownMacro -I src/core -I src/store \
-    src/core src/store src/ctl
+    src/core src/store src/ctl tests/fuzz
 check pyflakes /usr/bin/python3 -m pyflakes tests/it scripts/bench
-check shellcheck shellcheck -s sh scripts/*.sh scripts/docker/*.sh .ci/run
+check shellcheck shellcheck -s sh scripts/*.sh scripts/docker/*.sh tests/fuzz/*.sh \
+    .ci/run
 echo "static: $passed passed, $failed failed"
 [ $failed -eq 0 ]

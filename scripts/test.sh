@@ -4,7 +4,9 @@
 #   2. integration tests: real server, real private PostgreSQL, over HTTP
 #   3. the same two under AddressSanitizer + UBSan (the integration tests
 #      then include tests/it/test_leaks.py: a LeakSanitizer-checked server)
-#   4. static checks (cppcheck, shellcheck, headers compile alone)
+#   4. fuzzing: each libFuzzer harness (tests/fuzz) for FUZZ_TEST_SECONDS
+#      (20 s; ASan + UBSan, properties checked), one pass per harness
+#   5. static checks (cppcheck, shellcheck, headers compile alone)
 # Ends with "total: N passed, N failed"; exits non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -66,6 +68,8 @@ for variant in release asan; do
 	    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/it
 done
 unset ASAN_OPTIONS
+
+step "fuzz" make -s fuzz FUZZ_SECONDS="${FUZZ_TEST_SECONDS:-20}"
 
 step "static checks" sh scripts/static-checks.sh
 

@@ -662,6 +662,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 	struct policy_rule	 r;
 	struct policy_grant	 g;
 	const char		*kind, *id, *list[POLICY_LIST_MAX], *state;
+	const char		*dir;
 	char			 dirbuf[32];
 	json_int_t		 version;
 	int			 rc;
@@ -818,10 +819,11 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 			(void)policy_principal_set_epoch(idx, id,
 			    (uint64_t)version);
 	} else if (strcmp(kind, "directory") == 0) {
+		/* dir_of() fills dirbuf only for a numeric directory_id. */
 		if (str(rec, "name") == NULL ||
-		    dir_of(rec, dirbuf, sizeof(dirbuf)) == NULL)
+		    (dir = dir_of(rec, dirbuf, sizeof(dirbuf))) == NULL)
 			goto malformed;
-		if (lww_newer(lww, kind, dirbuf, NULL, (uint64_t)version)) {
+		if (lww_newer(lww, kind, dir, NULL, (uint64_t)version)) {
 			char	lower[128];
 			size_t	k;
 
@@ -830,7 +832,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 				if (lower[k] >= 'A' && lower[k] <= 'Z')
 					lower[k] = (char)(lower[k] - 'A' + 'a');
 			(void)json_object_set_new(dirs->by_name, lower,
-			    json_string(dirbuf));
+			    json_string(dir));
 		}
 	} else if (strcmp(kind, "version") != 0) {
 		/* A kind from a newer rollcall: nothing to apply here. */

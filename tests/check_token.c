@@ -157,6 +157,33 @@ START_TEST(test_tab_lookup_expiry_revoke)
 }
 END_TEST
 
+static void
+collect_expiring(const struct tokentab_entry *e, void *arg)
+{
+	char	*seen = arg;
+
+	(void)strncat(seen, e->id, 64);
+	(void)strncat(seen, ";", 2);
+}
+
+START_TEST(test_tab_foreach_expiring)
+{
+	struct tokentab_entry	all[3];
+	char			seen[256] = "";
+
+	entry(&all[0], "a", "id-a", TOKEN_SCOPE_SCIM);
+	all[0].expires_ms = 1000;
+	entry(&all[1], "b", "id-b", TOKEN_SCOPE_SCIM);
+	entry(&all[2], "c", "id-c", TOKEN_SCOPE_SCIM);
+	all[2].expires_ms = 2000;
+	ck_assert_int_eq(tokentab_replace_all(tt, all, 3, TOKENTAB_ANY_GEN), 0);
+	ck_assert_int_eq(tokentab_revoke(tt, "id-c", 10), 0);
+	/* Only what expires and is not revoked. */
+	tokentab_foreach_expiring(tt, collect_expiring, seen);
+	ck_assert_str_eq(seen, "id-a;");
+}
+END_TEST
+
 START_TEST(test_tab_capacity)
 {
 	struct tokentab_entry	*many;
@@ -306,6 +333,7 @@ main(void)
 	tcase_set_timeout(tab, 60);
 	tcase_add_test(tab, test_tab_lookup_expiry_revoke);
 	tcase_add_test(tab, test_tab_capacity);
+	tcase_add_test(tab, test_tab_foreach_expiring);
 	tcase_add_test(tab, test_tab_visible_across_processes);
 	tcase_add_test(tab, test_tab_last_used_survives_reload);
 	tcase_add_test(tab, test_tab_concurrent_readers_never_see_torn_entries);

@@ -40,6 +40,38 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_token_db_lookups_total{result=\"limited\"}",
 };
 
+/*
+ * HELP text by metric family (the name before any '{').  A counter added
+ * without an entry here still gets a HELP line (a generic one), so the
+ * exposition stays valid for promtool; add its text here.
+ */
+static const struct {
+	const char	*family;
+	const char	*help;
+} counter_help[] = {
+	{ "rollcall_db_errors_total", "Database jobs that failed." },
+	{ "rollcall_token_failures_total",
+	    "Requests refused for their bearer token, by reason." },
+	{ "rollcall_worker_starts_total",
+	    "Worker processes started, restarts included." },
+	{ "rollcall_notify_received_total",
+	    "NOTIFY messages received from other processes." },
+	{ "rollcall_db_jobs_abandoned_total", "Requests whose client left "
+	    "while their database job was queued or running (skipped or "
+	    "cancelled)." },
+	{ "rollcall_db_cancels_sent_total",
+	    "Statements of abandoned jobs cancelled with PQcancel." },
+	{ "rollcall_requests_refused_total",
+	    "Requests refused before any handler, by reason." },
+	{ "rollcall_log_lines_suppressed_total",
+	    "Log lines held back by the per-kind rate limit." },
+	{ "rollcall_policy_refused_total", "Change records and rows the "
+	    "policy index refused (their principals are quarantined)." },
+	{ "rollcall_token_db_lookups_total", "Database look-ups of bearer "
+	    "tokens the table did not know, by result (limited: refused by "
+	    "the rate limit without a look-up)." },
+};
+
 struct route_stats {
 	uint64_t	status[NSTATUS];
 	uint64_t	bucket[NBUCKETS];
@@ -179,8 +211,9 @@ metrics_render(const struct metrics *m, const char *extra)
 {
 	const struct route_stats	*rs;
 	struct strbuf			 sb;
+	const char			*help;
 	uint64_t			 v, cum;
-	size_t				 r, i;
+	size_t				 r, i, j, flen;
 
 	sb.cap = 16384;
 	sb.len = 0;
@@ -241,16 +274,38 @@ metrics_render(const struct metrics *m, const char *extra)
 		    (unsigned long long)cum);
 	}
 
-	sb_printf(&sb, "# TYPE rollcall_db_errors_total counter\n"
-	    "# TYPE rollcall_token_failures_total counter\n"
-	    "# TYPE rollcall_worker_starts_total counter\n"
-	    "# TYPE rollcall_notify_received_total counter\n"
-	    "# TYPE rollcall_db_jobs_abandoned_total counter\n"
-	    "# TYPE rollcall_db_cancels_sent_total counter\n");
-	for (i = 0; i < METRIC_COUNT; i++)
-		sb_printf(&sb, "%s %llu\n", counter_names[i],
-		    (unsigned long long)__atomic_load_n(&m->counters[i],
-		    __ATOMIC_RELAXED));
+	/* Each family once: HELP and TYPE right before all its samples. */
+	for (i = 0; i < METRIC_COUNT; i++) {
+		flen = strcspn(counter_names[i], "{");
+		for (j = 0; j < i; j++) {
+			if (strcspn(counter_names[j], "{") == flen &&
+			    strncmp(counter_names[j], counter_names[i],
+			    flen) == 0)
+				break;
+		}
+		if (j < i)
+			continue;
+		help = "A rollcall counter.";
+		for (j = 0; j < sizeof(counter_help) / sizeof(counter_help[0]);
+		    j++) {
+			if (strlen(counter_help[j].family) == flen &&
+			    strncmp(counter_help[j].family, counter_names[i],
+			    flen) == 0)
+				help = counter_help[j].help;
+		}
+		sb_printf(&sb, "# HELP %.*s %s\n# TYPE %.*s counter\n",
+		    (int)flen, counter_names[i], help, (int)flen,
+		    counter_names[i]);
+		for (j = i; j < METRIC_COUNT; j++) {
+			if (strcspn(counter_names[j], "{") != flen ||
+			    strncmp(counter_names[j], counter_names[i],
+			    flen) != 0)
+				continue;
+			sb_printf(&sb, "%s %llu\n", counter_names[j],
+			    (unsigned long long)__atomic_load_n(
+			    &m->counters[j], __ATOMIC_RELAXED));
+		}
+	}
 
 	if (extra != NULL)
 		sb_printf(&sb, "%s", extra);

@@ -278,3 +278,21 @@ tokentab_collect_used(struct tokentab *tt,
 	}
 	tab_unlock(tt);
 }
+
+void
+tokentab_foreach_expiring(struct tokentab *tt,
+    void (*fn)(const struct tokentab_entry *, void *), void *arg)
+{
+	struct tokentab_entry	 copy;
+	uint32_t		 i;
+
+	tab_lock(tt);
+	for (i = 0; i <= tt->mask; i++) {
+		if (!tt->slots[i].used || tt->slots[i].entry.expires_ms == 0 ||
+		    tt->slots[i].entry.revoked_ms != 0)
+			continue;
+		copy = tt->slots[i].entry;
+		fn(&copy, arg);
+	}
+	tab_unlock(tt);
+}

@@ -91,4 +91,13 @@ void			 tokentab_collect_used(struct tokentab *,
 			    void (*fn)(const char *id, uint64_t ms, void *),
 			    void *arg);
 
+/*
+ * Calls fn with a copy of each token that expires (expires_ms != 0) and
+ * is not revoked, under the writers' lock: fn must be quick and must not
+ * call back into the table.  For metrics and expiry warnings.
+ */
+void			 tokentab_foreach_expiring(struct tokentab *,
+			    void (*fn)(const struct tokentab_entry *, void *),
+			    void *arg);
+
 #endif

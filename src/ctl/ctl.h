@@ -32,4 +32,7 @@ int	 cmd_explain(int, char **);
 int	 cmd_revoke_all(int, char **);
 int	 cmd_quarantine(int, char **);
 
+/* ctl_admin.c: servers, tools, rules, grants, service principals. */
+int	 cmd_admin(int, char **);
+
 #endif

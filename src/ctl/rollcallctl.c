@@ -99,6 +99,23 @@ usage_to(FILE *fp, int code)
 	    "[--json]\n"
 	    "       rollcallctl revoke-all ID [--restore]\n"
 	    "       rollcallctl quarantine [--directory NAME] [--json]\n"
+	    "       rollcallctl server list | show SLUG | create | "
+	    "update SLUG | delete SLUG\n"
+	    "       rollcallctl tool list SERVER | show SERVER NAME | "
+	    "create SERVER\n"
+	    "                        | update SERVER NAME | delete SERVER NAME"
+	    " | import SERVER FILE\n"
+	    "       rollcallctl rule list [--server SLUG] [--subject ID] | "
+	    "show ID | create\n"
+	    "                        | update ID | delete ID\n"
+	    "       rollcallctl grant list [--state S] [--principal ID] | "
+	    "show ID | create\n"
+	    "                        | approve ID | deny ID | activate ID | "
+	    "revoke ID\n"
+	    "       rollcallctl sp list | show ID | create | update ID | "
+	    "delete ID\n"
+	    "         (bodies: --set key=value ... and/or --body FILE|-; "
+	    "--json)\n"
 	    "       rollcallctl --help | --version\n"
 	    "Settings come from $ROLLCALL_SETTINGS (default "
 	    "conf/rollcall.settings),\nthen %s when it exists "
@@ -898,5 +915,10 @@ main(int argc, char **argv)
 		return (cmd_quarantine(argc, argv));
 	if (strcmp(argv[0], "user") == 0)
 		return (cmd_user(argc, argv));
+	if (strncmp(argv[0], "server", 6) == 0 ||
+	    strncmp(argv[0], "tool", 4) == 0 ||
+	    strncmp(argv[0], "rule", 4) == 0 ||
+	    strncmp(argv[0], "grant", 5) == 0 || strncmp(argv[0], "sp", 2) == 0)
+		return (cmd_admin(argc, argv));
 	usage();
 }

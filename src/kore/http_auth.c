@@ -66,8 +66,11 @@ lookup_job(PGconn *conn, void *arg, struct svc_db_err *err)
 	const char		*p[1];
 
 	p[0] = l->hex;
+	/* Only a usable token is worth a reload: not revoked, not expired. */
 	if (svc_db_exec(conn, "SELECT 1 FROM tokens "
-	    "WHERE secret_hash = decode($1, 'hex')", 1, p, &res, err) == -1)
+	    "WHERE secret_hash = decode($1, 'hex') AND revoked_at IS NULL "
+	    "AND (expires_at IS NULL OR expires_at > now())", 1, p, &res,
+	    err) == -1)
 		return (-1);
 	l->found = PQntuples(res) > 0;
 	PQclear(res);

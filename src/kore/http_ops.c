@@ -119,25 +119,15 @@ page_readyz(struct http_request *req)
 int
 page_metrics(struct http_request *req)
 {
-	struct policy_index	*idx;
-	char			*text, extra[384];
+	char	*text, *extra;
 
 	if (!svc_method_allowed(req, HTTP_METHOD_GET))
 		return (KORE_RESULT_OK);
-	idx = svc_policy();
-	(void)snprintf(extra, sizeof(extra),
-	    "# TYPE rollcall_policy_quarantined gauge\n"
-	    "rollcall_policy_quarantined %zu\n"
-	    "# TYPE rollcall_tokens gauge\nrollcall_tokens %u\n"
-	    "# TYPE rollcall_ready gauge\nrollcall_ready %u\n"
-	    "# TYPE rollcall_start_time_seconds gauge\n"
-	    "rollcall_start_time_seconds %llu\n",
-	    idx != NULL ? policy_quarantined(idx) : (size_t)0,
-	    tokentab_count(svc.tokens),
-	    __atomic_load_n(&svc.shared->ready, __ATOMIC_RELAXED) &&
-	    __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED),
-	    (unsigned long long)(svc.shared->started_ms / 1000));
-	if ((text = metrics_render(svc.metrics, extra)) == NULL) {
+	/* Gauges, build and process metrics (ops_metrics.c). */
+	extra = svc_ops_metrics();
+	text = extra != NULL ? metrics_render(svc.metrics, extra) : NULL;
+	free(extra);
+	if (text == NULL) {
 		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
 		    "cannot render metrics");
 		return (KORE_RESULT_OK);

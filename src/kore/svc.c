@@ -272,6 +272,7 @@ kore_parent_configure(int argc, char **argv)
 
 	json_object_seed(0);
 	shared_map();
+	svc_ops_parent_init();
 
 	conn = parent_connect();
 	parent_check_schema(conn);
@@ -321,6 +322,7 @@ kore_worker_configure(void)
 		svc_log(SVC_LOG_WARN, "worker %u restarted", worker->id);
 	svc_policy_worker_init();
 	admin_policy_worker_init();
+	svc_ops_worker_init();
 	if (worker->id == 1)
 		svc_listener_start();
 }

@@ -34,6 +34,8 @@
 #define SVC_TOKEN_LOOKUPS_S	20
 #define SVC_TOKEN_LOOKUPS_BURST	40
 
+#define SVC_MAX_PROCS		65	/* parent + the most workers */
+
 enum svc_log_level {
 	SVC_LOG_DEBUG,
 	SVC_LOG_INFO,
@@ -49,6 +51,9 @@ struct svc_shared {
 	uint64_t	db_checked_ms;
 	/* Database look-ups for tokens not (yet) in the table (http_auth.c). */
 	struct ratelimit token_lookups;
+	/* For process_* metrics (ops_metrics.c): [0] parent, [id] worker. */
+	uint32_t	parent_pid;
+	uint32_t	open_fds[SVC_MAX_PROCS];
 };
 
 struct changering;
@@ -239,6 +244,16 @@ void	admin_policy_worker_init(void);
 void	svc_leak_check(int worker_exit);
 /* 1 in the leak-checked test variant (RC_TEST_SANDBOX=off). */
 int	svc_leak_checking(void);
+
+/*
+ * ops_metrics.c: the parent's part before the fork (opens /proc), each
+ * worker's at configure (descriptor counts; worker 1 warns daily about
+ * SCIM tokens expiring within 14 days), and the /metrics lines beyond
+ * core's counters (malloc'd; NULL when out of memory).
+ */
+void	 svc_ops_parent_init(void);
+void	 svc_ops_worker_init(void);
+char	*svc_ops_metrics(void);
 
 /* Listener on worker 1: LISTEN for changes from other processes. */
 void	svc_listener_start(void);

@@ -395,7 +395,8 @@ job_callback(struct kore_task *t)
 
 	if (!kore_task_finished(t))
 		return;
-	if (job->result == -1)
+	/* A cancelled job failed on purpose: not a database error. */
+	if (job->result == -1 && !job->cancelled)
 		metrics_add(svc.metrics, METRIC_DB_ERRORS, 1);
 	if (job->done != NULL)
 		job->done(job->arg, job->result, &job->err);

@@ -9,7 +9,9 @@
  *   - a position of 1 to CURSOR_POS_MAX bytes encodes, and its cursor
  *     decodes to the same position under the same scope and key;
  *   - that cursor never validates under another scope, another key, or
- *     after any one character is changed;
+ *     after any one character is changed, and its MAC never vouches for
+ *     another (scope, position) pair: moving the position's first byte
+ *     to the end of the scope gives the same bytes, yet must not verify;
  *   - a client's token that validates is exactly the cursor the server
  *     would have minted for its position (no second spelling);
  *   - a parsed query string names only allowed parameters, each once,
@@ -17,6 +19,7 @@
  */
 #include "cursor.h"
 #include "fuzz.h"
+#include "util.h"
 
 static const char *const	allowed[] = { "limit", "cursor", "userName",
     "email", "active", "from", "to", "order", NULL };
@@ -70,6 +73,35 @@ check_params(const char *qs)
 	cursor_params_free(&params);
 }
 
+/*
+ * The MAC of tok, with position pos + 1 in scope scope + pos[0]: the
+ * scope's terminator in the MAC input is what keeps these apart.
+ */
+static void
+check_shifted(const unsigned char *key, const char *scope, const char *pos,
+    const char *tok)
+{
+	struct cursor_err	 err;
+	char			 scope2[600], forged[CURSOR_TOKEN_MAX + 8];
+	char			 out[CURSOR_POS_MAX + 1];
+	const char		*dot;
+	size_t			 len;
+
+	if (pos[1] == '\0' || strlen(scope) + 2 > sizeof(scope2))
+		return;
+	(void)snprintf(scope2, sizeof(scope2), "%s%c", scope, pos[0]);
+	len = strlen(pos + 1);
+	rc_b64url_encode((const unsigned char *)pos + 1, len, forged);
+	dot = strchr(tok, '.');
+	FUZZ_ASSERT(dot != NULL, "no dot in <%s>", tok);
+	if (strlen(forged) + strlen(dot) >= sizeof(forged))
+		return;
+	memcpy(forged + strlen(forged), dot, strlen(dot) + 1);
+	FUZZ_ASSERT(cursor_decode(key, scope2, forged, out, sizeof(out),
+	    &err) == -1, "the MAC of (<%s>, <%s>) vouches for (<%s>, <%s>)",
+	    scope, pos, scope2, pos + 1);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -117,6 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    "for <%s>", scope, client);
 		FUZZ_ASSERT(cursor_decode(key2, scope, tok, out, sizeof(out),
 		    &err) == -1, "cursor valid under another key");
+		check_shifted(key, scope, pos, tok);
 		len = strlen(tok);
 		at = data[0] % len;
 		memcpy(tok2, tok, len + 1);

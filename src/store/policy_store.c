@@ -874,13 +874,17 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 
 done:
 	if (rc != 0) {
-		if (lww_last != NULL) {
-			/* Refused (e.g. a tool before its server): may come
-			 * again. */
+		/*
+		 * Refused (e.g. a tool before its server): it may come again.
+		 * A principal's own record stays the newest applied, though:
+		 * an older one arriving late must not lift its quarantine.
+		 */
+		if (lww_last != NULL && strcmp(kind, "user") != 0 &&
+		    strcmp(kind, "sp") != 0) {
 			lww_last->version = lww_prev;
 			lww_last->seq = lww_prev_seq;
-			lww_last = NULL;
 		}
+		lww_last = NULL;
 		return (refused(idx, rec, kind, &err, ref));
 	}
 	if ((uint64_t)version > policy_version(idx))

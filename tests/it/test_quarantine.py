@@ -371,6 +371,27 @@ def test_rename_to_refused_value_does_not_leave_old_name_allowed(srv, db):
                      slug) == "allowed_by_rule"
 
 
+def test_late_older_record_does_not_lift_a_quarantine(srv, db):
+    """Records may arrive out of order (another instance's NOTIFY): an
+    older, applicable record of a quarantined principal must not bring
+    back a state older than the one the index refused."""
+    group, slug = world(srv)
+    u = new_user(srv, "late@contoso.com")
+    add_members(srv, group["id"], u["id"])
+    older = inject(db, [{"kind": "version"}])
+    inject(db, [user_rec(db, u["id"], "late@contoso.com",
+                         ["v\t@contoso.com"], active=False)])
+    assert eventually(lambda: authorize(srv, u["id"], slug),
+                      "principal_unavailable") == "principal_unavailable"
+    rec = user_rec(db, u["id"], "late@contoso.com", active=True)
+    rec["version"] = older
+    note = json.dumps({"kind": "changes", "origin": "old-rollcall",
+                       "version": older, "records": [rec]})
+    db.sql(f"SELECT pg_notify('rollcall', $n${note}$n$)")
+    time.sleep(0.5)
+    assert authorize(srv, u["id"], slug) == "principal_unavailable"
+
+
 # --- 3. a bad row quarantines one principal, not the service
 
 def test_bad_row_quarantines_one_principal_not_the_service(db):

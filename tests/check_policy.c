@@ -797,6 +797,20 @@ START_TEST(test_quarantine)
 	expect_id("u-zed", "github", "list_repos", POLICY_R_PRINCIPAL_UNKNOWN,
 	    NULL);
 	ck_assert_uint_eq(policy_quarantined(idx), 1);
+
+	/* A group's refused rule: its members; everyone's: the directory. */
+	ck_assert_int_eq(policy_quarantine_subjects(idx, "g-ops", "d1",
+	    "rule refused"), 1);	/* u-alice (u-bob was removed) */
+	expect_id("u-alice", "github", "list_repos",
+	    POLICY_R_PRINCIPAL_UNAVAILABLE, NULL);
+	expect_id("u-hal", "github", "list_repos", A, "r-01");
+	ck_assert_int_eq(policy_quarantine_subjects(idx, "g-none", NULL,
+	    "x"), 0);
+	ck_assert_int_eq(policy_quarantine_subjects(idx, NULL, "d2", "x"), 1);
+	expect("everyone in d2", POLICY_BY_USERNAME, "alice@example.com",
+	    "d2", "github", "list_repos", NOW, POLICY_R_PRINCIPAL_UNAVAILABLE,
+	    NULL, NULL, NULL);
+	expect_id("u-hal", "github", "list_repos", A, "r-01");
 }
 END_TEST
 

@@ -2268,6 +2268,40 @@ policy_principal_quarantine(struct policy_index *idx, const char *id,
 	return (0);
 }
 
+long
+policy_quarantine_subjects(struct policy_index *idx, const char *group_id,
+    const char *directory, const char *why)
+{
+	struct pol_principal	*p;
+	struct pol_group	*g;
+	const char		*dir;
+	size_t			 it;
+	void			*val;
+	long			 n;
+
+	g = NULL;
+	if (group_id != NULL &&
+	    ((g = hashmap_get(&idx->groups, group_id)) == NULL ||
+	    g->nmembers == 0))
+		return (0);
+	dir = directory != NULL ? hashmap_get(&idx->dirs, directory) : NULL;
+	if (directory != NULL && dir == NULL)
+		return (0);
+	n = 0;
+	it = 0;
+	/* Only existing nodes are touched: the table does not change. */
+	while (hashmap_next(&idx->principals, &it, NULL, &val)) {
+		p = val;
+		if (!p->present || (dir != NULL && p->dir != dir) ||
+		    (g != NULL && !pol_ords_has(&p->groups, g->ord)))
+			continue;
+		if (policy_principal_quarantine(idx, p->id, NULL, why, 1) == -1)
+			return (-1);
+		n++;
+	}
+	return (n);
+}
+
 size_t
 policy_quarantined(const struct policy_index *idx)
 {

@@ -282,6 +282,18 @@ int		policy_principal_quarantine(struct policy_index *idx,
 		    const char *id, const char *directory, const char *why,
 		    int until_rebuild);
 
+/*
+ * For a refused rule that names a group (group_id) or everyone
+ * (group_id NULL) in directory (NULL: every directory): quarantines,
+ * until a rebuild, every loaded principal the rule could concern (the
+ * group's members; every principal of the directory), since a rule the
+ * index lacks may be a deny.  O(principals); for rare events only.
+ * The number quarantined, or -1 on no memory.
+ */
+long		policy_quarantine_subjects(struct policy_index *idx,
+		    const char *group_id, const char *directory,
+		    const char *why);
+
 /* How many principals are quarantined; O(1). */
 size_t		policy_quarantined(const struct policy_index *idx);
 

@@ -158,9 +158,8 @@ apply_entry(const unsigned char *buf, size_t len)
 			metrics_add(svc.metrics, METRIC_POLICY_REFUSED, 1);
 			if (ref.quarantined)
 				svc_log(SVC_LOG_ERROR, "policy: change record "
-				    "of kind '%s' refused (%s); principal %s "
-				    "quarantined", ref.kind, ref.msg,
-				    ref.principal);
+				    "of kind '%s' refused (%s); quarantined: "
+				    "%s", ref.kind, ref.msg, ref.principal);
 			else
 				svc_log(SVC_LOG_ERROR, "policy: change record "
 				    "of kind '%s' refused (%s)",

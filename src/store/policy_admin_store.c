@@ -380,16 +380,21 @@ slug_ok(const char *s)
 	return (1);
 }
 
-/* Printable, no spaces or control bytes: names, labels, selectors. */
+/*
+ * Printable, no spaces, and within the one rule of policy.h (no C0, DEL
+ * or C1 controls): names, labels, selectors.  What is written here the
+ * index can load, so a deny rule is never refused by the index.
+ */
 static int
 token_ok(const char *s, size_t max)
 {
 	size_t	i;
 
-	if (s == NULL || s[0] == '\0' || strlen(s) > max)
+	if (s == NULL || s[0] == '\0' || strlen(s) > max ||
+	    policy_check_value(s, max, 0, "value", NULL) == -1)
 		return (0);
 	for (i = 0; s[i] != '\0'; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+		if ((unsigned char)s[i] <= ' ')
 			return (0);
 
 	return (1);

@@ -145,6 +145,28 @@ quarantine(struct policy_index *idx, const char *id, const char *dir,
 	return (0);
 }
 
+/*
+ * A refused rule may be a deny the index now lacks: everyone it could
+ * concern is quarantined (the principal it names; a group's members;
+ * everyone in its directory).
+ */
+static int
+rule_refused(struct policy_index *idx, enum policy_subject_kind kind,
+    const char *subject, const char *dir, struct policy_err *err)
+{
+	char	why[POLICY_WHY_MAX];
+
+	(void)snprintf(why, sizeof(why), "rule refused: %.100s", err->msg);
+	if ((kind == POLICY_SUBJECT_USER || kind == POLICY_SUBJECT_SP) &&
+	    subject != NULL)
+		return (policy_principal_quarantine(idx, subject, dir, why,
+		    1));
+	if (policy_quarantine_subjects(idx, kind == POLICY_SUBJECT_GROUP ?
+	    subject : NULL, dir, why) == -1)
+		return (-1);
+	return (0);
+}
+
 static int
 row_directory(struct policy_index *idx, PGresult *res, int i,
     struct policy_err *err)
@@ -278,11 +300,8 @@ row_rule(struct policy_index *idx, PGresult *res, int i,
 
 	if (policy_rule_upsert(idx, &r, err) == 0)
 		return (0);
-	/* A rule naming one principal: only that principal is in doubt. */
-	if ((r.subject_kind == POLICY_SUBJECT_USER ||
-	    r.subject_kind == POLICY_SUBJECT_SP) && r.subject_id != NULL)
-		return (quarantine(idx, r.subject_id, r.directory, err, 1));
-	return (-1);
+	return (rule_refused(idx, r.subject_kind, r.subject_id, r.directory,
+	    err));
 }
 
 static int
@@ -630,12 +649,28 @@ refused(struct policy_index *idx, const json_t *rec, const char *kind,
 {
 	const char	*who;
 	char		 dirbuf[32], why[POLICY_WHY_MAX];
+	long		 n;
 	int		 until_rebuild;
 
 	who = refused_principal(kind, rec, &until_rebuild);
 	if (ref != NULL) {
 		rc_strlcpy(ref->kind, kind, sizeof(ref->kind));
 		rc_strlcpy(ref->msg, err->msg, sizeof(ref->msg));
+	}
+	if (who == NULL && strcmp(kind, "rule") == 0 &&
+	    !flag(rec, "deleted")) {
+		/* A group's or everyone's rule: all it could concern. */
+		(void)snprintf(why, sizeof(why), "rule refused: %.100s",
+		    err->msg);
+		n = policy_quarantine_subjects(idx, str(rec, "subject_id"),
+		    dir_of(rec, dirbuf, sizeof(dirbuf)), why);
+		if (n > 0 && ref != NULL)
+			(void)snprintf(ref->principal, sizeof(ref->principal),
+			    "%ld principal(s) of rule %.64s",
+			    n, str(rec, "id") ? str(rec, "id") : "?");
+		if (ref != NULL)
+			ref->quarantined = n > 0;
+		return (-1);
 	}
 	if (who == NULL)
 		return (-1);
@@ -841,13 +876,17 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 
 done:
 	if (rc != 0) {
-		if (lww_last != NULL) {
-			/* Refused (e.g. a tool before its server): may come
-			 * again. */
+		/*
+		 * Refused (e.g. a tool before its server): it may come again.
+		 * A principal's own record stays the newest applied, though:
+		 * an older one arriving late must not lift its quarantine.
+		 */
+		if (lww_last != NULL && strcmp(kind, "user") != 0 &&
+		    strcmp(kind, "sp") != 0) {
 			lww_last->version = lww_prev;
 			lww_last->seq = lww_prev_seq;
-			lww_last = NULL;
 		}
+		lww_last = NULL;
 		return (refused(idx, rec, kind, &err, ref));
 	}
 	if ((uint64_t)version > policy_version(idx))

@@ -337,7 +337,7 @@ def test_refused_record_quarantines_instead_of_keeping_old_state(srv, db):
                      slug) == "principal_unavailable"
     assert metric(srv, "rollcall_policy_refused_total") == before + 1
     assert metric(srv, "rollcall_policy_quarantined") >= 1
-    assert f"principal {u['id']} quarantined" in srv.logtext()
+    assert f"quarantined: {u['id']}" in srv.logtext()
     q = srv.get("/admin/v1/quarantine", token=srv.tokens["admin"]).json
     assert u["id"] in [p["id"] for p in q["quarantined"]]
     r = srv.get("/readyz")
@@ -369,6 +369,27 @@ def test_rename_to_refused_value_does_not_leave_old_name_allowed(srv, db):
                                       "value": "fixed@contoso.com"}])
     assert authorize(srv, {"userName": "fixed@contoso.com"},
                      slug) == "allowed_by_rule"
+
+
+def test_late_older_record_does_not_lift_a_quarantine(srv, db):
+    """Records may arrive out of order (another instance's NOTIFY): an
+    older, applicable record of a quarantined principal must not bring
+    back a state older than the one the index refused."""
+    group, slug = world(srv)
+    u = new_user(srv, "late@contoso.com")
+    add_members(srv, group["id"], u["id"])
+    older = inject(db, [{"kind": "version"}])
+    inject(db, [user_rec(db, u["id"], "late@contoso.com",
+                         ["v\t@contoso.com"], active=False)])
+    assert eventually(lambda: authorize(srv, u["id"], slug),
+                      "principal_unavailable") == "principal_unavailable"
+    rec = user_rec(db, u["id"], "late@contoso.com", active=True)
+    rec["version"] = older
+    note = json.dumps({"kind": "changes", "origin": "old-rollcall",
+                       "version": older, "records": [rec]})
+    db.sql(f"SELECT pg_notify('rollcall', $n${note}$n$)")
+    time.sleep(0.5)
+    assert authorize(srv, u["id"], slug) == "principal_unavailable"
 
 
 # --- 3. a bad row quarantines one principal, not the service
@@ -472,3 +493,38 @@ def test_bad_row_quarantines_one_principal_not_the_service(db):
         assert authorize(s, bad["id"], slug) == "principal_inactive"
     finally:
         s.stop()
+
+
+def test_bad_rule_row_quarantines_everyone_it_could_concern(db):
+    """A deny rule the index cannot hold must not turn into an allow: its
+    group's members are quarantined; the admin API refuses such a rule."""
+    s = Server(db, workers=1)
+    s.tokens = db.tokens
+    try:
+        group, slug = world(s, "deny")
+        member = new_user(s, "deny-member@contoso.com")
+        outsider = new_user(s, "deny-outsider@contoso.com")
+        add_members(s, group["id"], member["id"])
+        assert authorize(s, member["id"], slug) == "denied_by_rule"
+        r = s.post("/admin/v1/rules", token=s.tokens["global"], body={
+            "subject": {"kind": "group", "id": group["id"]}, "server": slug,
+            "selector": "t\u0085", "effect": "deny",
+            "directory": "default"})
+        assert r.status == 400, r
+    finally:
+        s.stop()
+    db.sql("UPDATE rules SET tool_selector = E'\\u0085' WHERE subject_id = "
+           f"'{group['id']}'")
+    s = Server(db, workers=1)
+    s.tokens = db.tokens
+    try:
+        assert s.get("/readyz").status == 200
+        assert authorize(s, member["id"], slug) == "principal_unavailable"
+        assert authorize(s, outsider["id"], slug) == "allowed_by_rule"
+        q = s.get("/admin/v1/quarantine", token=s.tokens["admin"]).json
+        row = [p for p in q["quarantined"] if p["id"] == member["id"]][0]
+        assert row["reason"].startswith("rule refused: "), row
+    finally:
+        s.stop()
+    db.sql("UPDATE rules SET tool_selector = '*' WHERE subject_id = "
+           f"'{group['id']}'")

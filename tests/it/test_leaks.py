@@ -373,21 +373,15 @@ DISCONNECTS = {
 }
 
 
-# A client that leaves while its database job runs: the job (db.c
-# svc_db_run) and the handler state are left behind on purpose today
-# (respond.c ctx_free), issue 9 finding 1.  The fix (Kore's
-# http_request_free early return, cancelled jobs) is in progress on
-# another branch; when it is merged these must pass (strict xfail).
-LEAKS_UNTIL_DISCONNECT_FIX = pytest.mark.xfail(
-    strict=True, reason="issue 9 finding 1: a client that leaves during "
-    "a database job leaks the job and its state; fix in progress (Kore "
-    "http_request_free / job cancellation, helper 'kore')")
+# A client that leaves while its database job runs: the job is skipped
+# or cancelled and frees itself and the handler's state once its thread
+# is done (db.c svc_db_release), so nothing may leak.
 
 
 @asan_only
 @pytest.mark.parametrize("case", [
-    pytest.param("scim_create", marks=LEAKS_UNTIL_DISCONNECT_FIX),
-    pytest.param("scim_list", marks=LEAKS_UNTIL_DISCONNECT_FIX),
+    "scim_create",
+    "scim_list",
     "long_poll",
     "half_body",
 ])

@@ -52,7 +52,7 @@ CHECK_SRCS	= $(wildcard tests/check_*.c)
 CHECK_BINS	= $(CHECK_SRCS:tests/%.c=$(B)/tests/%)
 
 CHECK_LIBS	= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
-LDLIBS		= -ljansson -lssl -lcrypto -lm
+LDLIBS		= -ljansson -lssl -lcrypto -lutf8proc -lm
 
 all: $(B)/rollcall $(B)/rollcallctl
 	@ln -sf $(B)/rollcall rollcall

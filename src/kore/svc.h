@@ -22,7 +22,7 @@
 #include "settings.h"
 #include "tokentab.h"
 
-#define SVC_SCHEMA_VERSION	3	/* highest sql/NNN_*.sql we need */
+#define SVC_SCHEMA_VERSION	4	/* highest sql/NNN_*.sql we need */
 
 enum svc_log_level {
 	SVC_LOG_DEBUG,

@@ -10,13 +10,14 @@ set -eu
 mode=${1:-run}
 case $mode in
 runtime)
-	want="libssl3 libpq5 libjansson4 libjwt0" ;;
+	want="libssl3 libpq5 libjansson4 libjwt0 libutf8proc2" ;;
 build)
 	want="build-essential pkg-config kore libpq-dev libjansson-dev \
-libssl-dev libjwt-dev check libsubunit-dev" ;;
+libssl-dev libjwt-dev libutf8proc-dev check libsubunit-dev" ;;
 run|test)
 	want="build-essential pkg-config kore libpq-dev libjansson-dev \
-libssl-dev libjwt-dev check libsubunit-dev postgresql postgresql-contrib" ;;
+libssl-dev libjwt-dev libutf8proc-dev check libsubunit-dev postgresql \
+postgresql-contrib" ;;
 *)
 	echo "usage: $0 runtime|build|run|test" >&2
 	exit 2 ;;

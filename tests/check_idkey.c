@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <utf8proc.h>
 
@@ -192,6 +193,45 @@ START_TEST(test_edge_space)
 }
 END_TEST
 
+static double
+cpu_sec(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+/*
+ * The cost a decision now pays to key the asked subject (measured, not
+ * asserted: CPU time of this process, so other load matters less).
+ */
+START_TEST(test_cost)
+{
+	static const char	*subjects[] = { "user12345@contoso.com",
+	    "\xc3\x89mile.Zola@contoso.com" };
+	static const char	*label[] = { "ASCII", "non-ASCII" };
+	char			 buf[256];
+	volatile ssize_t	 sink;
+	double			 t0, el;
+	size_t			 i, len;
+	int			 n, rounds;
+
+	rounds = 200000;
+	for (i = 0; i < 2; i++) {
+		len = strlen(subjects[i]);
+		sink = 0;
+		t0 = cpu_sec();
+		for (n = 0; n < rounds; n++)
+			sink += idkey_buf(subjects[i], len, buf, sizeof(buf));
+		el = cpu_sec() - t0;
+		ck_assert_int_gt(sink, 0);
+		printf("idkey: %.0f ns per %s subject of %zu bytes\n",
+		    el / rounds * 1e9, label[i], len);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -210,6 +250,7 @@ main(void)
 	tcase_add_test(tc, test_buffers);
 	tcase_add_test(tc, test_idempotent_everywhere);
 	tcase_add_test(tc, test_edge_space);
+	tcase_add_test(tc, test_cost);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -123,23 +123,28 @@ idkey_store_backfill(PGconn *conn, long *n, struct store_err *err)
 	int		 i, rows;
 
 	*n = 0;
+	/*
+	 * One pass with a cursor: its snapshot does not see the versions
+	 * this loop writes, so every row is read once, without a sort or a
+	 * re-scan per batch.  Rows written by hand may carry emails only
+	 * in emails_lc: those are keyed too (they are what the index loads).
+	 */
+	if (store_exec(conn, "DECLARE unkeyed NO SCROLL CURSOR FOR SELECT "
+	    "id::text, jsonb_build_object('userName', user_name, 'emails', "
+	    "CASE WHEN jsonb_typeof(doc->'emails') = 'array' THEN "
+	    "doc->'emails' ELSE (SELECT coalesce(jsonb_agg("
+	    "jsonb_build_object('value', e)), '[]') FROM unnest(emails_lc) e) "
+	    "END)::text FROM users WHERE user_name_key IS NULL OR emails_key "
+	    "IS NULL FOR UPDATE", 0, NULL, NULL, err) == -1)
+		return (-1);
 	for (;;) {
-		/*
-		 * Rows written by hand may carry emails only in emails_lc:
-		 * those are keyed too (they are what the index loads).
-		 */
-		if (store_exec(conn, "SELECT id::text, jsonb_build_object("
-		    "'userName', user_name, 'emails', CASE WHEN "
-		    "jsonb_typeof(doc->'emails') = 'array' THEN doc->'emails' "
-		    "ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object("
-		    "'value', e)), '[]') FROM unnest(emails_lc) e) END)::text "
-		    "FROM users WHERE user_name_key IS NULL OR emails_key IS "
-		    "NULL ORDER BY id LIMIT " BACKFILL_ROWS " FOR UPDATE", 0,
+		if (store_exec(conn, "FETCH " BACKFILL_ROWS " FROM unkeyed", 0,
 		    NULL, &res, err) == -1)
 			return (-1);
 		if ((rows = PQntuples(res)) == 0) {
 			PQclear(res);
-			return (0);
+			return (store_exec(conn, "CLOSE unkeyed", 0, NULL, NULL,
+			    err));
 		}
 		if ((batch = json_array()) == NULL) {
 			PQclear(res);

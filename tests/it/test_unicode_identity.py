@@ -361,3 +361,26 @@ def test_migration_stops_on_names_that_now_collide():
         assert "applied 004_" in d.ctl("migrate").stdout
     finally:
         d.drop()
+
+
+def test_filter_literal_that_is_not_utf8_is_refused(env):
+    e = env
+    r = scim(e, "GET", "/scim/v2/Users?filter=userName%20eq%20%22%FF%22")
+    assert r.status == 400, r
+    assert r.json["scimType"] == "invalidFilter"
+
+
+def test_snapshot_lists_email_keys(env):
+    """A gateway that evaluates the snapshot itself compares the same
+    keys: the snapshot's emails are keys, as the index holds them."""
+    e = env
+    uid = create(e, "snap@contoso.com", [f"J{NFD_E}R\u00d4ME@Contoso.com"])
+    deadline = time.time() + 5
+    while True:
+        r = e.s.get("/v1/policy/snapshot", token=e.gw)
+        assert r.status == 200, r
+        p = [x for x in r.json["principals"] if x["id"] == uid]
+        if p or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert p and p[0]["emails"] == [f"j{NFC_E}r\u00f4me@contoso.com"], p

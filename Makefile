@@ -68,7 +68,7 @@ CHECK_LIBS	= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 RC_VERSION	= 0.1.0
 RC_COMMIT	?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 BUILDINFO_OBJ	= $(B)/gen/build_info.o
-LDLIBS		= -ljansson -lssl -lcrypto -lm
+LDLIBS		= -ljansson -lssl -lcrypto -lutf8proc -lm
 
 all: $(B)/rollcall $(B)/rollcallctl
 	@ln -sf $(B)/rollcall rollcall

@@ -12,15 +12,17 @@ set -eu
 mode=${1:-run}
 case $mode in
 runtime)
-	want="libssl3 libpq5 libjansson4 libjwt0" ;;
+	want="libssl3 libpq5 libjansson4 libjwt0 libutf8proc2" ;;
 image)
-	want="libssl3 libpq5 libjansson4 libjwt0 curl ca-certificates" ;;
+	want="libssl3 libpq5 libjansson4 libjwt0 libutf8proc2 curl \
+ca-certificates" ;;
 build)
 	want="build-essential patch pkg-config kore libpq-dev libjansson-dev \
-libssl-dev libjwt-dev check libsubunit-dev" ;;
+libssl-dev libjwt-dev libutf8proc-dev check libsubunit-dev" ;;
 run|test)
 	want="build-essential patch pkg-config kore libpq-dev libjansson-dev \
-libssl-dev libjwt-dev check libsubunit-dev postgresql postgresql-contrib" ;;
+libssl-dev libjwt-dev libutf8proc-dev check libsubunit-dev postgresql \
+postgresql-contrib" ;;
 *)
 	echo "usage: $0 runtime|image|build|run|test" >&2
 	exit 2 ;;

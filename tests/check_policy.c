@@ -1061,6 +1061,68 @@ START_TEST(test_principal_updates)
 }
 END_TEST
 
+/*
+ * Aliases compare by idkey (NFC + full case folding), the same key the
+ * database stores: a stored "Émile" answers to "émile" and to the
+ * decomposed form; ß is ss; the Kelvin sign is k; Turkish İ is neither
+ * i nor ı; an invalid or white-space-padded subject names nobody.
+ */
+START_TEST(test_unicode_aliases)
+{
+	static const struct {
+		const char		*who;
+		enum policy_alias	 by;
+		int			 known;
+	} ucases[] = {
+		{ "\xc3\xa9mile@example.com", POLICY_BY_USERNAME, 1 },
+		{ "E\xcc\x81MILE@EXAMPLE.COM", POLICY_BY_USERNAME, 1 },
+		{ "e\xcc\x81mile@example.com", POLICY_BY_EMAIL, 1 },
+		{ "emile@example.com", POLICY_BY_USERNAME, 0 },
+		{ "\xc3\xa9mile@example.com ", POLICY_BY_USERNAME, 0 },
+		{ "STRASSE@example.com", POLICY_BY_EMAIL, 1 },
+		{ "stra\xe1\xba\x9e" "e@example.com", POLICY_BY_EMAIL, 1 },
+		{ "kelvin@example.com", POLICY_BY_EMAIL, 1 },
+		{ "\xc4\xb0pek@example.com", POLICY_BY_EMAIL, 1 },
+		{ "i\xcc\x87PEK@example.com", POLICY_BY_EMAIL, 1 },
+		{ "ipek@example.com", POLICY_BY_EMAIL, 0 },
+		{ "\xc4\xb1pek@example.com", POLICY_BY_EMAIL, 0 },
+		{ "\xc3\xa9mile\xff@example.com", POLICY_BY_USERNAME, 0 },
+		{ "\xe2\x84\xaa" "ELVIN@EXAMPLE.COM", POLICY_BY_APP_ID, 1 },
+	};
+	struct policy_user	 u;
+	struct policy_err	 err;
+	struct policy_subject	 subj;
+	struct policy_result	 res;
+	const char		*mails[4];
+	size_t			 i;
+
+	memset(&u, 0, sizeof(u));
+	u.id = "u-emile";
+	u.directory = "d1";
+	u.user_name = "\xc3\x89mile@Example.com";
+	mails[0] = "\xc3\x89mile@example.com";
+	mails[1] = "stra\xc3\x9f" "e@example.com";
+	mails[2] = "\xe2\x84\xaa" "elvin@example.com";
+	mails[3] = "\xc4\xb0PEK@example.com";
+	u.emails = mails;
+	u.nemails = 4;
+	u.active = 1;
+	ck_assert_int_eq(policy_user_upsert(idx, &u, &err), 0);
+	add_sp("sp-kelvin", "kelvin@example.com", NULL, 1);
+
+	for (i = 0; i < sizeof(ucases) / sizeof(ucases[0]); i++) {
+		subj.by = ucases[i].by;
+		subj.value = ucases[i].who;
+		subj.directory = NULL;
+		(void)policy_evaluate(idx, &subj, "github", "list_repos", NOW,
+		    &res);
+		ck_assert_msg((res.reason != POLICY_R_PRINCIPAL_UNKNOWN) ==
+		    ucases[i].known, "case %zu (%s): %s", i, ucases[i].who,
+		    policy_reason_str(res.reason));
+	}
+}
+END_TEST
+
 START_TEST(test_server_tool_updates)
 {
 	struct policy_err	err;
@@ -2218,6 +2280,7 @@ policy_suite(void)
 	tcase_add_test(tc, test_principal_updates);
 	tcase_add_test(tc, test_rule_directory_scope);
 	tcase_add_test(tc, test_server_tool_updates);
+	tcase_add_test(tc, test_unicode_aliases);
 	tcase_add_test(tc, test_stats_placeholders);
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_batch_and_effective);

@@ -1122,8 +1122,19 @@ sql_is(enum scim_resource type, const char *filter, const char *want,
 
 START_TEST(t_sql_columns)
 {
-	sql_is(SCIM_RES_USER, "userName eq \"alice@contoso.com\"",
-	    "(lower(user_name) = lower($2::text))", 1, "alice@contoso.com");
+	/* userName compares by the stored key with the literal's key. */
+	sql_is(SCIM_RES_USER, "userName eq \"Alice@Contoso.com\"",
+	    "(user_name_key = $2::text)", 1, "alice@contoso.com");
+	sql_is(SCIM_RES_USER, "userName eq \"\u00c9MILE@x\"",
+	    "(user_name_key = $2::text)", 1, "\xc3\xa9mile@x");
+	sql_is(SCIM_RES_USER, "userName eq \"E\u0301mile@x\"",
+	    "(user_name_key = $2::text)", 1, "\xc3\xa9mile@x");
+	sql_is(SCIM_RES_USER, "userName eq \"STRASSE\"",
+	    "(user_name_key = $2::text)", 1, "strasse");
+	sql_is(SCIM_RES_USER, "userName eq \"Stra\u00dfe\"",
+	    "(user_name_key = $2::text)", 1, "strasse");
+	sql_is(SCIM_RES_USER, "userName eq \"\u212aelvin\"",
+	    "(user_name_key = $2::text)", 1, "kelvin");
 	sql_is(SCIM_RES_USER, "externalId eq \"AliceW\"",
 	    "(external_id = $2::text)", 1, "AliceW");
 	sql_is(SCIM_RES_GROUP, "displayName eq \"Sales\"",
@@ -1152,31 +1163,41 @@ START_TEST(t_sql_columns)
 	    "(created_at = $2::timestamptz)", 1,
 	    "2000-02-29T23:00:00.000000000Z");
 	sql_is(SCIM_RES_USER, "userName sw \"O\"",
-	    "(lower(user_name) LIKE lower($2::text) ESCAPE '\\')", 1, "O%");
+	    "(user_name_key LIKE $2::text ESCAPE '\\')", 1, "o%");
 	sql_is(SCIM_RES_USER, "externalId pr",
 	    "(external_id IS NOT NULL AND external_id <> '')", 0);
 	sql_is(SCIM_RES_USER, "externalId eq null", "(external_id IS NULL)", 0);
-	sql_is(SCIM_RES_USER, "userName ne \"a\"",
-	    "(NOT COALESCE((lower(user_name) = lower($2::text)), false))", 1,
+	sql_is(SCIM_RES_USER, "userName ne \"A\"",
+	    "(NOT COALESCE((user_name_key = $2::text), false))", 1,
 	    "a");
-	sql_is(SCIM_RES_USER, "userName gt \"m\"",
-	    "(lower(user_name) COLLATE \"C\" > lower($2::text))", 1, "m");
+	sql_is(SCIM_RES_USER, "userName gt \"M\"",
+	    "(user_name_key COLLATE \"C\" > $2::text)", 1, "m");
+	sql_is(SCIM_RES_USER, "userName pr", "(user_name_key IS NOT NULL)", 0);
 }
 END_TEST
 
 START_TEST(t_sql_json)
 {
+	/* Emails: the GIN-indexed keys; with a value filter, the key of
+	 * the element the filter matched (by its ordinal). */
 	sql_is(SCIM_RES_USER, "emails[type eq \"work\"].value eq \"A@b.c\"",
-	    "(emails_lc @> ARRAY[lower($2::text)] AND EXISTS (SELECT 1 FROM "
+	    "(emails_key @> ARRAY[$2::text] AND EXISTS (SELECT 1 FROM "
 	    "jsonb_array_elements(CASE WHEN jsonb_typeof(doc->'emails') = "
-	    "'array' THEN doc->'emails' ELSE '[]'::jsonb END) AS e(v) WHERE "
-	    "((lower(e.v->>'type') = lower($3::text))) AND "
-	    "lower(e.v->>'value') = lower($2::text)))", 2, "A@b.c", "work");
-	sql_is(SCIM_RES_USER, "emails.value eq \"a@b.c\"",
-	    "(emails_lc @> ARRAY[lower($2::text)] AND EXISTS (SELECT 1 FROM "
-	    "jsonb_array_elements(CASE WHEN jsonb_typeof(doc->'emails') = "
-	    "'array' THEN doc->'emails' ELSE '[]'::jsonb END) AS e(v) WHERE "
-	    "lower(e.v->>'value') = lower($2::text)))", 1, "a@b.c");
+	    "'array' THEN doc->'emails' ELSE '[]'::jsonb END) WITH ORDINALITY "
+	    "AS e(v, o) WHERE ((lower(e.v->>'type') = lower($3::text))) AND "
+	    "emails_key[e.o::int] = $2::text))", 2, "a@b.c", "work");
+	sql_is(SCIM_RES_USER, "emails.value eq \"\u00c9mile@B.c\"",
+	    "(emails_key @> ARRAY[$2::text])", 1, "\xc3\xa9mile@b.c");
+	sql_is(SCIM_RES_USER, "emails[value eq \"A@b.c\"]",
+	    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
+	    "jsonb_typeof(doc->'emails') = 'array' THEN doc->'emails' ELSE "
+	    "'[]'::jsonb END) WITH ORDINALITY AS e(v, o) WHERE "
+	    "((emails_key[e.o::int] = $2::text)))", 1, "a@b.c");
+	sql_is(SCIM_RES_USER, "emails.value sw \"A\"",
+	    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
+	    "jsonb_typeof(doc->'emails') = 'array' THEN doc->'emails' ELSE "
+	    "'[]'::jsonb END) WITH ORDINALITY AS e(v, o) WHERE "
+	    "(emails_key[e.o::int] LIKE $2::text ESCAPE '\\'))", 1, "a%");
 	sql_is(SCIM_RES_USER, "name.familyName co \"x\"",
 	    "(lower(doc->'name'->>'familyName') LIKE lower($2::text) "
 	    "ESCAPE '\\')", 1, "%x%");
@@ -1193,12 +1214,14 @@ START_TEST(t_sql_json)
 	sql_is(SCIM_RES_USER, "phoneNumbers.type ne \"fax\"",
 	    "(NOT EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
 	    "jsonb_typeof(doc->'phoneNumbers') = 'array' THEN "
-	    "doc->'phoneNumbers' ELSE '[]'::jsonb END) AS e(v) WHERE "
+	    "doc->'phoneNumbers' ELSE '[]'::jsonb END) WITH ORDINALITY AS "
+	    "e(v, o) WHERE "
 	    "(lower(e.v->>'type') = lower($2::text))))", 1, "fax");
 	sql_is(SCIM_RES_USER, "emails[primary eq true]",
 	    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
 	    "jsonb_typeof(doc->'emails') = 'array' THEN doc->'emails' ELSE "
-	    "'[]'::jsonb END) AS e(v) WHERE ((e.v->>'primary' = $2::text)))",
+	    "'[]'::jsonb END) WITH ORDINALITY AS e(v, o) WHERE "
+	    "((e.v->>'primary' = $2::text)))",
 	    1, "true");
 	sql_is(SCIM_RES_GROUP, "members[value eq "
 	    "\"2819c223-7f76-453a-919d-413861904646\"]",
@@ -1209,7 +1232,7 @@ START_TEST(t_sql_json)
 	sql_is(SCIM_RES_GROUP, "members pr", "EXISTS (SELECT 1 FROM "
 	    "memberships m WHERE m.group_id = groups.id)", 0);
 	sql_is(SCIM_RES_USER, "userName eq \"a\" and (title pr or not "
-	    "(nickName eq \"b\"))", "((lower(user_name) = lower($2::text)) "
+	    "(nickName eq \"b\"))", "((user_name_key = $2::text) "
 	    "AND (COALESCE(doc->'title' NOT IN ('null'::jsonb, '\"\"'::jsonb, "
 	    "'[]'::jsonb, '{}'::jsonb), false) OR (NOT COALESCE((lower("
 	    "(doc->'nickName' #>> '{}')) = lower($3::text)), false))))", 2,

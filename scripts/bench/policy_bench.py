@@ -52,7 +52,7 @@ PGBENCH_SQL = """
 \\set s random(1, %(servers)d)
 \\set t random(1, %(tps)d)
 WITH p AS (SELECT id, active FROM users WHERE directory_id = 1 AND
-    lower(user_name) = lower('user' || :u || '@contoso.com') AND
+    user_name_key = lower('user' || :u || '@contoso.com') AND
     deleted_at IS NULL),
 tool AS (SELECT t.name, t.risk, t.labels FROM tools t JOIN mcp_servers s
     ON s.id = t.server_id WHERE s.slug = 'server' || :s AND t.name =
@@ -106,6 +106,7 @@ def bench_tier(tier, seconds):
                            capture_output=True)
         if r.returncode != 0:
             raise SystemExit(r.stderr)
+        db.ctl("migrate")       # the identity keys of the rows just loaded
         token = db.token("gateway")
         srv = common.BenchServer(db)
         rss, pss = srv.memory_mib()

@@ -207,8 +207,9 @@ def main():
                 t0 = time.perf_counter()
                 db.sql(f"""
 INSERT INTO users (directory_id, user_name, external_id, display_name,
-    active, emails_lc, doc)
+    active, emails_lc, user_name_key, emails_key, doc)
 SELECT t.directory_id, s.un, s.ext, s.dn, true, ARRAY[lower(s.un)],
+    s.un, ARRAY[s.un],  -- lower-case ASCII: each name is its own key
     jsonb_set(t.doc || jsonb_build_object('userName', s.un,
         'externalId', s.ext, 'displayName', s.dn,
         'name', jsonb_build_object('formatted', s.dn, 'givenName', s.gn,

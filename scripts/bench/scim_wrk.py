@@ -87,6 +87,7 @@ def main():
             subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", db.dsn],
                            input=USERS_SQL % users, text=True, check=True,
                            capture_output=True)
+            db.ctl("migrate")   # the identity keys of the rows just loaded
             common.localpg("psql", "-q", "-c", "CHECKPOINT")
             lua = os.path.join(tmp, "lookup.lua")
             with open(lua, "w") as f:

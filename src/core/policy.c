@@ -28,7 +28,12 @@
 #include <strings.h>
 
 #include "hashmap.h"
+#include "idkey.h"
 #include "policy.h"
+
+/* An alias key: kind byte, the keyed value (folding can grow a name:
+ * "\xc3\x9f" becomes "ss"), NUL. */
+#define POLICY_KEY_MAX		(4 * POLICY_NAME_MAX + 2)
 
 enum pol_sel_kind {
 	SEL_ANY = 0,
@@ -531,51 +536,47 @@ pol_sel_match(const struct pol_sel *sel, const struct pol_tool *t)
 	return (0);
 }
 
-/* Alias key: one kind byte, then the value (lowercased where ci). */
+/*
+ * Alias key: one kind byte, then the value, keyed by idkey (NFC + full
+ * case folding, the same function that fills the database's key
+ * columns) except externalId, which is exact.  -1 when the value is
+ * empty, not UTF-8 or too long: it can then name nobody.
+ */
 static int
 pol_alias_key(char *buf, size_t sz, enum policy_alias by, const char *val)
 {
-	size_t		i, len;
-	int		fold;
+	size_t		len;
 
 	len = strlen(val);
-	if (len == 0 || len + 2 > sz)
+	if (len == 0 || sz < 2)
 		return (-1);
 	switch (by) {
 	case POLICY_BY_USERNAME:
 		buf[0] = 'u';
-		fold = 1;
 		break;
 	case POLICY_BY_EXTERNAL_ID:
+		if (len + 2 > sz)
+			return (-1);
 		buf[0] = 'x';
-		fold = 0;
-		break;
+		memcpy(buf + 1, val, len + 1);
+		return (0);
 	case POLICY_BY_EMAIL:
 		buf[0] = 'e';
-		fold = 1;
 		break;
 	case POLICY_BY_APP_ID:
 		buf[0] = 'a';
-		fold = 1;
 		break;
 	default:
 		return (-1);
 	}
-	for (i = 0; i < len; i++) {
-		if (fold && val[i] >= 'A' && val[i] <= 'Z')
-			buf[i + 1] = val[i] - 'A' + 'a';
-		else
-			buf[i + 1] = val[i];
-	}
-	buf[len + 1] = '\0';
-	return (0);
+	return (idkey_buf(val, len, buf + 1, sz - 1) < 0 ? -1 : 0);
 }
 
 static int
 pol_alias_add(struct policy_index *idx, enum policy_alias by,
     const char *val, struct pol_principal *p)
 {
-	char			 key[POLICY_NAME_MAX + 2];
+	char			 key[POLICY_KEY_MAX];
 	struct pol_alias	*a;
 	size_t			 len;
 
@@ -607,7 +608,7 @@ static void
 pol_alias_del(struct policy_index *idx, enum policy_alias by,
     const char *val, struct pol_principal *p)
 {
-	char			 key[POLICY_NAME_MAX + 2];
+	char			 key[POLICY_KEY_MAX];
 	struct pol_alias	*a;
 
 	if (val == NULL || pol_alias_key(key, sizeof(key), by, val) == -1)
@@ -1660,7 +1661,7 @@ static struct pol_principal *
 pol_resolve(const struct policy_index *idx,
     const struct policy_subject *subj)
 {
-	char			 key[POLICY_NAME_MAX + 2];
+	char			 key[POLICY_KEY_MAX];
 	struct pol_principal	*p, *live, *any;
 	struct pol_alias	*a;
 	const char		*dir;

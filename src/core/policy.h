@@ -25,7 +25,8 @@
  *
  * Ids (principals, groups, rules, grants) are exact strings: callers
  * pass them as stored (lowercase UUIDs).  userName, email and app id
- * aliases are case-insensitive (ASCII); externalId is exact.
+ * aliases compare by their idkey (Unicode NFC + full case folding, see
+ * idkey.h), the asked subject's too; externalId is exact.
  * An alias claimed by several loaded principals resolves only when
  * exactly one of them (in the given directory) is live: the subject is
  * then unknown rather than guessed.  A service principal is suspended

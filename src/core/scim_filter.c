@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "idkey.h"
 #include "scim_error.h"
 #include "scim_filter.h"
 #include "scim_schema.h"
@@ -1197,6 +1198,25 @@ str_op(enum scim_filter_op op, const char *a, size_t alen, const char *b,
  * One candidate value against the literal, for every operator but pr,
  * ne (evaluated as not-eq by the caller) and comparisons with null.
  */
+/*
+ * Case-insensitive equality is equality of identity keys (idkey.h), as
+ * the SQL side compares userName and emails: 1, 0, or -1 when a side
+ * cannot be keyed (the caller then compares bytes).
+ */
+static int
+key_eq(const char *a, const char *b)
+{
+	char	*ka, *kb;
+	int	 r;
+
+	ka = idkey_dup(a, NULL);
+	kb = idkey_dup(b, NULL);
+	r = (ka == NULL || kb == NULL) ? -1 : strcmp(ka, kb) == 0;
+	free(ka);
+	free(kb);
+	return (r);
+}
+
 static int
 cmp_one(enum scim_filter_op op, const struct scim_attr *t, const json_t *v,
     const json_t *lit)
@@ -1225,6 +1245,10 @@ cmp_one(enum scim_filter_op op, const struct scim_attr *t, const json_t *v,
 		}
 		/* Without a schema we know nothing: compare exactly. */
 		exact = (t == NULL) ? 1 : t->case_exact;
+		if (!exact && op == SCIM_FOP_EQ &&
+		    (c = key_eq(json_string_value(v),
+		    json_string_value(lit))) != -1)
+			return (c);
 		return (str_op(op, json_string_value(v), json_string_length(v),
 		    json_string_value(lit), json_string_length(lit), exact));
 	}
@@ -1672,11 +1696,18 @@ enum sql_colkind {
 	COL_UUID,
 	COL_TEXT,
 	COL_BOOL,
-	COL_TIME
+	COL_TIME,
+	COL_KEY		/* a stored identity key (idkey.h) */
 };
 
 static const struct scim_attr uuid_text = {
 	"id", SCIM_TYPE_STRING, 0, 0, SCIM_MUT_READONLY, SCIM_RET_ALWAYS,
+	SCIM_UNIQ_SERVER, 0, NULL, 0
+};
+
+/* A stored key compares exactly with the key of the literal. */
+static const struct scim_attr key_text = {
+	"key", SCIM_TYPE_STRING, 0, 1, SCIM_MUT_READONLY, SCIM_RET_ALWAYS,
 	SCIM_UNIQ_SERVER, 0, NULL, 0
 };
 
@@ -1986,8 +2017,8 @@ sql_column(enum scim_resource type, const struct scim_filter_path *path,
 		return ("display_name");
 	}
 	if (type == SCIM_RES_USER && s == NULL && strcmp(n, "userName") == 0) {
-		*kind = COL_TEXT;
-		return ("user_name");
+		*kind = COL_KEY;
+		return ("user_name_key");
 	}
 	if (type == SCIM_RES_USER && s == NULL && strcmp(n, "active") == 0) {
 		*kind = COL_BOOL;
@@ -2006,10 +2037,55 @@ sql_column(enum scim_resource type, const struct scim_filter_path *path,
 	return (NULL);
 }
 
+/*
+ * *out: the identity key of f's string literal as a new JSON string, or
+ * NULL for any other literal (left to the usual type checks).
+ */
+static int
+sql_keylit(struct sqlgen *g, const struct scim_filter *f, json_t **out)
+{
+	char	*k;
+	int	 rc;
+
+	*out = NULL;
+	if (!json_is_string(f->value))
+		return (0);
+	if ((k = idkey_dup(json_string_value(f->value), &rc)) == NULL) {
+		if (rc == IDKEY_ENOMEM)
+			return (sql_oom(g));
+		return (scim_err_set(g->err, 400, SCIM_ERR_INVALID_FILTER,
+		    "The value compared with '%s' %s.", f->path.name != NULL ?
+		    f->path.name : "value", idkey_strerror(rc)));
+	}
+	*out = json_string(k);
+	free(k);
+	return (*out == NULL ? sql_oom(g) : 0);
+}
+
+/* A leaf on an identity name: stored key T against the literal's key. */
+static int
+sql_keyleaf(struct sqlgen *g, const struct scim_filter *f, const char *T,
+    const char *J)
+{
+	struct scim_filter	 kf;
+	json_t			*k;
+	int			 r;
+
+	if (sql_keylit(g, f, &k) == -1)
+		return (-1);
+	kf = *f;
+	if (k != NULL)
+		kf.value = k;
+	r = sql_leaf(g, &kf, &key_text, T, J);
+	json_decref(k);
+	return (r);
+}
+
 static int
 sql_colnode(struct sqlgen *g, const struct scim_filter *f, const char *col,
     enum sql_colkind kind)
 {
+	json_t			*k;
 	const struct scim_attr	*t;
 	enum scim_filter_op	 op;
 	char			 T[64];
@@ -2066,6 +2142,13 @@ sql_colnode(struct sqlgen *g, const struct scim_filter *f, const char *col,
 		sb_add(&g->b, "(%s %s $%d::timestamptz)", col, sql_opword(op),
 		    n);
 		break;
+	case COL_KEY:
+		if (sql_keylit(g, f, &k) == -1)
+			return (-1);
+		r = sql_cmp(g, op, k != NULL ? k : f->value, &key_text, col,
+		    "NULL");
+		json_decref(k);
+		break;
 	default:
 		r = sql_cmp(g, op, f->value, t, col, "NULL");
 		break;
@@ -2114,15 +2197,20 @@ sql_relleaf(struct sqlgen *g, const struct scim_filter *f,
 		    attr->name));
 	(void)snprintf(J, sizeof(J), "%s->'%s'", base, t->name);
 	(void)snprintf(T, sizeof(T), "%s->>'%s'", base, t->name);
+	/* An email address compares by the stored key of its element. */
+	if (g->type == SCIM_RES_USER && strcmp(attr->name, "emails") == 0 &&
+	    strcmp(t->name, "value") == 0 && strcmp(base, "e.v") == 0)
+		return (sql_keyleaf(g, f, "emails_key[e.o::int]", J));
 	return (sql_leaf(g, f, t, T, J));
 }
 
 static void
 sql_elements(struct sqlgen *g, const char *J)
 {
+	/* The ordinal finds an email's key in users.emails_key. */
 	sb_add(&g->b, "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
-	    "jsonb_typeof(%s) = 'array' THEN %s ELSE '[]'::jsonb END) AS "
-	    "e(v) WHERE ", J, J);
+	    "jsonb_typeof(%s) = 'array' THEN %s ELSE '[]'::jsonb END) WITH "
+	    "ORDINALITY AS e(v, o) WHERE ", J, J);
 }
 
 /* Literal of an "eq" on members.value / groups.value, or NULL. */
@@ -2210,6 +2298,7 @@ sql_node(struct sqlgen *g, const struct scim_filter *f, const char *base)
 	const struct scim_attr	*attr;
 	struct scim_filter	 pos;
 	const json_t		*lit;
+	json_t			*key;
 	const char		*col;
 	enum sql_colkind	 kind;
 	char			 J[512];
@@ -2273,21 +2362,31 @@ sql_node(struct sqlgen *g, const struct scim_filter *f, const char *base)
 
 	sql_attr_json(&f->path, J, sizeof(J));
 
-	/* emails: use the GIN-indexed lower-cased array, then be exact. */
+	/*
+	 * emails: the GIN-indexed keys; with a value filter, the key of
+	 * the very element the filter matched.
+	 */
 	if (g->type == SCIM_RES_USER && strcmp(attr->name, "emails") == 0 &&
 	    (lit = sql_email_eq(f)) != NULL) {
-		if ((n = sql_param(g, json_string_value(lit),
-		    json_string_length(lit))) == -1)
+		pos = *f;
+		pos.value = (json_t *)(uintptr_t)lit;
+		if (sql_keylit(g, &pos, &key) == -1)
+			return (-1);
+		n = sql_param(g, json_string_value(key),
+		    json_string_length(key));
+		json_decref(key);
+		if (n == -1)
 			return (sql_oom(g));
-		sb_add(&g->b, "(emails_lc @> ARRAY[lower($%d::text)] AND ", n);
-		sql_elements(g, J);
-		if (f->op == SCIM_FOP_VALUEPATH) {
-			sb_add(&g->b, "(");
-			if (sql_node(g, f->left, "e.v") == -1)
-				return (-1);
-			sb_add(&g->b, ") AND ");
+		if (f->op != SCIM_FOP_VALUEPATH) {
+			sb_add(&g->b, "(emails_key @> ARRAY[$%d::text])", n);
+			return (0);
 		}
-		sb_add(&g->b, "lower(e.v->>'value') = lower($%d::text)))", n);
+		sb_add(&g->b, "(emails_key @> ARRAY[$%d::text] AND ", n);
+		sql_elements(g, J);
+		sb_add(&g->b, "(");
+		if (sql_node(g, f->left, "e.v") == -1)
+			return (-1);
+		sb_add(&g->b, ") AND emails_key[e.o::int] = $%d::text))", n);
 		return (0);
 	}
 

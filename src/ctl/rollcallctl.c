@@ -40,6 +40,7 @@
 #include "audit_store.h"
 #include "build_info.h"
 #include "directory_store.h"
+#include "idkey_store.h"
 #include "settings.h"
 #include "store.h"
 #include "token.h"
@@ -205,6 +206,8 @@ cmd_migrate(int argc, char **argv)
 	char			**names, **grown, path[1024], num[16], *sql;
 	size_t			 n, cap, i;
 	long long		 version;
+	long long		 maxver;
+	long			 keyed;
 	int			 ch, applied;
 
 	dirpath = "sql";
@@ -251,11 +254,14 @@ cmd_migrate(int argc, char **argv)
 	PQclear(res);
 
 	applied = 0;
+	maxver = 0;
 	for (i = 0; i < n; i++) {
 		(void)snprintf(num, sizeof(num), "%.*s",
 		    (int)strspn(names[i], "0123456789"), names[i]);
 		if (rc_parse_int(num, 1, 99999, &version) == -1)
 			die("migration %s: bad number", names[i]);
+		if (version > maxver)
+			maxver = version;
 		p[0] = num;
 		p[1] = names[i];
 		if (store_exec(conn, "SELECT 1 FROM schema_migrations "
@@ -279,6 +285,11 @@ cmd_migrate(int argc, char **argv)
 			die("migration %s failed (nothing of it was applied): "
 			    "%s", names[i], PQresultErrorMessage(res));
 		PQclear(res);
+		/* From 004 on, every user has its identity keys. */
+		if (version >= 4 && idkey_store_backfill(conn, &keyed,
+		    &err) == -1)
+			die("migration %s failed (nothing of it was applied): "
+			    "%s", names[i], err.msg);
 		if (store_exec(conn, "INSERT INTO schema_migrations "
 		    "(version, name) VALUES ($1, $2)", 2, p, NULL, &err) == -1 ||
 		    store_commit(conn, &err) == -1)
@@ -286,6 +297,15 @@ cmd_migrate(int argc, char **argv)
 		printf("applied %s\n", names[i]);
 		applied++;
 	}
+	/* Rows written by hand since (tests, repairs) get their keys too. */
+	keyed = 0;
+	if (maxver >= 4 && (store_begin(conn, &err) == -1 ||
+	    idkey_store_backfill(conn, &keyed, &err) == -1 ||
+	    store_commit(conn, &err) == -1))
+		die("migrate: %s", err.msg);
+	if (keyed > 0)
+		printf("keyed %ld user%s without identity keys\n", keyed,
+		    keyed == 1 ? "" : "s");
 	res = PQexec(conn, "SELECT pg_advisory_unlock(7231001)");
 	PQclear(res);
 	PQfinish(conn);

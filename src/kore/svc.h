@@ -23,7 +23,7 @@
 #include "settings.h"
 #include "tokentab.h"
 
-#define SVC_SCHEMA_VERSION	3	/* highest sql/NNN_*.sql we need */
+#define SVC_SCHEMA_VERSION	4	/* highest sql/NNN_*.sql we need */
 
 /*
  * A bearer token the shared table does not know may have been created a

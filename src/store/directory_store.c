@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "directory_store.h"
+#include "idkey.h"
 #include "util.h"
 
 #define TS(col)	"to_char(" col " AT TIME ZONE 'UTC', " \
@@ -177,7 +178,8 @@ directory_store_users(PGconn *conn, const struct directory_query *q,
 {
 	PGresult	*res;
 	const char	*p[8], *ku, *kx, *dir_sql;
-	char		 sql[2048], d[24], lim[16];
+	char		 sql[2048], d[24], lim[16], *nk, *ek;
+	int		 rc;
 
 	memset(page, 0, sizeof(*page));
 	if (q->sort != DIRECTORY_SORT_CREATED &&
@@ -188,9 +190,20 @@ directory_store_users(PGconn *conn, const struct directory_query *q,
 	}
 	(void)snprintf(d, sizeof(d), "%lld", (long long)q->directory_id);
 	(void)snprintf(lim, sizeof(lim), "%d", q->limit + 1);
+	/* Names compare by their identity keys (idkey.h), as SCIM does. */
+	nk = ek = NULL;
+	if ((q->user_name != NULL && (nk = idkey_dup(q->user_name,
+	    &rc)) == NULL) || (q->email != NULL && (ek = idkey_dup(q->email,
+	    &rc)) == NULL)) {
+		free(nk);
+		err_fmt(err, rc == IDKEY_ENOMEM ? 500 : 400, rc ==
+		    IDKEY_ENOMEM ? "internal" : "invalid_name", "%s %s",
+		    nk == NULL ? "userName" : "email", idkey_strerror(rc));
+		return (-1);
+	}
 	p[0] = q->directory_id ? d : NULL;
-	p[1] = q->user_name;
-	p[2] = q->email;
+	p[1] = nk;
+	p[2] = ek;
 	p[3] = q->external_id;
 	p[4] = q->active == -1 ? NULL : q->active ? "true" : "false";
 	p[5] = q->group;
@@ -203,8 +216,8 @@ directory_store_users(PGconn *conn, const struct directory_query *q,
 	    "JOIN directories d ON d.id = u.directory_id "
 	    "WHERE u.deleted_at IS NULL "
 	    "AND ($1::bigint IS NULL OR u.directory_id = $1) "
-	    "AND ($2::text IS NULL OR lower(u.user_name) = lower($2)) "
-	    "AND ($3::text IS NULL OR u.emails_lc @> ARRAY[lower($3)]) "
+	    "AND ($2::text IS NULL OR u.user_name_key = $2) "
+	    "AND ($3::text IS NULL OR u.emails_key @> ARRAY[$3::text]) "
 	    "AND ($4::text IS NULL OR u.external_id = $4) "
 	    "AND ($5::boolean IS NULL OR u.active = $5) "
 	    "AND ($6::uuid IS NULL OR EXISTS (SELECT 1 FROM memberships m "
@@ -213,7 +226,10 @@ directory_store_users(PGconn *conn, const struct directory_query *q,
 	    "FROM users x WHERE x.id = $7)) "
 	    "ORDER BY %s %s, u.id %s LIMIT $8", ku,
 	    q->descending ? "<" : ">", kx, ku, dir_sql, dir_sql);
-	if (store_exec(conn, sql, 8, p, &res, err) == -1)
+	rc = store_exec(conn, sql, 8, p, &res, err);
+	free(nk);
+	free(ek);
+	if (rc == -1)
 		return (-1);
 
 	return (page_fill(res, q->limit, user_row_json, page, err));
@@ -225,24 +241,35 @@ directory_store_user(PGconn *conn, int64_t directory_id, const char *key,
 {
 	PGresult	*res;
 	const char	*p[2];
-	char		 d[24], id[37];
+	char		 d[24], id[37], *nk;
 	json_t		*user, *list, *doc;
-	int		 i;
+	int		 i, rc;
 
 	*out = NULL;
 	(void)snprintf(d, sizeof(d), "%lld", (long long)directory_id);
-	p[0] = key;
+	nk = NULL;
+	if (!rc_is_uuid(key) && (nk = idkey_dup(key, &rc)) == NULL) {
+		if (rc == IDKEY_ENOMEM)
+			err_fmt(err, 500, "internal", "out of memory");
+		else
+			err_fmt(err, 404, "not_found", "no user '%.64s'", key);
+		return (-1);
+	}
+	p[0] = nk != NULL ? nk : key;
 	p[1] = directory_id ? d : NULL;
 	if (store_exec(conn, rc_is_uuid(key) ?
 	    "SELECT " USER_COLS ", u.doc::text FROM users u JOIN directories d "
 	    "ON d.id = u.directory_id WHERE u.id = $1 AND u.deleted_at IS NULL "
 	    "AND ($2::bigint IS NULL OR u.directory_id = $2)" :
 	    "SELECT " USER_COLS ", u.doc::text FROM users u JOIN directories d "
-	    "ON d.id = u.directory_id WHERE lower(u.user_name) = lower($1) "
+	    "ON d.id = u.directory_id WHERE u.user_name_key = $1 "
 	    "AND u.deleted_at IS NULL "
 	    "AND ($2::bigint IS NULL OR u.directory_id = $2) LIMIT 2",
-	    2, p, &res, err) == -1)
+	    2, p, &res, err) == -1) {
+		free(nk);
 		return (-1);
+	}
+	free(nk);
 	if (PQntuples(res) != 1) {
 		i = PQntuples(res);
 		PQclear(res);

@@ -28,8 +28,8 @@ enum directory_sort {
 /* Filters, order and position of one page; NULL / -1 mean "any". */
 struct directory_query {
 	int64_t			 directory_id;	/* 0: every directory */
-	const char		*user_name;	/* users: case-insensitive */
-	const char		*email;		/* users: case-insensitive */
+	const char		*user_name;	/* users: by identity key */
+	const char		*email;		/* users: by identity key */
 	const char		*external_id;
 	const char		*display_name;	/* groups: case-insensitive */
 	const char		*group;		/* users: member of (uuid) */

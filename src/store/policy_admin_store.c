@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "idkey.h"
 #include "policy.h"
 #include "policy_admin_store.h"
 #include "util.h"
@@ -296,21 +297,28 @@ resolve(PGconn *conn, int64_t dir, const char *kind, const char *name,
     char *kind_out, char *id_out, struct store_err *err)
 {
 	PGresult	*res;
-	const char	*p[3];
-	char		 d[24];
+	const char	*p[4];
+	char		 d[24], *nk;
+	int		 rc;
 
 	if (name == NULL || *name == '\0' || strlen(name) > 512)
 		return (err_set(err, 400, "unknown_subject", "a %s must be "
 		    "named by id or name", *kind ? kind : "principal"));
+	/* A userName compares by its identity key (idkey.h). */
+	if ((nk = idkey_dup(name, &rc)) == NULL)
+		return (err_set(err, rc == IDKEY_ENOMEM ? 500 : 400,
+		    rc == IDKEY_ENOMEM ? "internal" : "unknown_subject",
+		    "the name %s", idkey_strerror(rc)));
 	(void)snprintf(d, sizeof(d), "%lld", (long long)dir);
 	p[0] = d;
 	p[1] = kind;
 	p[2] = name;
-	if (store_exec(conn, "SELECT k, id FROM ("
+	p[3] = nk;
+	rc = store_exec(conn, "SELECT k, id FROM ("
 	    "SELECT 'user' AS k, id::text AS id, 1 AS o FROM users WHERE "
 	    "directory_id = $1::bigint AND deleted_at IS NULL AND $2 IN "
-	    "('user', '') AND (id::text = lower($3) OR lower(user_name) = "
-	    "lower($3)) UNION ALL "
+	    "('user', '') AND (id::text = lower($3) OR user_name_key = "
+	    "$4) UNION ALL "
 	    "SELECT 'service_principal', id::text, 2 FROM service_principals "
 	    "WHERE directory_id = $1::bigint AND deleted_at IS NULL AND $2 IN "
 	    "('service_principal', '') AND (id::text = lower($3) OR "
@@ -318,7 +326,9 @@ resolve(PGconn *conn, int64_t dir, const char *kind, const char *name,
 	    "SELECT 'group', id::text, 3 FROM groups WHERE directory_id = "
 	    "$1::bigint AND deleted_at IS NULL AND $2 = 'group' AND "
 	    "(id::text = lower($3) OR lower(display_name) = lower($3))"
-	    ") s ORDER BY o LIMIT 1", 3, p, &res, err) == -1)
+	    ") s ORDER BY o LIMIT 1", 4, p, &res, err);
+	free(nk);
+	if (rc == -1)
 		return (-1);
 	if (PQntuples(res) != 1) {
 		PQclear(res);

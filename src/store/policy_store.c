@@ -385,9 +385,16 @@ policy_store_load(PGconn *conn, struct policy_index **out,
 		row_fn		 fn;
 	} steps[] = {
 		{ "SELECT id::text, name FROM directories", row_directory },
+		/*
+		 * Emails as their stored keys (idkey.h: the index keys them
+		 * again, which changes nothing); emails_lc only for a row
+		 * written by hand that has no keys yet.
+		 */
 		{ "SELECT id, directory_id::text, user_name, external_id, "
-		  "array_to_json(emails_lc)::text, active, deleted_at IS NOT "
-		  "NULL, revoked_all_at IS NOT NULL FROM users", row_user },
+		  "array_to_json(CASE WHEN emails_key IS NULL THEN emails_lc "
+		  "ELSE array_remove(emails_key, NULL) END)::text, active, "
+		  "deleted_at IS NOT NULL, revoked_all_at IS NOT NULL "
+		  "FROM users", row_user },
 		{ "SELECT id, directory_id::text, app_id, owner_user_id, "
 		  "active AND deleted_at IS NULL, revoked_all_at IS NOT NULL "
 		  "FROM service_principals WHERE deleted_at IS NULL", row_sp },

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "idkey.h"
+#include "idkey_store.h"
 #include "scim_patch.h"
 #include "scim_store.h"
 #include "util.h"
@@ -49,6 +51,11 @@
 	"jsonb_typeof(d->'emails') = 'array' THEN d->'emails' ELSE "	\
 	"'[]'::jsonb END) e WHERE e->>'value' IS NOT NULL)"
 
+/* The stored emails keys: one per emails element, from a JSON array $n. */
+#define EMAILS_KEY(n)							\
+	"ARRAY(SELECT t.v FROM jsonb_array_elements_text(" n "::jsonb) "\
+	"WITH ORDINALITY AS t(v, o) ORDER BY t.o)"
+
 enum member_mode {
 	MEMBERS_ONLY,		/* delete the listed ids */
 	MEMBERS_ALL,		/* delete every member */
@@ -69,8 +76,10 @@ static int	 lock_row(PGconn *, struct scim_store_req *,
 static int	 etag_match(const char *, long long);
 static int	 write_doc(PGconn *, struct scim_store_req *,
 		    enum scim_resource, const char *, const json_t *,
-		    struct scim_err *);
+		    const json_t *, struct scim_err *);
 static int	 taken(enum scim_resource, const json_t *, struct scim_err *);
+static int	 user_keys(const json_t *, const json_t *, char **, char **,
+		    struct scim_err *);
 static char	*uuid_array(char *const *, size_t, int, struct scim_err *,
 		    size_t *);
 static int	 uuid_cmp(const void *, const void *);
@@ -460,7 +469,8 @@ taken(enum scim_resource type, const json_t *doc, struct scim_err *err)
 	if (type == SCIM_RES_USER)
 		return (scim_err_set(err, 409, SCIM_ERR_UNIQUENESS, "userName "
 		    "'%.100s' is already used by another user in this "
-		    "directory (compared case-insensitively).",
+		    "directory (compared after Unicode NFC normalisation and "
+		    "case folding).",
 		    json_string_value(json_object_get(doc, "userName"))));
 	return (scim_err_set(err, 409, SCIM_ERR_UNIQUENESS, "displayName "
 	    "'%.100s' is already used by another group in this directory "
@@ -468,25 +478,90 @@ taken(enum scim_resource type, const json_t *doc, struct scim_err *err)
 	    json_string_value(json_object_get(doc, "displayName"))));
 }
 
+/* 1 when the string s is one of the "value"s of the emails array. */
+static int
+email_in(const json_t *emails, const char *s)
+{
+	const json_t	*e, *v;
+	size_t		 i;
+
+	json_array_foreach(emails, i, e) {
+		v = json_object_get(e, "value");
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * The identity keys of user document doc (idkey_store.h), refusing a
+ * new userName or email that begins or ends with white space: "alice@x "
+ * would be a second user that looks like "alice@x".  A value already
+ * stored that way (old, NULL on create) is kept, so a disable of such a
+ * user still goes through.
+ */
+static int
+user_keys(const json_t *doc, const json_t *old, char **nk, char **ek,
+    struct scim_err *err)
+{
+	const json_t	*v, *e, *ov;
+	const char	*why;
+	char		 what[64];
+	size_t		 i;
+
+	*nk = *ek = NULL;
+	v = json_object_get(doc, "userName");
+	ov = old != NULL ? json_object_get(old, "userName") : NULL;
+	if (json_is_string(v) && idkey_edge_space(json_string_value(v),
+	    json_string_length(v)) && !json_equal(v, ov))
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE,
+		    "Attribute 'userName' must not begin or end with white "
+		    "space; send it trimmed."));
+	json_array_foreach(json_object_get(doc, "emails"), i, e) {
+		v = json_object_get(e, "value");
+		if (json_is_string(v) && idkey_edge_space(json_string_value(v),
+		    json_string_length(v)) && (old == NULL ||
+		    !email_in(json_object_get(old, "emails"),
+		    json_string_value(v))))
+			return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE,
+			    "Attribute 'emails[%zu].value' must not begin or "
+			    "end with white space; send it trimmed.", i));
+	}
+	if (idkey_store_user_keys(doc, nk, ek, what, sizeof(what), &why) == -1)
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE,
+		    "Attribute '%s' %s.", what, why));
+	return (0);
+}
+
 /* UPDATE the row's document and the columns derived from it. */
 static int
 write_doc(PGconn *conn, struct scim_store_req *rq, enum scim_resource type,
-    const char *id, const json_t *doc, struct scim_err *err)
+    const char *id, const json_t *old, const json_t *doc,
+    struct scim_err *err)
 {
-	const char	*p[2];
-	char		*text;
+	const char	*p[4];
+	char		*text, *nk, *ek;
 	int		 rc;
 
-	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL)
+	nk = ek = NULL;
+	if (type == SCIM_RES_USER && user_keys(doc, old, &nk, &ek, err) == -1)
+		return (-1);
+	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL) {
+		free(nk);
+		free(ek);
 		return (scim_err_set(err, 500, NULL, "Out of memory."));
+	}
 	p[0] = id;
 	p[1] = text;
+	p[2] = nk;
+	p[3] = ek;
 	if (type == SCIM_RES_USER)
 		rc = sx(conn, rq, "UPDATE users SET (user_name, external_id, "
 		    "display_name, active, emails_lc) = (SELECT " USER_DERIVED
-		    "), doc = d, version = version + 1, updated_at = now() "
-		    "FROM (SELECT $2::jsonb AS d) s WHERE id = $1::uuid",
-		    2, p, NULL, err);
+		    "), doc = d, user_name_key = $3, emails_key = "
+		    EMAILS_KEY("$4") ", version = version + 1, "
+		    "updated_at = now() FROM (SELECT $2::jsonb AS d) s "
+		    "WHERE id = $1::uuid", 4, p, NULL, err);
 	else
 		rc = sx(conn, rq, "UPDATE groups SET display_name = "
 		    "d->>'displayName', external_id = d->>'externalId', "
@@ -494,6 +569,8 @@ write_doc(PGconn *conn, struct scim_store_req *rq, enum scim_resource type,
 		    "FROM (SELECT $2::jsonb AS d) s WHERE id = $1::uuid",
 		    2, p, NULL, err);
 	free(text);
+	free(nk);
+	free(ek);
 	if (rc == -1 && err->status == 409)
 		return (taken(type, doc, err));
 	return (rc);
@@ -870,8 +947,8 @@ scim_store_create(PGconn *conn, struct scim_store_req *rq,
 	struct store_err	 serr;
 	PGresult		*res;
 	json_t			*d, *summary, *empty;
-	const char		*p[2];
-	char			 dir[24], id[40], *text, **ids, *arr;
+	const char		*p[4];
+	char			 dir[24], id[40], *text, **ids, *arr, *nk, *ek;
 	size_t			 nids, n;
 	long			 added;
 	int			 rc;
@@ -899,9 +976,17 @@ scim_store_create(PGconn *conn, struct scim_store_req *rq,
 		free(arr);
 		return (-1);
 	}
+	nk = ek = NULL;
+	if (type == SCIM_RES_USER && user_keys(d, NULL, &nk, &ek, err) == -1) {
+		json_decref(d);
+		free(arr);
+		return (-1);
+	}
 	if ((text = json_dumps(d, JSON_COMPACT)) == NULL) {
 		json_decref(d);
 		free(arr);
+		free(nk);
+		free(ek);
 		return (scim_err_set(err, 500, NULL, "Out of memory."));
 	}
 
@@ -910,23 +995,30 @@ scim_store_create(PGconn *conn, struct scim_store_req *rq,
 		free(text);
 		json_decref(d);
 		free(arr);
+		free(nk);
+		free(ek);
 		return (scim_err_set(err, 503, NULL, "The directory database "
 		    "is unavailable; retry later."));
 	}
 	(void)snprintf(dir, sizeof(dir), "%lld", (long long)rq->directory_id);
 	p[0] = dir;
 	p[1] = text;
+	p[2] = nk;
+	p[3] = ek;
 	if (type == SCIM_RES_USER)
 		rc = sx(conn, rq, "INSERT INTO users (directory_id, user_name, "
-		    "external_id, display_name, active, emails_lc, doc) "
-		    "SELECT $1, " USER_DERIVED ", d FROM (SELECT $2::jsonb "
-		    "AS d) s RETURNING " COLS, 2, p, &res, err);
+		    "external_id, display_name, active, emails_lc, doc, "
+		    "user_name_key, emails_key) SELECT $1, " USER_DERIVED ", d, "
+		    "$3, " EMAILS_KEY("$4") " FROM (SELECT $2::jsonb AS d) s "
+		    "RETURNING " COLS, 4, p, &res, err);
 	else
 		rc = sx(conn, rq, "INSERT INTO groups (directory_id, "
 		    "display_name, external_id, doc) SELECT $1, "
 		    "d->>'displayName', d->>'externalId', d FROM (SELECT "
 		    "$2::jsonb AS d) s RETURNING id::text", 2, p, &res, err);
 	free(text);
+	free(nk);
+	free(ek);
 	if (rc == -1) {
 		if (err->status == 409)
 			(void)taken(type, d, err);
@@ -1042,7 +1134,7 @@ scim_store_replace(PGconn *conn, struct scim_store_req *rq,
 			goto fail;
 	}
 	if (!json_equal(old, d) || added > 0 || removed > 0) {
-		if (write_doc(conn, rq, type, id, d, err) == -1)
+		if (write_doc(conn, rq, type, id, old, d, err) == -1)
 			goto fail;
 		if (type == SCIM_RES_USER) {
 			if (identity_differs(old, d))
@@ -1154,7 +1246,7 @@ scim_store_patch(PGconn *conn, struct scim_store_req *rq,
 	}
 
 	if (pr.changed || added > 0 || removed > 0) {
-		if (write_doc(conn, rq, type, id, doc, err) == -1)
+		if (write_doc(conn, rq, type, id, old, doc, err) == -1)
 			goto fail;
 		if (type == SCIM_RES_USER) {
 			if (identity_differs(old, doc))

@@ -335,16 +335,19 @@ def test_audit_log_is_append_only(db):
 
 
 def test_schema_constraints(db):
-    db.sql("INSERT INTO users (directory_id, user_name, doc) "
-           "VALUES (1, 'Alice@Contoso.com', '{}')")
+    # Names are unique by their identity key (sql/004), which rollcall
+    # computes; a hand-written row carries it explicitly.
+    db.sql("INSERT INTO users (directory_id, user_name, user_name_key, doc) "
+           "VALUES (1, 'Alice@Contoso.com', 'alice@contoso.com', '{}')")
     with pytest.raises(subprocess.CalledProcessError):
-        db.sql("INSERT INTO users (directory_id, user_name, doc) "
-               "VALUES (1, 'alice@contoso.com', '{}')")
+        db.sql("INSERT INTO users (directory_id, user_name, user_name_key, "
+               "doc) VALUES (1, 'alice@contoso.com', 'alice@contoso.com', "
+               "'{}')")
     # A deleted user's name may be used again.
     db.sql("UPDATE users SET deleted_at = now() "
            "WHERE user_name = 'Alice@Contoso.com'")
-    db.sql("INSERT INTO users (directory_id, user_name, doc) "
-           "VALUES (1, 'alice@contoso.com', '{}')")
+    db.sql("INSERT INTO users (directory_id, user_name, user_name_key, doc) "
+           "VALUES (1, 'alice@contoso.com', 'alice@contoso.com', '{}')")
     with pytest.raises(subprocess.CalledProcessError):
         db.sql("INSERT INTO tokens (name, scopes, secret_hash, hint) VALUES "
                "('x', '{scim}', decode(repeat('00', 32), 'hex'), 'x')")

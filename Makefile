@@ -15,7 +15,8 @@ PG_INCLUDE	:= $(shell pg_config --includedir 2>/dev/null || echo /usr/include/po
 ifeq ($(SANITIZE),1)
 B		= build/asan
 SANFLAGS	= -fsanitize=address,undefined -fno-omit-frame-pointer \
-		  -fno-sanitize-recover=undefined -DRC_SANITIZE
+		  -fno-sanitize-recover=undefined -DRC_SANITIZE \
+		  -DRC_TESTHOOKS
 OPT		= -O1
 else
 B		= build/release

@@ -30,6 +30,11 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_token_failures_total{reason=\"scope\"}",
 	"rollcall_worker_starts_total",
 	"rollcall_notify_received_total",
+	"rollcall_listener_connection_losses_total",
+	"rollcall_policy_stale_denials_total",
+	"rollcall_antientropy_checks_total",
+	"rollcall_antientropy_skipped_total",
+	"rollcall_antientropy_mismatches_total",
 };
 
 struct route_stats {
@@ -236,7 +241,12 @@ metrics_render(const struct metrics *m, const char *extra)
 	sb_printf(&sb, "# TYPE rollcall_db_errors_total counter\n"
 	    "# TYPE rollcall_token_failures_total counter\n"
 	    "# TYPE rollcall_worker_starts_total counter\n"
-	    "# TYPE rollcall_notify_received_total counter\n");
+	    "# TYPE rollcall_notify_received_total counter\n"
+	    "# TYPE rollcall_listener_connection_losses_total counter\n"
+	    "# TYPE rollcall_policy_stale_denials_total counter\n"
+	    "# TYPE rollcall_antientropy_checks_total counter\n"
+	    "# TYPE rollcall_antientropy_skipped_total counter\n"
+	    "# TYPE rollcall_antientropy_mismatches_total counter\n");
 	for (i = 0; i < METRIC_COUNT; i++)
 		sb_printf(&sb, "%s %llu\n", counter_names[i],
 		    (unsigned long long)__atomic_load_n(&m->counters[i],

@@ -85,6 +85,7 @@ enum policy_reason {
 	POLICY_R_ELEVATION_REQUIRED,
 	POLICY_R_NO_MATCHING_RULE,
 	POLICY_R_INTERNAL_ERROR,
+	POLICY_R_POLICY_STALE,		/* instance cannot prove it is current */
 	POLICY_R_COUNT
 };
 
@@ -383,6 +384,44 @@ int		policy_principal_lookup(const struct policy_index *idx,
 int		policy_principal_groups(struct policy_index *idx,
 		    const struct policy_subject *subj, const char **ids,
 		    size_t max, size_t *total);
+
+/*
+ * What the index holds about one loaded principal, for comparing the
+ * index with the database (digest.h).  Strings are borrowed from the
+ * index; groups lists only loaded groups, unsorted.
+ */
+struct policy_principal_view {
+	const char		*id;
+	const char		*directory;
+	enum policy_principal_kind kind;
+	const char		*user_name;	/* users */
+	const char		*external_id;	/* users; may be NULL */
+	const char *const	*emails;	/* users, as stored */
+	size_t			 nemails;
+	const char		*app_id;	/* service principals */
+	const char		*owner_id;	/* service principals; NULL */
+	const char *const	*groups;
+	size_t			 ngroups;
+	int			 active;
+	int			 deleted;
+	int			 revoked_all;
+	uint64_t		 epoch;
+};
+
+/*
+ * Calls cb for every loaded principal (placeholders skipped), in no
+ * particular order.  0, -1 on no memory, or cb's non-zero value.
+ */
+int		policy_principal_foreach(struct policy_index *idx,
+		    int (*cb)(void *arg, const struct policy_principal_view *),
+		    void *arg);
+
+#ifdef RC_TESTHOOKS
+/* Test builds only: flips a principal's kill switch behind the back of
+ * every version check, so a test can see anti-entropy repair it. */
+int		policy_testhook_flip_revoked(struct policy_index *idx,
+		    const char *id);
+#endif
 
 /* Counts of what the index holds. */
 void		policy_stats(const struct policy_index *idx,

@@ -13,6 +13,7 @@
 #include "util.h"
 
 #define READY_CHECK_MS	1000
+#define READY_STALE_MS	5000
 
 int	page_healthz(struct http_request *);
 int	page_readyz(struct http_request *);
@@ -68,40 +69,69 @@ ping_job(PGconn *conn, void *arg, struct svc_db_err *err)
 	return (svc_db_exec(conn, "SELECT 1", 0, NULL, NULL, err));
 }
 
+static int	ping_running;
+
+static void
+ping_done(void *arg, int result, struct svc_db_err *err)
+{
+	(void)arg;
+	(void)err;
+	ping_running = 0;
+	__atomic_store_n(&svc.shared->db_ok, result == 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&svc.shared->db_checked_ms, rc_now_ms(),
+	    __ATOMIC_RELAXED);
+}
+
 /*
- * Ready means: initial state loaded and the database answered within
- * the last second (checked at most once a second, so a tight probe
- * loop costs the database nothing).
+ * Ready means: initial state loaded, the database answered a ping
+ * lately, and the instance proved it is current within
+ * policy_max_staleness_s (else its decisions deny, policy_stale, and a
+ * load balancer should send them elsewhere).  The ping runs in the
+ * background at most once a second, so a tight probe loop costs the
+ * database nothing and a probe never waits on a dead network path; a
+ * ping that has not come back within READY_STALE_MS counts as down.
  */
 int
 page_readyz(struct http_request *req)
 {
-	struct svc_db_err	*err;
 	json_t			*body;
-	uint64_t		 now, checked;
-	int			 result, ready, db_ok;
+	uint64_t		 now, checked, age;
+	int			 ready, db_ok, stale, ok;
+	char			 why[160];
 
 	if (!svc_method_allowed(req, HTTP_METHOD_GET))
 		return (KORE_RESULT_OK);
 
 	now = rc_now_ms();
 	checked = __atomic_load_n(&svc.shared->db_checked_ms, __ATOMIC_RELAXED);
-	if (svc_db_done(req, &result, &err)) {
-		__atomic_store_n(&svc.shared->db_ok, result == 0,
-		    __ATOMIC_RELAXED);
-		__atomic_store_n(&svc.shared->db_checked_ms, now,
-		    __ATOMIC_RELAXED);
-	} else if (now - checked >= READY_CHECK_MS) {
-		return (svc_db_run(req, ping_job, NULL));
+	if (now - checked >= READY_CHECK_MS && !ping_running) {
+		ping_running = 1;
+		(void)svc_db_background(ping_job, NULL, ping_done);
 	}
 
 	ready = __atomic_load_n(&svc.shared->ready, __ATOMIC_ACQUIRE);
-	db_ok = __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED);
-	body = json_pack("{s:s, s:b, s:b, s:I}", "status",
-	    ready && db_ok ? "ready" : "not_ready", "database", db_ok,
+	db_ok = __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED) &&
+	    now - checked < READY_STALE_MS;
+	age = svc_policy_proof_age_ms();
+	stale = svc_policy_stale();
+	ok = ready && db_ok && !stale;
+	body = json_pack("{s:s, s:b, s:b, s:I, s:b, s:f}", "status",
+	    ok ? "ready" : "not_ready", "database", db_ok,
 	    "state_loaded", ready, "tokens",
-	    (json_int_t)tokentab_count(svc.tokens));
-	svc_respond_json(req, ready && db_ok ? HTTP_STATUS_OK :
+	    (json_int_t)tokentab_count(svc.tokens), "policy_current",
+	    !stale && __atomic_load_n(&svc.shared->policy_current,
+	    __ATOMIC_ACQUIRE), "policy_proof_age_s", (double)age / 1000.0);
+	if (stale) {
+		(void)snprintf(why, sizeof(why), "policy_stale: cannot prove "
+		    "the policy is current for %.1f s (limit "
+		    "policy_max_staleness_s = %d); decisions deny",
+		    (double)age / 1000.0, svc.settings.policy_max_staleness_s);
+		(void)json_object_set_new(body, "reason", json_string(why));
+	} else if (!ok) {
+		(void)json_object_set_new(body, "reason", json_string(
+		    ready ? "database unreachable" : "state not loaded"));
+	}
+	svc_respond_json(req, ok ? HTTP_STATUS_OK :
 	    HTTP_STATUS_SERVICE_UNAVAILABLE, body);
 	json_decref(body);
 
@@ -111,19 +141,28 @@ page_readyz(struct http_request *req)
 int
 page_metrics(struct http_request *req)
 {
-	char	*text, extra[256];
+	char	*text, extra[768];
+	int	 stale;
 
 	if (!svc_method_allowed(req, HTTP_METHOD_GET))
 		return (KORE_RESULT_OK);
+	stale = svc_policy_stale();
 	(void)snprintf(extra, sizeof(extra),
 	    "# TYPE rollcall_tokens gauge\nrollcall_tokens %u\n"
 	    "# TYPE rollcall_ready gauge\nrollcall_ready %u\n"
 	    "# TYPE rollcall_start_time_seconds gauge\n"
-	    "rollcall_start_time_seconds %llu\n",
+	    "rollcall_start_time_seconds %llu\n"
+	    "# TYPE rollcall_policy_current gauge\n"
+	    "rollcall_policy_current{instance=\"%s\"} %u\n"
+	    "# TYPE rollcall_policy_proof_age_seconds gauge\n"
+	    "rollcall_policy_proof_age_seconds{instance=\"%s\"} %.3f\n",
 	    tokentab_count(svc.tokens),
 	    __atomic_load_n(&svc.shared->ready, __ATOMIC_RELAXED) &&
-	    __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED),
-	    (unsigned long long)(svc.shared->started_ms / 1000));
+	    __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED) && !stale,
+	    (unsigned long long)(svc.shared->started_ms / 1000),
+	    svc.instance, !stale && __atomic_load_n(
+	    &svc.shared->policy_current, __ATOMIC_ACQUIRE),
+	    svc.instance, (double)svc_policy_proof_age_ms() / 1000.0);
 	if ((text = metrics_render(svc.metrics, extra)) == NULL) {
 		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
 		    "cannot render metrics");

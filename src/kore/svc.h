@@ -37,6 +37,13 @@ struct svc_shared {
 	uint32_t	ready;			/* initial state loaded */
 	uint32_t	db_ok;			/* last database contact worked */
 	uint64_t	db_checked_ms;
+	/*
+	 * Currency (listener.c): the monotonic time (ms) at which this
+	 * instance last proved its index held every committed change, and
+	 * whether the listener is connected and caught up now.
+	 */
+	uint64_t	policy_proof_ms;
+	uint32_t	policy_current;
 };
 
 struct changering;
@@ -163,6 +170,21 @@ uint64_t			 svc_policy_base_version(void);
 void				 svc_policy_invalidate_all(void);
 /* Called with the version of every record this worker applies. */
 void				 svc_policy_on_seen(void (*)(uint64_t));
+/* Called with the base version after this worker rebuilt its index. */
+void				 svc_policy_on_rebuilt(void (*)(uint64_t));
+/* Rebuild this worker's index from the database (denies meanwhile). */
+void				 svc_policy_rebuild(void);
+
+/*
+ * Currency, readable in every worker.  svc_policy_proof_age_ms: how
+ * long ago the instance last proved it is current.  svc_policy_stale:
+ * 1 when that is longer than policy_max_staleness_s, and decisions must
+ * deny (policy_stale) rather than trust the index.  svc_policy_proved:
+ * the listener records a proof taken at monotonic time at_ms.
+ */
+uint64_t			 svc_policy_proof_age_ms(void);
+int				 svc_policy_stale(void);
+void				 svc_policy_proved(uint64_t at_ms);
 
 /*
  * Loaded by the parent before the fork (workers may be chrooted): the
@@ -177,6 +199,9 @@ void	admin_policy_worker_init(void);
 
 /* Listener on worker 1: LISTEN for changes from other processes. */
 void	svc_listener_start(void);
+
+/* Anti-entropy (antientropy.c): every worker compares index digests. */
+void	svc_antientropy_start(void);
 
 /* Route labels for metrics (handler names without "page_"). */
 extern const char *const	svc_routes[];

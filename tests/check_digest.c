@@ -96,7 +96,7 @@ START_TEST(test_canonical_text)
 
 	idx = build(0);
 	ck_assert_int_eq(policy_principal_set_epoch(idx, ALICE, 7), 0);
-	ck_assert_int_eq(policy_principal_foreach(idx, text_of, t), 0);
+	ck_assert_int_eq(policy_principal_foreach(idx, NULL, text_of, t), 0);
 	/* Emails folded and sorted; groups sorted; lengths before bytes. */
 	ck_assert_str_eq(t[0], "u36:" ALICE "1:1a1d0r0e7;15:alice@x.example"
 	    "5:ext-1[13:amy@x.example13:zed@x.example]"
@@ -107,6 +107,35 @@ START_TEST(test_canonical_text)
 	free(t[0]);
 	free(t[1]);
 	policy_free(idx);
+}
+END_TEST
+
+START_TEST(test_buckets)
+{
+	struct policy_index	*a;
+	struct digest		 d;
+	int			 b;
+	uint64_t		 n;
+
+	ck_assert_int_eq(digest_bucket("0abc"), 0);
+	ck_assert_int_eq(digest_bucket("9"), 9);
+	ck_assert_int_eq(digest_bucket("f0"), 15);
+	ck_assert_int_eq(digest_bucket("A"), -1);
+	ck_assert_int_eq(digest_bucket("x"), -1);
+	/* The slices add up to the whole. */
+	a = build(0);
+	n = 0;
+	for (b = 0; b < DIGEST_BUCKETS; b++) {
+		digest_init(&d);
+		ck_assert_int_eq(digest_index(a, b, &d), 0);
+		if (digest_get(&d, "1") != NULL)
+			n += digest_get(&d, "1")->count;
+		if (digest_get(&d, "2") != NULL)
+			n += digest_get(&d, "2")->count;
+		digest_cleanup(&d);
+	}
+	ck_assert_uint_eq(n, 3);
+	policy_free(a);
 }
 END_TEST
 
@@ -126,8 +155,8 @@ START_TEST(test_order_independent)
 	b = build(1);
 	digest_init(&da);
 	digest_init(&db);
-	ck_assert_int_eq(digest_index(a, &da), 0);
-	ck_assert_int_eq(digest_index(b, &db), 0);
+	ck_assert_int_eq(digest_index(a, DIGEST_ALL, &da), 0);
+	ck_assert_int_eq(digest_index(b, DIGEST_ALL, &db), 0);
 	ck_assert_uint_eq(digest_get(&da, "1")->count, 2);
 	ck_assert_uint_eq(digest_get(&da, "2")->count, 1);
 	ck_assert_uint_eq(digest_compare(&da, &db, NULL, NULL), 0);
@@ -187,8 +216,8 @@ START_TEST(test_every_attribute_counts)
 	}
 	digest_init(&da);
 	digest_init(&db);
-	ck_assert_int_eq(digest_index(a, &da), 0);
-	ck_assert_int_eq(digest_index(b, &db), 0);
+	ck_assert_int_eq(digest_index(a, DIGEST_ALL, &da), 0);
+	ck_assert_int_eq(digest_index(b, DIGEST_ALL, &db), 0);
 	seen_dir1 = 0;
 	ck_assert_uint_eq(digest_compare(&da, &db, note, NULL), 1);
 	ck_assert_int_eq(seen_dir1, 1);
@@ -219,8 +248,8 @@ START_TEST(test_placeholders_and_missing_dirs)
 	ck_assert_int_eq(policy_rule_upsert(b, &r, &err), 0);
 	digest_init(&da);
 	digest_init(&db);
-	ck_assert_int_eq(digest_index(a, &da), 0);
-	ck_assert_int_eq(digest_index(b, &db), 0);
+	ck_assert_int_eq(digest_index(a, DIGEST_ALL, &da), 0);
+	ck_assert_int_eq(digest_index(b, DIGEST_ALL, &db), 0);
 	ck_assert_uint_eq(digest_compare(&da, &db, NULL, NULL), 0);
 	/* A directory only one side has differs; an empty one does not. */
 	ck_assert_int_eq(digest_set(&db, "9", 1, 42), 0);
@@ -244,6 +273,7 @@ digest_suite(void)
 	tc = tcase_create("core");
 	tcase_add_test(tc, test_canonical_text);
 	tcase_add_test(tc, test_md5_prefix);
+	tcase_add_test(tc, test_buckets);
 	tcase_add_test(tc, test_order_independent);
 	tcase_add_loop_test(tc, test_every_attribute_counts, 0, 8);
 	tcase_add_test(tc, test_placeholders_and_missing_dirs);

@@ -52,14 +52,23 @@ static void
 sb_field(struct sbuf *b, const char *s)
 {
 	char	num[24];
+	size_t	len, n, i;
 
 	if (s == NULL) {
 		sb_str(b, "-");
 		return;
 	}
-	(void)snprintf(num, sizeof(num), "%zu:", strlen(s));
-	sb_str(b, num);
-	sb_str(b, s);
+	/* By hand: snprintf was most of the cost of a digest. */
+	len = strlen(s);
+	i = sizeof(num);
+	num[--i] = ':';
+	n = len;
+	do {
+		num[--i] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	sb_put(b, num + i, sizeof(num) - i);
+	sb_put(b, s, len);
 }
 
 static int
@@ -68,37 +77,51 @@ cmp_str(const void *a, const void *b)
 	return (strcmp(*(const char *const *)a, *(const char *const *)b));
 }
 
-/* Sorted fields in brackets; fold lower-cases ASCII first (emails). */
+/*
+ * Sorted fields in brackets; fold lower-cases ASCII first (emails), and
+ * only then are the strings copied.
+ */
 static void
 sb_list(struct sbuf *b, const char *const *v, size_t n, int fold)
 {
-	char	**copy;
-	size_t	 i, k;
+	const char	**sorted;
+	char		**copy;
+	size_t		  i, k;
 
 	sb_str(b, "[");
-	if (n > 0) {
-		if ((copy = calloc(n, sizeof(*copy))) == NULL) {
-			b->failed = 1;
-			return;
-		}
-		for (i = 0; i < n; i++) {
-			if ((copy[i] = strdup(v[i])) == NULL) {
-				b->failed = 1;
-				continue;
-			}
-			for (k = 0; fold && copy[i][k] != '\0'; k++)
-				if (copy[i][k] >= 'A' && copy[i][k] <= 'Z')
-					copy[i][k] += 'a' - 'A';
-		}
-		if (!b->failed) {
-			qsort(copy, n, sizeof(*copy), cmp_str);
-			for (i = 0; i < n; i++)
-				sb_field(b, copy[i]);
-		}
-		for (i = 0; i < n; i++)
-			free(copy[i]);
-		free(copy);
+	if (n == 0 || b->failed) {
+		sb_str(b, "]");
+		return;
 	}
+	copy = NULL;
+	if ((sorted = calloc(n, sizeof(*sorted))) == NULL ||
+	    (fold && (copy = calloc(n, sizeof(*copy))) == NULL)) {
+		free(sorted);
+		b->failed = 1;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		sorted[i] = v[i];
+		if (!fold)
+			continue;
+		if ((copy[i] = strdup(v[i])) == NULL) {
+			b->failed = 1;
+			break;
+		}
+		for (k = 0; copy[i][k] != '\0'; k++)
+			if (copy[i][k] >= 'A' && copy[i][k] <= 'Z')
+				copy[i][k] += 'a' - 'A';
+		sorted[i] = copy[i];
+	}
+	if (!b->failed) {
+		qsort(sorted, n, sizeof(*sorted), cmp_str);
+		for (i = 0; i < n; i++)
+			sb_field(b, sorted[i]);
+	}
+	for (i = 0; fold && i < n; i++)
+		free(copy[i]);
+	free(copy);
+	free(sorted);
 	sb_str(b, "]");
 }
 
@@ -140,13 +163,18 @@ digest_principal_text(const struct policy_principal_view *v)
 uint64_t
 digest_hash_text(const char *text)
 {
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	len;
-	uint64_t	h;
-	int		i;
+	/* Fetched once: an implicit fetch on every call costs more than
+	 * the hash of a short text. */
+	static EVP_MD		*md5;
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 len;
+	uint64_t		 h;
+	int			 i;
 
+	if (md5 == NULL && (md5 = EVP_MD_fetch(NULL, "MD5", NULL)) == NULL)
+		return (0);
 	len = 0;
-	if (EVP_Digest(text, strlen(text), md, &len, EVP_md5(), NULL) != 1 ||
+	if (EVP_Digest(text, strlen(text), md, &len, md5, NULL) != 1 ||
 	    len < 8)
 		return (0);
 	h = 0;
@@ -226,12 +254,36 @@ digest_get(const struct digest *d, const char *dir)
 	return (hashmap_get(&d->dirs, dir));
 }
 
+int
+digest_bucket(const char *id)
+{
+	if (id[0] >= '0' && id[0] <= '9')
+		return (id[0] - '0');
+	if (id[0] >= 'a' && id[0] <= 'f')
+		return (id[0] - 'a' + 10);
+	return (-1);
+}
+
+struct index_arg {
+	struct digest	*d;
+	int		 bucket;
+};
+
+static int
+index_want(void *arg, const char *id)
+{
+	struct index_arg	*a = arg;
+
+	return (a->bucket == DIGEST_ALL || digest_bucket(id) == a->bucket);
+}
+
 static int
 index_one(void *arg, const struct policy_principal_view *v)
 {
-	struct digest	*d = arg;
-	char		*text;
-	int		 rc;
+	struct index_arg	*a = arg;
+	struct digest		*d = a->d;
+	char			*text;
+	int			 rc;
 
 	if ((text = digest_principal_text(v)) == NULL)
 		return (-1);
@@ -242,9 +294,15 @@ index_one(void *arg, const struct policy_principal_view *v)
 }
 
 int
-digest_index(struct policy_index *idx, struct digest *d)
+digest_index(struct policy_index *idx, int bucket, struct digest *d)
 {
-	return (policy_principal_foreach(idx, index_one, d) == 0 ? 0 : -1);
+	struct index_arg	a;
+
+	a.d = d;
+	a.bucket = bucket;
+
+	return (policy_principal_foreach(idx, index_want, index_one, &a) == 0 ?
+	    0 : -1);
 }
 
 static int

@@ -58,8 +58,22 @@ char	*digest_principal_text(const struct policy_principal_view *);
 /* First 8 bytes (big-endian) of the MD5 of text. */
 uint64_t digest_hash_text(const char *text);
 
-/* Digests every loaded principal of idx into d.  0, or -1 (no memory). */
-int	digest_index(struct policy_index *, struct digest *);
+/*
+ * A check may cover one slice of the principals: bucket b of
+ * DIGEST_BUCKETS holds the ids whose first character is the hex digit b
+ * (ids are lowercase UUIDs; in the database, the uuid range
+ * [b000..., (b+1)000...)).  DIGEST_ALL covers everyone.
+ */
+#define DIGEST_BUCKETS	16
+#define DIGEST_ALL	(-1)
+
+/* The bucket of an id (0-15), or -1 when it does not start with a hex
+ * digit (such ids are only covered by DIGEST_ALL). */
+int	digest_bucket(const char *id);
+
+/* Digests idx's loaded principals of bucket into d.  0, or -1 (no
+ * memory). */
+int	digest_index(struct policy_index *, int bucket, struct digest *);
 
 /*
  * Directories whose totals differ between a and b (either side may

@@ -2150,6 +2150,7 @@ policy_stats(const struct policy_index *idx, struct policy_stats *st)
 
 int
 policy_principal_foreach(struct policy_index *idx,
+    int (*want)(void *, const char *),
     int (*cb)(void *, const struct policy_principal_view *), void *arg)
 {
 	struct policy_principal_view	 v;
@@ -2167,7 +2168,7 @@ policy_principal_foreach(struct policy_index *idx,
 	it = 0;
 	while (rc == 0 && hashmap_next(&idx->principals, &it, NULL, &val)) {
 		p = val;
-		if (!p->present)
+		if (!p->present || (want != NULL && !want(arg, p->id)))
 			continue;
 		if (p->groups.n > cap) {
 			if ((tmp = realloc(groups, p->groups.n *

@@ -409,10 +409,13 @@ struct policy_principal_view {
 };
 
 /*
- * Calls cb for every loaded principal (placeholders skipped), in no
- * particular order.  0, -1 on no memory, or cb's non-zero value.
+ * Calls cb for every loaded principal (placeholders skipped) for which
+ * want (NULL: every one) returns non-zero, in no particular order; want
+ * sees only the id and is cheap.  0, -1 on no memory, or cb's non-zero
+ * value.
  */
 int		policy_principal_foreach(struct policy_index *idx,
+		    int (*want)(void *arg, const char *id),
 		    int (*cb)(void *arg, const struct policy_principal_view *),
 		    void *arg);
 

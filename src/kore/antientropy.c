@@ -3,7 +3,8 @@
  * agrees with PostgreSQL, and rebuilds it when it does not.
  *
  * Every antientropy_s seconds (staggered across workers) a task thread
- * computes the per-directory digest in PostgreSQL (digest_store.h) with
+ * computes the per-directory digest in PostgreSQL (digest_store.h) of
+ * every principal, or of one slice of them in a large index, with
  * the policy version it was taken at; back on the event loop the worker
  * digests its own index (digest.h) if, and only if, the index is at
  * that same version, so a change in flight is never a mismatch (a
@@ -27,9 +28,12 @@
 
 #define RETRY_MS	1000
 #define RETRIES		3
+#define WHOLE_MAX	16384	/* principals checked in one go; more: slices */
 
 struct ae_check {
+	int			bucket;
 	uint64_t		version;
+	uint64_t		db_us;		/* the query, on the task thread */
 	struct digest		db;
 	struct store_err	err;
 };
@@ -37,7 +41,10 @@ struct ae_check {
 static int	running;
 static int	retries;
 static int	suspect;
+static int	bucket = DIGEST_ALL;	/* what the current round covers */
+static int	next_bucket;
 
+static void	new_round(void);
 static void	ae_timer(void *, u_int64_t);
 static void	ae_first(void *, u_int64_t);
 static void	ae_run(void);
@@ -65,7 +72,32 @@ ae_first(void *arg, u_int64_t now)
 	(void)now;
 	(void)kore_timer_add(ae_timer,
 	    (uint64_t)svc.settings.antientropy_s * 1000, NULL, 0);
+	new_round();
 	ae_run();
+}
+
+/*
+ * A new round: a small index is checked whole; a large one (tier L:
+ * 150,000 users, 3,000,000 memberships) one sixteenth at a time, in
+ * turn, so each check stays cheap and every principal is covered every
+ * DIGEST_BUCKETS rounds.
+ */
+static void
+new_round(void)
+{
+	struct policy_index	*idx;
+	struct policy_stats	 st;
+
+	retries = 0;
+	suspect = 0;
+	bucket = DIGEST_ALL;
+	if ((idx = svc_policy()) != NULL) {
+		policy_stats(idx, &st);
+		if (st.principals > WHOLE_MAX) {
+			bucket = next_bucket;
+			next_bucket = (next_bucket + 1) % DIGEST_BUCKETS;
+		}
+	}
 }
 
 static void
@@ -73,7 +105,9 @@ ae_timer(void *arg, u_int64_t now)
 {
 	(void)arg;
 	(void)now;
-	retries = 0;
+	if (running || suspect)
+		return;
+	new_round();
 	ae_run();
 }
 
@@ -95,6 +129,7 @@ ae_run(void)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return;
 	digest_init(&c->db);
+	c->bucket = bucket;
 	running = 1;
 	if (svc_db_background(ae_job, c, ae_done) == -1) {
 		running = 0;
@@ -107,11 +142,15 @@ static int
 ae_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 {
 	struct ae_check	*c = arg;
+	uint64_t	 t0;
 
-	if (digest_store_compute(conn, &c->version, &c->db, &c->err) == -1) {
+	t0 = rc_mono_us();
+	if (digest_store_compute(conn, c->bucket, &c->version, &c->db,
+	    &c->err) == -1) {
 		rc_strlcpy(dberr->msg, c->err.msg, sizeof(dberr->msg));
 		return (-1);
 	}
+	c->db_us = rc_mono_us() - t0;
 
 	return (0);
 }
@@ -123,8 +162,9 @@ ae_mismatch(void *arg, const char *dir)
 
 	metrics_add(svc.metrics, METRIC_ANTIENTROPY_MISMATCHES, 1);
 	svc_log(SVC_LOG_WARN, "antientropy: worker %u's policy index differs "
-	    "from the database in directory %s at version %llu; rebuilding "
-	    "it", worker->id, dir, (unsigned long long)c->version);
+	    "from the database in directory %s at version %llu (slice %d); "
+	    "rebuilding it", worker->id, dir, (unsigned long long)c->version,
+	    c->bucket);
 }
 
 static void
@@ -154,7 +194,7 @@ ae_done(void *arg, int result, struct svc_db_err *err)
 		goto out;
 	}
 	t0 = rc_mono_us();
-	if (digest_index(idx, &mine) == -1) {
+	if (digest_index(idx, c->bucket, &mine) == -1) {
 		svc_log(SVC_LOG_WARN, "antientropy: out of memory");
 		goto out;
 	}
@@ -162,8 +202,9 @@ ae_done(void *arg, int result, struct svc_db_err *err)
 	if (digest_compare(&mine, &c->db, NULL, NULL) == 0) {
 		suspect = 0;
 		svc_log(SVC_LOG_DEBUG, "antientropy: worker %u agrees at "
-		    "version %llu (index digest %llu us)", worker->id,
-		    (unsigned long long)c->version,
+		    "version %llu, slice %d (database %llu us, index %llu us)",
+		    worker->id, (unsigned long long)c->version, c->bucket,
+		    (unsigned long long)c->db_us,
 		    (unsigned long long)(rc_mono_us() - t0));
 		goto out;
 	}

@@ -237,6 +237,7 @@ connect_done(void *arg, int result, struct svc_db_err *err)
 	l->hb_sent_ms = 0;
 	l->hb_last_ms = 0;
 	l->want_version = 0;
+	l->want_at_ms = 0;		/* only this connection's heartbeats */
 	l->behind_beats = 0;
 	kore_platform_schedule_read(PQsocket(l->conn), &l->evt);
 	svc_log(l->gen == 1 ? SVC_LOG_INFO : SVC_LOG_DEBUG, "listener: "

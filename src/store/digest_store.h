@@ -14,11 +14,12 @@
 #include "store.h"
 
 /*
- * Fills d (initialised by the caller) with every directory's digest and
- * *version with the policy version they were taken at, both from one
- * snapshot.  0, or -1 with err.
+ * Fills d (initialised by the caller) with every directory's digest of
+ * the principals in bucket (0 to DIGEST_BUCKETS - 1, or DIGEST_ALL),
+ * and *version with the policy version they were taken at, both from
+ * one snapshot.  0, or -1 with err.
  */
-int	digest_store_compute(PGconn *, uint64_t *version, struct digest *d,
-	    struct store_err *err);
+int	digest_store_compute(PGconn *, int bucket, uint64_t *version,
+	    struct digest *d, struct store_err *err);
 
 #endif

@@ -105,9 +105,13 @@ ae_timer(void *arg, u_int64_t now)
 {
 	(void)arg;
 	(void)now;
-	if (running || suspect)
+	if (running)
 		return;
-	new_round();
+	/* A suspected mismatch is confirmed on the same slice. */
+	if (suspect)
+		retries = 0;
+	else
+		new_round();
 	ae_run();
 }
 

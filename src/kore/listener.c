@@ -36,7 +36,7 @@
 #include "util.h"
 
 #define RETRY_MIN_MS		100
-#define RETRY_MAX_MS		5000
+#define RETRY_MAX_MS		2000
 #define WATCH_MS		250
 #define HB_INTERVAL_MS		500
 #define HB_TIMEOUT_MS		1200

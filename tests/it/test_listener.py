@@ -442,6 +442,9 @@ def test_network_blackhole_goes_stale_then_recovers(env):
           f"{stale_at * 1000:.0f} ms, current again "
           f"{recovered * 1000:.0f} ms after the disruption (healed at "
           f"the end of the window)")
+    for line in s.logtext().splitlines()[-400:]:
+        if '"listener: ' in line:
+            print(line)
     revoke_all(s, restore=True)
     wait_until(lambda: decide(s)["decision"] == "allow", 10, "restore")
 

@@ -16,7 +16,7 @@ PG_INCLUDE	:= $(shell pg_config --includedir 2>/dev/null || echo /usr/include/po
 ifeq ($(SANITIZE),1)
 B		= build/asan
 SANFLAGS	= -fsanitize=address,undefined -fno-omit-frame-pointer \
-		  -fno-sanitize-recover=undefined -DRC_SANITIZE
+		  -fno-sanitize-recover=undefined -DRC_SANITIZE -DRC_TESTHOOKS
 # LeakSanitizer scans Kore's mmap'd pools (src/kore/leakcheck.c).
 SANLDFLAGS	= -Wl,--wrap=mmap64 -Wl,--wrap=munmap
 OPT		= -O1

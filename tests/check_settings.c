@@ -37,6 +37,8 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(s.workers, 2);
 	ck_assert_int_eq(s.body_max, 4 * 1024 * 1024);
 	ck_assert(strstr(s.database_url, "gssencmode=disable") != NULL);
+	ck_assert_int_eq(s.policy_max_staleness_s, 5);
+	ck_assert_int_eq(s.antientropy_s, 60);
 }
 END_TEST
 
@@ -117,6 +119,12 @@ START_TEST(test_errors_name_the_setting)
 	ck_assert_int_eq(settings_set(&s, "public_url", "example.com", &err),
 	    -1);
 	ck_assert_int_eq(settings_set(&s, "log_level", "loud", &err), -1);
+	/* Under two heartbeats of the listener would flap. */
+	ck_assert_int_eq(settings_set(&s, "policy_max_staleness_s", "1", &err),
+	    -1);
+	ck_assert(strstr(err.msg, "policy_max_staleness_s") != NULL);
+	ck_assert_int_eq(settings_set(&s, "antientropy_s", "-1", &err), -1);
+	ck_assert_int_eq(settings_set(&s, "antientropy_s", "0", &err), 0);
 	ck_assert_int_eq(settings_set(&s, "nope", "1", &err), -1);
 	ck_assert(strstr(err.msg, "nope") != NULL);
 	ck_assert_int_eq(settings_load_env(&s, typo, &err), -1);

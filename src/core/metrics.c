@@ -38,6 +38,11 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_token_db_lookups_total{result=\"found\"}",
 	"rollcall_token_db_lookups_total{result=\"unknown\"}",
 	"rollcall_token_db_lookups_total{result=\"limited\"}",
+	"rollcall_listener_connection_losses_total",
+	"rollcall_policy_stale_denials_total",
+	"rollcall_antientropy_checks_total",
+	"rollcall_antientropy_skipped_total",
+	"rollcall_antientropy_mismatches_total",
 };
 
 /*
@@ -70,6 +75,16 @@ static const struct {
 	{ "rollcall_token_db_lookups_total", "Database look-ups of bearer "
 	    "tokens the table did not know, by result (limited: refused by "
 	    "the rate limit without a look-up)." },
+	{ "rollcall_listener_connection_losses_total", "Times the LISTEN "
+	    "connection was lost (it reconnects and catches up)." },
+	{ "rollcall_policy_stale_denials_total", "Decisions denied as "
+	    "policy_stale: the instance could not prove it was current." },
+	{ "rollcall_antientropy_checks_total",
+	    "Index digests compared with PostgreSQL's." },
+	{ "rollcall_antientropy_skipped_total", "Digest comparisons skipped "
+	    "because the index and the database were at other versions." },
+	{ "rollcall_antientropy_mismatches_total", "Digest mismatches "
+	    "confirmed and repaired by a rebuild (0 on a healthy system)." },
 };
 
 struct route_stats {

@@ -258,6 +258,7 @@ static const char *pol_reason_names[POLICY_R_COUNT] = {
 	"no_matching_rule",
 	"internal_error",
 	"principal_unavailable",
+	"policy_stale",
 };
 
 static void
@@ -2344,3 +2345,73 @@ policy_quarantine_each(const struct policy_index *idx,
 	free(v);
 	return (rc);
 }
+int
+policy_principal_foreach(struct policy_index *idx,
+    int (*want)(void *, const char *),
+    int (*cb)(void *, const struct policy_principal_view *), void *arg)
+{
+	struct policy_principal_view	 v;
+	const struct pol_principal	*p;
+	const struct pol_group		*g;
+	const char			**groups, **tmp;
+	size_t				 it, cap;
+	uint32_t			 i;
+	void				*val;
+	int				 rc;
+
+	groups = NULL;
+	cap = 0;
+	rc = 0;
+	it = 0;
+	while (rc == 0 && hashmap_next(&idx->principals, &it, NULL, &val)) {
+		p = val;
+		if (!p->present || (want != NULL && !want(arg, p->id)))
+			continue;
+		if (p->groups.n > cap) {
+			if ((tmp = realloc(groups, p->groups.n *
+			    sizeof(*groups))) == NULL) {
+				rc = -1;
+				break;
+			}
+			groups = tmp;
+			cap = p->groups.n;
+		}
+		memset(&v, 0, sizeof(v));
+		for (i = 0; i < p->groups.n; i++) {
+			g = idx->gtab[p->groups.v[i]];
+			if (g != NULL && g->present)
+				groups[v.ngroups++] = g->id;
+		}
+		v.id = p->id;
+		v.directory = p->dir;
+		v.kind = (enum policy_principal_kind)p->kind;
+		v.user_name = p->user_name;
+		v.external_id = p->external_id;
+		v.emails = (const char *const *)p->emails;
+		v.nemails = p->nemails;
+		v.app_id = p->app_id;
+		v.owner_id = p->owner != NULL ? p->owner->id : NULL;
+		v.groups = groups;
+		v.active = p->active;
+		v.deleted = p->deleted;
+		v.revoked_all = p->revoked;
+		v.epoch = p->epoch;
+		rc = cb(arg, &v);
+	}
+	free(groups);
+
+	return (rc);
+}
+
+#ifdef RC_TESTHOOKS
+int
+policy_testhook_flip_revoked(struct policy_index *idx, const char *id)
+{
+	struct pol_principal	*p;
+
+	if ((p = hashmap_get(&idx->principals, id)) == NULL || !p->present)
+		return (-1);
+	p->revoked = !p->revoked;
+	return (0);
+}
+#endif

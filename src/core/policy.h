@@ -88,6 +88,7 @@ enum policy_reason {
 	POLICY_R_NO_MATCHING_RULE,
 	POLICY_R_INTERNAL_ERROR,
 	POLICY_R_PRINCIPAL_UNAVAILABLE,	/* quarantined: see below */
+	POLICY_R_POLICY_STALE,		/* instance cannot prove it is current */
 	POLICY_R_COUNT
 };
 
@@ -469,6 +470,47 @@ int		policy_ttl_s(const struct policy_result *res, int64_t now_ms,
  * ttl_s covering several results (batches, filters, session checks).
  */
 int64_t		policy_valid_until_min(int64_t a, int64_t b);
+
+/*
+ * What the index holds about one loaded principal, for comparing the
+ * index with the database (digest.h).  Strings are borrowed from the
+ * index; groups lists only loaded groups, unsorted.
+ */
+struct policy_principal_view {
+	const char		*id;
+	const char		*directory;
+	enum policy_principal_kind kind;
+	const char		*user_name;	/* users */
+	const char		*external_id;	/* users; may be NULL */
+	const char *const	*emails;	/* users, as stored */
+	size_t			 nemails;
+	const char		*app_id;	/* service principals */
+	const char		*owner_id;	/* service principals; NULL */
+	const char *const	*groups;
+	size_t			 ngroups;
+	int			 active;
+	int			 deleted;
+	int			 revoked_all;
+	uint64_t		 epoch;
+};
+
+/*
+ * Calls cb for every loaded principal (placeholders skipped) for which
+ * want (NULL: every one) returns non-zero, in no particular order; want
+ * sees only the id and is cheap.  0, -1 on no memory, or cb's non-zero
+ * value.
+ */
+int		policy_principal_foreach(struct policy_index *idx,
+		    int (*want)(void *arg, const char *id),
+		    int (*cb)(void *arg, const struct policy_principal_view *),
+		    void *arg);
+
+#ifdef RC_TESTHOOKS
+/* Test builds only: flips a principal's kill switch behind the back of
+ * every version check, so a test can see anti-entropy repair it. */
+int		policy_testhook_flip_revoked(struct policy_index *idx,
+		    const char *id);
+#endif
 
 /* Counts of what the index holds. */
 void		policy_stats(const struct policy_index *idx,

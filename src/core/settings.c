@@ -51,6 +51,10 @@ static const struct setting_def	setting_defs[] = {
 	    4096 },
 	{ "failure_audit_s",	SETTING_INT,	FIELD(failure_audit_s),	1,
 	    86400 },
+	{ "policy_max_staleness_s", SETTING_INT,
+	    FIELD(policy_max_staleness_s), 2, 3600 },
+	{ "antientropy_s",	SETTING_INT,	FIELD(antientropy_s),	0,
+	    86400 },
 	{ "extauthz_subject_header", SETTING_STRING,
 	    FIELD(extauthz_subject_header), 0, 0 },
 	{ "extauthz_server_header", SETTING_STRING,
@@ -66,8 +70,9 @@ static const struct setting_def	setting_defs[] = {
 static const char *const	setting_names[NSETTINGS + 1] = {
 	"database_url", "listen", "public_url", "instance", "log_level",
 	"workers", "db_threads", "db_wait_s", "statement_timeout_ms",
-	"decision_ttl_s", "body_max",
-	"token_slots", "change_ring_mb", "failure_audit_s", "extauthz_subject_header",
+	"decision_ttl_s", "body_max", "token_slots", "change_ring_mb",
+	"failure_audit_s", "policy_max_staleness_s", "antientropy_s",
+	"extauthz_subject_header",
 	"extauthz_server_header", "extauthz_tool_header",
 	"extauthz_method_header", NULL
 };
@@ -99,6 +104,8 @@ settings_defaults(struct settings *s)
 	s->token_slots = 4096;
 	s->change_ring_mb = 64;
 	s->failure_audit_s = 60;
+	s->policy_max_staleness_s = 5;
+	s->antientropy_s = 60;
 	rc_strlcpy(s->extauthz_subject_header, "x-user",
 	    sizeof(s->extauthz_subject_header));
 	rc_strlcpy(s->extauthz_server_header, "x-mcp-server",

@@ -29,6 +29,8 @@ struct settings {
 	int	token_slots;
 	int	change_ring_mb;
 	int	failure_audit_s;
+	int	policy_max_staleness_s;
+	int	antientropy_s;
 	/* ext_authz: request headers a gateway sets ("" = not used). */
 	char	extauthz_subject_header[64];
 	char	extauthz_server_header[64];

@@ -112,10 +112,35 @@ thread_cancel_set(struct db_thread *dt, PGconn *conn)
 	pthread_mutex_unlock(&dt->lock);
 }
 
+/*
+ * The database URL plus TCP keepalives and a user timeout: a connection
+ * whose network path silently drops packets fails within seconds
+ * instead of leaving its thread blocked for the kernel's ~15 minutes.
+ * Later keys win over the URL's.
+ */
+static const char *const conn_keys[] = { "dbname", "keepalives",
+    "keepalives_idle", "keepalives_interval", "keepalives_count",
+    "tcp_user_timeout", NULL };
+
+static const char *const *
+conn_vals(const char **vals)
+{
+	vals[0] = svc.settings.database_url;
+	vals[1] = "1";
+	vals[2] = "5";
+	vals[3] = "2";
+	vals[4] = "3";
+	vals[5] = "10000";
+	vals[6] = NULL;
+
+	return (vals);
+}
+
 static PGconn *
 thread_conn_get(struct db_thread *dt, struct svc_db_err *err)
 {
 	PGresult	*res;
+	const char	*vals[7];
 	char		 sql[160];
 
 	/*
@@ -140,7 +165,7 @@ thread_conn_get(struct db_thread *dt, struct svc_db_err *err)
 	thread_cancel_set(dt, NULL);
 	if (thread_conn != NULL)
 		PQfinish(thread_conn);
-	thread_conn = PQconnectdb(svc.settings.database_url);
+	thread_conn = PQconnectdbParams(conn_keys, conn_vals(vals), 1);
 	if (PQstatus(thread_conn) != CONNECTION_OK) {
 		err->transient = 1;
 		(void)snprintf(err->msg, sizeof(err->msg), "connect: %s",

@@ -45,7 +45,13 @@ void	gw_subject_resolve(struct http_request *, struct policy_index *,
 /* The decision as JSON (new reference). */
 json_t	*gw_decision_json(const struct policy_result *, int ttl_s);
 
-/* Answers 200 with a deny for everything: the index is not available. */
+/*
+ * Answers a fail-closed deny when no decision can be trusted: the index
+ * is being rebuilt (internal_error) or the instance cannot prove it is
+ * current (policy_stale).
+ */
 void	gw_unavailable(struct http_request *);
+/* NULL when decisions may be made; else the reason code to deny with. */
+const char	*gw_untrusted(void);
 
 #endif

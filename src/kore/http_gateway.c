@@ -125,14 +125,27 @@ gw_decision_json(const struct policy_result *r, int ttl_s)
 	return (out);
 }
 
+const char *
+gw_untrusted(void)
+{
+	if (svc_policy_stale()) {
+		metrics_add(svc.metrics, METRIC_POLICY_STALE_DENIALS, 1);
+		return ("policy_stale");
+	}
+	return (NULL);
+}
+
 void
 gw_unavailable(struct http_request *req)
 {
-	json_t	*out;
+	json_t		*out;
+	const char	*reason;
 
-	/* Fail closed: the index is being rebuilt. */
+	/* Fail closed: stale, or the index is being rebuilt. */
+	if ((reason = gw_untrusted()) == NULL)
+		reason = "internal_error";
 	out = json_pack("{s:s, s:b, s:s, s:i}", "decision", "deny", "allow", 0,
-	    "reason_code", "internal_error", "ttl_s", 0);
+	    "reason_code", reason, "ttl_s", 0);
 	svc_respond_json(req, HTTP_STATUS_OK, out);
 	json_decref(out);
 }
@@ -147,7 +160,7 @@ gw_begin(struct http_request *req, struct policy_index **idx)
 		return (NULL);
 	if ((body = svc_body_json(req)) == NULL)
 		return (NULL);
-	if ((*idx = svc_policy()) == NULL) {
+	if ((*idx = svc_policy()) == NULL || svc_policy_stale()) {
 		json_decref(body);
 		gw_unavailable(req);
 		return (NULL);

@@ -14,6 +14,7 @@
 #include "util.h"
 
 #define READY_CHECK_MS	1000
+#define READY_STALE_MS	5000
 
 int	page_healthz(struct http_request *);
 int	page_readyz(struct http_request *);
@@ -69,47 +70,77 @@ ping_job(PGconn *conn, void *arg, struct svc_db_err *err)
 	return (svc_db_exec(conn, "SELECT 1", 0, NULL, NULL, err));
 }
 
+static int	ping_running;
+
+static void
+ping_done(void *arg, int result, struct svc_db_err *err)
+{
+	(void)arg;
+	(void)err;
+	ping_running = 0;
+	__atomic_store_n(&svc.shared->db_ok, result == 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&svc.shared->db_checked_ms, rc_now_ms(),
+	    __ATOMIC_RELAXED);
+}
+
 /*
- * Ready means: initial state loaded and the database answered within
- * the last second (checked at most once a second, so a tight probe
- * loop costs the database nothing).
+ * Ready means: initial state loaded, the database answered a ping
+ * lately, and the instance proved it is current within
+ * policy_max_staleness_s (else its decisions deny, policy_stale, and a
+ * load balancer should send them elsewhere).  The ping runs in the
+ * background at most once a second, so a tight probe loop costs the
+ * database nothing and a probe never waits on a dead network path; a
+ * ping that has not come back within READY_STALE_MS counts as down.
  */
 int
 page_readyz(struct http_request *req)
 {
-	struct svc_db_err	*err;
 	struct policy_index	*idx;
 	json_t			*body;
-	uint64_t		 now, checked;
-	int			 result, ready, db_ok;
+	uint64_t		 now, checked, age;
+	int			 ready, db_ok, stale, ok;
+	char			 why[160];
 
 	if (!svc_method_allowed(req, HTTP_METHOD_GET))
 		return (KORE_RESULT_OK);
 
 	now = rc_now_ms();
 	checked = __atomic_load_n(&svc.shared->db_checked_ms, __ATOMIC_RELAXED);
-	if (svc_db_done(req, &result, &err)) {
-		__atomic_store_n(&svc.shared->db_ok, result == 0,
-		    __ATOMIC_RELAXED);
-		__atomic_store_n(&svc.shared->db_checked_ms, now,
-		    __ATOMIC_RELAXED);
-	} else if (now - checked >= READY_CHECK_MS) {
-		return (svc_db_run(req, ping_job, NULL));
+	if (now - checked >= READY_CHECK_MS && !ping_running) {
+		ping_running = 1;
+		(void)svc_db_background(ping_job, NULL, ping_done);
 	}
 
 	ready = __atomic_load_n(&svc.shared->ready, __ATOMIC_ACQUIRE);
-	db_ok = __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED);
+	db_ok = __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED) &&
+	    now - checked < READY_STALE_MS;
+	age = svc_policy_proof_age_ms();
+	stale = svc_policy_stale();
+	ok = ready && db_ok && !stale;
 	/*
 	 * Quarantined principals are reported, not an outage: denying the
 	 * principals the index cannot hold is the correct answer.
 	 */
 	idx = svc_policy();
-	body = json_pack("{s:s, s:b, s:b, s:I, s:I}", "status",
-	    ready && db_ok ? "ready" : "not_ready", "database", db_ok,
+	body = json_pack("{s:s, s:b, s:b, s:I, s:b, s:f, s:I}", "status",
+	    ok ? "ready" : "not_ready", "database", db_ok,
 	    "state_loaded", ready, "tokens",
-	    (json_int_t)tokentab_count(svc.tokens), "quarantined",
-	    (json_int_t)(idx != NULL ? policy_quarantined(idx) : 0));
-	svc_respond_json(req, ready && db_ok ? HTTP_STATUS_OK :
+	    (json_int_t)tokentab_count(svc.tokens), "policy_current",
+	    !stale && __atomic_load_n(&svc.shared->policy_current,
+	    __ATOMIC_ACQUIRE), "policy_proof_age_s", (double)age / 1000.0,
+	    "quarantined", (json_int_t)(idx != NULL ?
+	    policy_quarantined(idx) : 0));
+	if (stale) {
+		(void)snprintf(why, sizeof(why), "policy_stale: cannot prove "
+		    "the policy is current for %.1f s (limit "
+		    "policy_max_staleness_s = %d); decisions deny",
+		    (double)age / 1000.0, svc.settings.policy_max_staleness_s);
+		(void)json_object_set_new(body, "reason", json_string(why));
+	} else if (!ok) {
+		(void)json_object_set_new(body, "reason", json_string(
+		    ready ? "database unreachable" : "state not loaded"));
+	}
+	svc_respond_json(req, ok ? HTTP_STATUS_OK :
 	    HTTP_STATUS_SERVICE_UNAVAILABLE, body);
 	json_decref(body);
 

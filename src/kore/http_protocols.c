@@ -291,13 +291,16 @@ proto_index(struct http_request *req, int ext)
 {
 	struct policy_index	*idx;
 	json_t			*out;
+	const char		*reason;
 
-	if ((idx = svc_policy()) != NULL)
+	if ((idx = svc_policy()) != NULL && !svc_policy_stale())
 		return (idx);
-	/* Fail closed while the index is rebuilt. */
+	/* Fail closed while the index is rebuilt or cannot be proven. */
 	if (ext) {
+		if ((reason = gw_untrusted()) == NULL)
+			reason = "internal_error";
 		out = json_pack("{s:s, s:s}", "decision", "deny", "reason_code",
-		    "internal_error");
+		    reason);
 		http_response_header(req, "x-rollcall-decision", "deny");
 		svc_respond_json(req, HTTP_STATUS_FORBIDDEN, out);
 		json_decref(out);

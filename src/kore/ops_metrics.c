@@ -262,6 +262,7 @@ svc_ops_metrics(void)
 	struct kore_worker	*kw;
 	struct policy_index	*pidx;
 	struct text		 t;
+	int			 stale;
 	uint64_t		 fds;
 	uint16_t		 idx;
 
@@ -286,11 +287,24 @@ svc_ops_metrics(void)
 	text_printf(&t, "# HELP rollcall_tokens Tokens in the shared table "
 	    "(usable or revoked lately).\n# TYPE rollcall_tokens gauge\n"
 	    "rollcall_tokens %u\n", tokentab_count(svc.tokens));
-	text_printf(&t, "# HELP rollcall_ready 1 when the state is loaded "
-	    "and the database answers (as /readyz).\n"
+	stale = svc_policy_stale();
+	text_printf(&t, "# HELP rollcall_ready 1 when the state is loaded, "
+	    "the database answers and the policy is provably current (as "
+	    "/readyz).\n"
 	    "# TYPE rollcall_ready gauge\nrollcall_ready %u\n",
 	    __atomic_load_n(&svc.shared->ready, __ATOMIC_RELAXED) &&
-	    __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED));
+	    __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED) && !stale);
+	text_printf(&t, "# HELP rollcall_policy_current 1 while this "
+	    "instance can prove its index is current (listener connected "
+	    "and caught up).\n# TYPE rollcall_policy_current gauge\n"
+	    "rollcall_policy_current{instance=\"%s\"} %u\n",
+	    svc.instance, !stale && __atomic_load_n(
+	    &svc.shared->policy_current, __ATOMIC_ACQUIRE));
+	text_printf(&t, "# HELP rollcall_policy_proof_age_seconds Seconds "
+	    "since the listener last proved the index current.\n"
+	    "# TYPE rollcall_policy_proof_age_seconds gauge\n"
+	    "rollcall_policy_proof_age_seconds{instance=\"%s\"} %.3f\n",
+	    svc.instance, (double)svc_policy_proof_age_ms() / 1000.0);
 	text_printf(&t, "# HELP rollcall_start_time_seconds When this "
 	    "instance started (Unix time).\n"
 	    "# TYPE rollcall_start_time_seconds gauge\n"

@@ -53,6 +53,7 @@ static int			 rebuilding;
 static unsigned char		*readbuf;
 static size_t			 readbuf_size;
 static void			(*seen_hook)(uint64_t);
+static void			(*rebuilt_hook)(uint64_t);
 static uint64_t			 feeds_version;
 static uint64_t			 ring_seen;
 
@@ -125,6 +126,48 @@ svc_policy_on_seen(void (*hook)(uint64_t))
 	seen_hook = hook;
 }
 
+void
+svc_policy_on_rebuilt(void (*hook)(uint64_t))
+{
+	rebuilt_hook = hook;
+}
+
+void
+svc_policy_rebuild(void)
+{
+	rebuild_start();
+}
+
+void
+svc_policy_proved(uint64_t at_ms)
+{
+	uint64_t	cur;
+
+	cur = __atomic_load_n(&svc.shared->policy_proof_ms, __ATOMIC_RELAXED);
+	while (at_ms > cur && !__atomic_compare_exchange_n(
+	    &svc.shared->policy_proof_ms, &cur, at_ms, 0, __ATOMIC_RELEASE,
+	    __ATOMIC_RELAXED))
+		;
+}
+
+uint64_t
+svc_policy_proof_age_ms(void)
+{
+	uint64_t	now, at;
+
+	now = rc_mono_us() / 1000;
+	at = __atomic_load_n(&svc.shared->policy_proof_ms, __ATOMIC_ACQUIRE);
+
+	return (now > at ? now - at : 0);
+}
+
+int
+svc_policy_stale(void)
+{
+	return (svc_policy_proof_age_ms() >
+	    (uint64_t)svc.settings.policy_max_staleness_s * 1000);
+}
+
 static void
 sync_timer(void *arg, u_int64_t now)
 {
@@ -153,6 +196,15 @@ apply_entry(const unsigned char *buf, size_t len)
 		(void)json_array_append_new(doc, rec);
 	}
 	json_array_foreach(doc, i, rec) {
+#ifdef RC_TESTHOOKS
+		/* Test builds: corrupt the index on purpose (antientropy). */
+		if (json_is_string(json_object_get(rec, "testhook_flip"))) {
+			(void)policy_testhook_flip_revoked(index_cur,
+			    json_string_value(json_object_get(rec,
+			    "testhook_flip")));
+			continue;
+		}
+#endif
 		if (policy_store_apply(index_cur, &dirs_cur, lww, base_version,
 		    rec, &ref) == -1 && reporter()) {
 			metrics_add(svc.metrics, METRIC_POLICY_REFUSED, 1);
@@ -345,5 +397,7 @@ rebuild_done(void *arg, int result, struct svc_db_err *err)
 	svc_log(SVC_LOG_INFO, "policy: index rebuilt at version %llu "
 	    "(%zu principals quarantined)", (unsigned long long)base_version,
 	    policy_quarantined(index_cur));
+	if (rebuilt_hook != NULL)
+		rebuilt_hook(base_version);
 	(void)svc_policy();
 }

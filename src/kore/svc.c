@@ -296,11 +296,17 @@ kore_parent_configure(int argc, char **argv)
 	}
 	load_ms = (rc_mono_us() - t0) / 1000;
 	PQfinish(conn);
+	/* The load read one snapshot taken after t0: proof as of t0. */
+	svc.shared->policy_proof_ms = t0 / 1000;
 
 	svc.shared->db_ok = 1;
 	svc.shared->db_checked_ms = rc_now_ms();
 	__atomic_store_n(&svc.shared->ready, 1, __ATOMIC_RELEASE);
 
+#ifdef RC_TESTHOOKS
+	svc_log(SVC_LOG_WARN, "test hooks compiled in (RC_TESTHOOKS): not a "
+	    "release build");
+#endif
 	svc_log(SVC_LOG_INFO, "rollcall %s (%s, commit %s) listening on "
 	    "http://%s:%s with %d "
 	    "workers; %u tokens loaded; policy version %llu loaded in %llu ms; "
@@ -325,6 +331,7 @@ kore_worker_configure(void)
 	svc_ops_worker_init();
 	if (worker->id == 1)
 		svc_listener_start();
+	svc_antientropy_start();
 }
 
 void

@@ -54,6 +54,13 @@ struct svc_shared {
 	/* For process_* metrics (ops_metrics.c): [0] parent, [id] worker. */
 	uint32_t	parent_pid;
 	uint32_t	open_fds[SVC_MAX_PROCS];
+	/*
+	 * Currency (listener.c): the monotonic time (ms) at which this
+	 * instance last proved its index held every committed change, and
+	 * whether the listener is connected and caught up now.
+	 */
+	uint64_t	policy_proof_ms;
+	uint32_t	policy_current;
 };
 
 struct changering;
@@ -213,6 +220,21 @@ uint64_t			 svc_policy_base_version(void);
 void				 svc_policy_invalidate_all(void);
 /* Called with the version of every record this worker applies. */
 void				 svc_policy_on_seen(void (*)(uint64_t));
+/* Called with the base version after this worker rebuilt its index. */
+void				 svc_policy_on_rebuilt(void (*)(uint64_t));
+/* Rebuild this worker's index from the database (denies meanwhile). */
+void				 svc_policy_rebuild(void);
+
+/*
+ * Currency, readable in every worker.  svc_policy_proof_age_ms: how
+ * long ago the instance last proved it is current.  svc_policy_stale:
+ * 1 when that is longer than policy_max_staleness_s, and decisions must
+ * deny (policy_stale) rather than trust the index.  svc_policy_proved:
+ * the listener records a proof taken at monotonic time at_ms.
+ */
+uint64_t			 svc_policy_proof_age_ms(void);
+int				 svc_policy_stale(void);
+void				 svc_policy_proved(uint64_t at_ms);
 
 /*
  * Loaded by the parent before the fork (workers may be chrooted): the
@@ -257,6 +279,9 @@ char	*svc_ops_metrics(void);
 
 /* Listener on worker 1: LISTEN for changes from other processes. */
 void	svc_listener_start(void);
+
+/* Anti-entropy (antientropy.c): every worker compares index digests. */
+void	svc_antientropy_start(void);
 
 /* Route labels for metrics (handler names without "page_"). */
 extern const char *const	svc_routes[];

@@ -413,6 +413,7 @@ def test_bad_row_quarantines_one_principal_not_the_service(db):
         s.stop()
     # As an older rollcall, or a hand edit, might have left them.
     db.sql("UPDATE users SET emails_lc = ARRAY[E'v\\t@contoso.com'], "
+           "emails_key = ARRAY[E'v\\t@contoso.com'], "
            "doc = jsonb_set(doc, '{emails}', "
            "jsonb_build_array(jsonb_build_object('value', "
            "E'v\\t@contoso.com'))) "
@@ -484,7 +485,8 @@ def test_bad_row_quarantines_one_principal_not_the_service(db):
         s.stop()
 
     # Repaired by hand: the next start loads it cleanly.
-    db.sql("UPDATE users SET emails_lc = '{}', doc = doc - 'emails' "
+    db.sql("UPDATE users SET emails_lc = '{}', emails_key = '{}', "
+           "doc = doc - 'emails' "
            f"WHERE id = '{bad['id']}'")
     s = Server(db, workers=1)
     s.tokens = db.tokens

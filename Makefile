@@ -4,7 +4,8 @@
 #   make run        install what is missing, start the local PostgreSQL,
 #                   migrate, build and run the server in the foreground
 #   make stop       stop the local PostgreSQL
-#   make test       every test: unit, integration, sanitizer build, suites
+#   make test       every test: unit, integration, sanitizer build, suites,
+#                   fuzzing (20 s per harness)
 #   make check      unit tests only (fast)
 #   make fuzz       every libFuzzer harness for FUZZ_SECONDS (300) each
 #
@@ -173,7 +174,7 @@ FUZZ_SECONDS	?= 300
 FUZZ_TARGETS	= scim_filter scim_patch scim_schema cursor settings \
 		  decision_req policy_apply
 FUZZ_SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer \
-		  -fno-sanitize-recover=undefined -DRC_SANITIZE -DRC_FUZZ
+		  -fno-sanitize-recover=undefined -DRC_SANITIZE
 FUZZ_CFLAGS	= -std=c99 -O1 -g $(WARN) $(FUZZ_SAN)
 FUZZ_BINS	= $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
 FUZZ_CORE_OBJS	= $(CORE_SRCS:src/%.c=$(FUZZ_B)/%.o)

@@ -157,8 +157,14 @@ settings_set(struct settings *s, const char *key, const char *value,
 		len = strlen(value);
 		while (len > 0 && value[len - 1] == '/')
 			len--;
+		/* Spaces and controls have no place in a location. */
+		for (i = 0; i < len; i++)
+			if ((unsigned char)value[i] <= ' ' ||
+			    (unsigned char)value[i] == 0x7f)
+				break;
 		if ((strncmp(value, "http://", 7) != 0 &&
-		    strncmp(value, "https://", 8) != 0) || len < 10) {
+		    strncmp(value, "https://", 8) != 0) || len < 10 ||
+		    i < len) {
 			(void)snprintf(err->msg, sizeof(err->msg),
 			    "setting public_url: '%s' is not an http(s) URL",
 			    value);

@@ -124,6 +124,14 @@ START_TEST(test_errors_name_the_setting)
 	ck_assert(strstr(err.msg, "listen") != NULL);
 	ck_assert_int_eq(settings_set(&s, "listen", "1.2.3.4:0", &err), -1);
 	ck_assert_int_eq(settings_set(&s, "listen", ":80", &err), -1);
+	/* Numeric addresses only (found by fuzz_settings: a name made
+	 * public_url unloadable). */
+	ck_assert_int_eq(settings_set(&s, "listen", "localhost:80", &err), -1);
+	ck_assert(strstr(err.msg, "numeric") != NULL);
+	ck_assert_int_eq(settings_set(&s, "listen", "[:H1]\xc6\xbd" "4e.:80",
+	    &err), -1);
+	ck_assert_int_eq(settings_set(&s, "listen", "0.0.0.0:80", &err), 0);
+	ck_assert_int_eq(settings_set(&s, "listen", "[::]:80", &err), 0);
 	ck_assert_int_eq(settings_set(&s, "public_url", "example.com", &err),
 	    -1);
 	ck_assert_int_eq(settings_set(&s, "log_level", "loud", &err), -1);

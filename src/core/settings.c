@@ -2,6 +2,9 @@
  * settings: see settings.h.  Table driven so that the file parser, the
  * environment and the documentation agree on one list of names.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -229,6 +232,8 @@ set_listen(struct settings *s, const char *value, struct settings_err *err)
 	const char	*colon;
 	long long	 port;
 	size_t		 hostlen;
+	char		 host[sizeof(s->listen_addr)];
+	unsigned char	 addr[sizeof(struct in6_addr)];
 
 	/* host:port, where host is a numeric IPv4 or [IPv6] address. */
 	if ((colon = strrchr(value, ':')) == NULL ||
@@ -247,8 +252,17 @@ set_listen(struct settings *s, const char *value, struct settings_err *err)
 		    "setting listen: bad address in '%.64s'", value);
 		return (-1);
 	}
-	memcpy(s->listen_addr, value, hostlen);
-	s->listen_addr[hostlen] = '\0';
+	memcpy(host, value, hostlen);
+	host[hostlen] = '\0';
+	/* Workers resolve no names (chroot, seccomp): numeric only. */
+	if (inet_pton(AF_INET, host, addr) != 1 &&
+	    inet_pton(AF_INET6, host, addr) != 1) {
+		(void)snprintf(err->msg, sizeof(err->msg),
+		    "setting listen: '%.64s' is not a numeric IPv4 or IPv6 "
+		    "address", host);
+		return (-1);
+	}
+	memcpy(s->listen_addr, host, hostlen + 1);
 	(void)snprintf(s->listen_port, sizeof(s->listen_port), "%lld", port);
 	/* Links and banners must name where we really listen. */
 	if (!s->public_url_set)

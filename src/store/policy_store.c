@@ -675,8 +675,10 @@ refused(struct policy_index *idx, const json_t *rec, const char *kind,
 			(void)snprintf(ref->principal, sizeof(ref->principal),
 			    "%ld principal(s) of rule %.64s",
 			    n, str(rec, "id") ? str(rec, "id") : "?");
-		if (ref != NULL)
+		if (ref != NULL) {
 			ref->quarantined = n > 0;
+			ref->subjects = n > 0 ? n : 0;
+		}
 		return (-1);
 	}
 	if (who == NULL)

@@ -53,6 +53,8 @@ struct policy_refusal {
 	char	principal[POLICY_ID_MAX + 1];	/* quarantined, or "" */
 	char	msg[128];
 	int	quarantined;			/* principal was quarantined */
+	long	subjects;	/* >0: a group's or everyone's rule quarantined
+				 * that many; principal then describes them */
 };
 
 /*

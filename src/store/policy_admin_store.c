@@ -8,14 +8,15 @@
  * Order inside a write transaction: lock and change rows, queue
  * records, store_changes_flush() (takes policy_state), then the audit
  * entry (takes audit_chain), then COMMIT: the lock order every writer
- * follows (sql/003_audit.sql).  A deadlock or serialisation failure
- * rolls back and sets rq->retry.
+ * follows (store.h, the write protocol).  An operation that fails
+ * returns -1 and leaves its transaction to policy_admin_run, which rolls
+ * it back and runs it again when PostgreSQL aborted it to break a
+ * serialisation failure or deadlock (store_txn_run).
  *
  * Which elevate rule a grant falls under is decided with the policy
  * core itself (a one-rule index), so a grant request and a decision can
  * never disagree on what a selector covers.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,16 +106,10 @@ struct rule_in {
 	int		 has_description;
 };
 
-static int	err_set(struct store_err *, int, const char *, const char *,
-		    ...) __attribute__((format(printf, 4, 5)));
 static int	one(PGconn *, const char *, int, const char *const *,
 		    json_t **, json_t **, struct store_err *);
 static int	list(PGconn *, const char *, int, const char *const *,
 		    json_t **, struct store_err *);
-static int	finish(PGconn *, struct policy_admin_req *, int64_t,
-		    const char *, const char *, const char *, json_t *,
-		    struct store_err *);
-static int	fail(PGconn *, struct policy_admin_req *, struct store_err *);
 static int	write_dir(PGconn *, const struct policy_admin_req *,
 		    int64_t *, struct store_err *);
 static int	resolve(PGconn *, int64_t, const char *, const char *,
@@ -135,21 +130,6 @@ static int	grant_request(PGconn *, struct policy_admin_req *, json_t **,
 		    struct store_err *);
 static int	sp_op(PGconn *, struct policy_admin_req *, json_t **,
 		    struct store_err *);
-
-static int
-err_set(struct store_err *err, int status, const char *code, const char *fmt,
-    ...)
-{
-	va_list	ap;
-
-	err->status = status;
-	rc_strlcpy(err->code, code, sizeof(err->code));
-	va_start(ap, fmt);
-	(void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-
-	return (-1);
-}
 
 static json_t *
 col_json(PGresult *res, int row, int col)
@@ -183,7 +163,7 @@ one(PGconn *conn, const char *sql, int n, const char *const *p, json_t **a,
 		*b = col_json(res, 0, 1);
 	PQclear(res);
 	if (*a == NULL)
-		return (err_set(err, 500, "internal", "unreadable row"));
+		return (store_err_set(err, 500, "internal", "unreadable row"));
 
 	return (1);
 }
@@ -201,40 +181,10 @@ list(PGconn *conn, const char *sql, int n, const char *const *p, json_t **out,
 	if (!json_is_array(*out)) {
 		json_decref(*out);
 		*out = NULL;
-		return (err_set(err, 500, "internal", "unreadable list"));
+		return (store_err_set(err, 500, "internal", "unreadable list"));
 	}
 
 	return (0);
-}
-
-/* Flush, audit (last: sql/003_audit.sql), commit. */
-static int
-finish(PGconn *conn, struct policy_admin_req *rq, int64_t dir,
-    const char *action, const char *rtype, const char *rid, json_t *summary,
-    struct store_err *err)
-{
-	int	rc;
-
-	rc = store_changes_flush(conn, rq->changes, err);
-	if (rc == 0)
-		rc = store_audit(conn, rq->actor, dir, action, rtype, rid,
-		    summary, err);
-	json_decref(summary);
-	if (rc == 0)
-		rc = store_commit(conn, err);
-	if (rc == -1)
-		return (fail(conn, rq, err));
-
-	return (0);
-}
-
-static int
-fail(PGconn *conn, struct policy_admin_req *rq, struct store_err *err)
-{
-	store_rollback(conn);
-	if (strcmp(err->code, "conflict_retry") == 0)
-		rq->retry = 1;
-	return (-1);
 }
 
 /* Queues the record text returned by a statement. */
@@ -268,7 +218,7 @@ write_dir(PGconn *conn, const struct policy_admin_req *rq, int64_t *dir,
 	name = json_string_value(json_object_get(rq->body, "directory"));
 	if (name == NULL && json_object_get(rq->body, "directory") != NULL &&
 	    !json_is_null(json_object_get(rq->body, "directory")))
-		return (err_set(err, 400, "invalid_directory",
+		return (store_err_set(err, 400, "invalid_directory",
 		    "'directory' must be a directory name"));
 	if (rq->actor->directory_id != 0) {
 		*dir = rq->actor->directory_id;
@@ -276,13 +226,13 @@ write_dir(PGconn *conn, const struct policy_admin_req *rq, int64_t *dir,
 			return (0);
 		if (store_directory_id(conn, name, &id, NULL, 0, err) == -1 ||
 		    id != *dir)
-			return (err_set(err, 403, "forbidden", "this token "
-			    "manages only its own directory"));
+			return (store_err_set(err, 403, "forbidden", "this "
+			    "token manages only its own directory"));
 		return (0);
 	}
 	if (name == NULL)
-		return (err_set(err, 400, "invalid_directory", "a global admin "
-		    "token must name the 'directory' this belongs to"));
+		return (store_err_set(err, 400, "invalid_directory", "a global "
+		    "admin token must name the 'directory' this belongs to"));
 
 	return (store_directory_id(conn, name, dir, NULL, 0, err));
 }
@@ -302,11 +252,11 @@ resolve(PGconn *conn, int64_t dir, const char *kind, const char *name,
 	int		 rc;
 
 	if (name == NULL || *name == '\0' || strlen(name) > 512)
-		return (err_set(err, 400, "unknown_subject", "a %s must be "
-		    "named by id or name", *kind ? kind : "principal"));
+		return (store_err_set(err, 400, "unknown_subject", "a %s must "
+		    "be named by id or name", *kind ? kind : "principal"));
 	/* A userName compares by its identity key (idkey.h). */
 	if ((nk = idkey_dup(name, &rc)) == NULL)
-		return (err_set(err, rc == IDKEY_ENOMEM ? 500 : 400,
+		return (store_err_set(err, rc == IDKEY_ENOMEM ? 500 : 400,
 		    rc == IDKEY_ENOMEM ? "internal" : "unknown_subject",
 		    "the name %s", idkey_strerror(rc)));
 	(void)snprintf(d, sizeof(d), "%lld", (long long)dir);
@@ -332,9 +282,9 @@ resolve(PGconn *conn, int64_t dir, const char *kind, const char *name,
 		return (-1);
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		return (err_set(err, 400, "unknown_subject", "no %s '%.128s' "
-		    "in this directory", *kind ? kind : "user or service "
-		    "principal", name));
+		return (store_err_set(err, 400, "unknown_subject", "no %s "
+		    "'%.128s' in this directory", *kind ? kind : "user or "
+		    "service principal", name));
 	}
 	rc_strlcpy(kind_out, PQgetvalue(res, 0, 0), 24);
 	rc_strlcpy(id_out, PQgetvalue(res, 0, 1), 40);
@@ -364,8 +314,8 @@ opt_text(const json_t *body, const char *key, size_t max, const char **v,
 	}
 	if (!json_is_string(j) || json_string_length(j) > max ||
 	    strlen(json_string_value(j)) != json_string_length(j))
-		return (err_set(err, 400, "invalid_request", "'%s' must be a "
-		    "string of at most %zu bytes", key, max));
+		return (store_err_set(err, 400, "invalid_request", "'%s' must "
+		    "be a string of at most %zu bytes", key, max));
 	*v = json_string_value(j);
 	*set = 1;
 
@@ -380,7 +330,8 @@ slug_ok(const char *s)
 	if (s == NULL || s[0] == '\0' || strlen(s) > 63)
 		return (0);
 	for (i = 0; s[i] != '\0'; i++) {
-		if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9'))
+		if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' &&
+		    s[i] <= '9'))
 			continue;
 		if (i > 0 && (s[i] == '_' || s[i] == '-'))
 			continue;
@@ -467,31 +418,31 @@ labels_check(const json_t *v, struct store_err *err)
 	size_t	 i, j;
 
 	if (!json_is_array(v) || json_array_size(v) > POLICY_LIST_MAX)
-		return (err_set(err, 400, "invalid_labels", "'labels' must be "
-		    "an array of at most %d labels", POLICY_LIST_MAX));
+		return (store_err_set(err, 400, "invalid_labels", "'labels' "
+		    "must be an array of at most %d labels", POLICY_LIST_MAX));
 	json_array_foreach(v, i, l) {
 		if (!token_ok(json_string_value(l), 128))
-			return (err_set(err, 400, "invalid_labels", "labels[%zu] "
-			    "must be 1-128 printable characters without "
-			    "spaces", i));
+			return (store_err_set(err, 400, "invalid_labels",
+			    "labels[%zu] must be 1-128 printable characters "
+			    "without spaces", i));
 		for (j = 0; j < i; j++)
 			if (strcasecmp(json_string_value(l),
 			    json_string_value(json_array_get(v, j))) == 0)
-				return (err_set(err, 400, "invalid_labels",
-				    "labels[%zu] repeats a label", i));
+				return (store_err_set(err, 400,
+				    "invalid_labels", "labels[%zu] repeats a "
+				    "label", i));
 	}
 
 	return (0);
 }
 
-int
-policy_admin_run(PGconn *conn, struct policy_admin_req *rq, json_t **out,
+/* The operation itself: one attempt, which may leave a transaction open. */
+static int
+dispatch(PGconn *conn, struct policy_admin_req *rq, json_t **out,
     struct store_err *err)
 {
-	*out = NULL;
-	rq->retry = 0;
 	if (rq->body != NULL && !json_is_object(rq->body))
-		return (err_set(err, 400, "invalid_request",
+		return (store_err_set(err, 400, "invalid_request",
 		    "the body must be a JSON object"));
 	switch (rq->entity) {
 	case PA_SERVER:
@@ -507,7 +458,47 @@ policy_admin_run(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		return (sp_op(conn, rq, out, err));
 	}
 
-	return (err_set(err, 500, "internal", "unknown operation"));
+	return (store_err_set(err, 500, "internal", "unknown operation"));
+}
+
+/* One run of policy_admin_run (store_txn_run). */
+struct attempt {
+	struct policy_admin_req	*rq;
+	json_t			**out;
+	struct store_err	*err;
+};
+
+static enum store_outcome
+attempt_run(PGconn *conn, void *arg)
+{
+	struct attempt	*a = arg;
+
+	/* A rerun starts from nothing: the last attempt rolled back. */
+	store_changes_reset(a->rq->changes);
+	memset(a->err, 0, sizeof(*a->err));
+	if (dispatch(conn, a->rq, a->out, a->err) == 0)
+		return (STORE_OK);
+	/* Whatever failed, nothing of it stays open or is answered. */
+	store_rollback(conn);
+	json_decref(*a->out);
+	*a->out = NULL;
+
+	return (a->err->outcome != STORE_OK ? a->err->outcome :
+	    STORE_INTERNAL);
+}
+
+int
+policy_admin_run(PGconn *conn, struct policy_admin_req *rq, json_t **out,
+    struct store_err *err)
+{
+	struct attempt	a;
+
+	*out = NULL;
+	a.rq = rq;
+	a.out = out;
+	a.err = err;
+
+	return (store_txn_run(conn, attempt_run, &a) == STORE_OK ? 0 : -1);
 }
 
 /* Servers and tools are global: only a global admin token writes them. */
@@ -515,9 +506,9 @@ static int
 global_only(const struct policy_admin_req *rq, struct store_err *err)
 {
 	if (rq->actor->directory_id != 0)
-		return (err_set(err, 403, "forbidden", "MCP servers and tools "
-		    "are shared by every directory: only a global admin token "
-		    "may change them"));
+		return (store_err_set(err, 403, "forbidden", "MCP servers and "
+		    "tools are shared by every directory: only a global admin "
+		    "token may change them"));
 	return (0);
 }
 
@@ -540,8 +531,8 @@ server_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		rc = one(conn, "SELECT " SERVER_JSON " FROM mcp_servers s "
 		    "WHERE s.slug = $1", 1, p, out, NULL, err);
 		if (rc == 0)
-			return (err_set(err, 404, "not_found", "no MCP server "
-			    "'%.64s'", slug));
+			return (store_err_set(err, 404, "not_found", "no MCP "
+			    "server '%.64s'", slug));
 		return (rc == 1 ? 0 : -1);
 	case PA_DELETE:
 		if (global_only(rq, err) == -1)
@@ -553,23 +544,23 @@ server_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "RETURNING json_build_object('kind', 'server', 'slug', "
 		    "s.slug, 'deleted', true)::text", 1, p, &rec, NULL, err);
 		if (rc != 1) {
-			store_rollback(conn);
 			if (rc == 0)
-				return (err_set(err, 404, "not_found", "no MCP "
-				    "server '%.64s'", slug));
-			return (fail(conn, rq, err));
+				return (store_err_set(err, 404, "not_found",
+				    "no MCP server '%.64s'", slug));
+			return (-1);
 		}
 		queue(rq, rec);
 		store_changes_revoke(rq->changes, 0, "rule.changed", NULL,
 		    json_pack("{s:s, s:s}", "cause", "server_deleted",
 		    "server", slug));
-		return (finish(conn, rq, 0, "server.delete", "McpServer", slug,
-		    NULL, err));
+		return (store_finish(conn, rq->changes, rq->actor, 0,
+		    "server.delete", "McpServer", slug, NULL, err) ==
+		    STORE_OK ? 0 : -1);
 	case PA_CREATE:
 	case PA_UPDATE:
 		break;
 	default:
-		return (err_set(err, 405, "method_not_allowed",
+		return (store_err_set(err, 405, "method_not_allowed",
 		    "not supported on servers"));
 	}
 
@@ -581,26 +572,26 @@ server_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	    err) == -1)
 		return (-1);
 	if (has_name && (name == NULL || *name == '\0'))
-		return (err_set(err, 400, "invalid_request",
+		return (store_err_set(err, 400, "invalid_request",
 		    "'name' must be a non-empty string"));
 	if (has_url && url != NULL && strncmp(url, "https://", 8) != 0 &&
 	    strncmp(url, "http://", 7) != 0)
-		return (err_set(err, 400, "invalid_url",
+		return (store_err_set(err, 400, "invalid_url",
 		    "'url' must be an http:// or https:// URL"));
 	if (rq->op == PA_CREATE) {
 		slug = json_string_value(json_object_get(rq->body, "slug"));
 		if (!slug_ok(slug))
-			return (err_set(err, 400, "invalid_slug", "'slug' must "
-			    "be 1-63 lowercase letters, digits, '_' or '-', "
-			    "starting with a letter or digit"));
+			return (store_err_set(err, 400, "invalid_slug",
+			    "'slug' must be 1-63 lowercase letters, digits, "
+			    "'_' or '-', starting with a letter or digit"));
 		if (!has_name || name == NULL)
 			name = slug;
 	} else if (json_object_get(rq->body, "slug") != NULL &&
 	    (json_string_value(json_object_get(rq->body, "slug")) == NULL ||
 	    strcmp(json_string_value(json_object_get(rq->body, "slug")),
 	    slug) != 0)) {
-		return (err_set(err, 400, "invalid_slug", "a server's slug "
-		    "cannot change (rules name it): create a new server"));
+		return (store_err_set(err, 400, "invalid_slug", "a server's "
+		    "slug cannot change (rules name it): create a new server"));
 	}
 
 	if (store_begin(conn, err) == -1)
@@ -624,25 +615,19 @@ server_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "s.slug = $1 RETURNING " SERVER_JSON ", " SERVER_REC, 7, p,
 		    out, &rec, err);
 	if (rc != 1) {
-		store_rollback(conn);
 		if (rc == 0)
-			return (err_set(err, 404, "not_found", "no MCP server "
-			    "'%.64s'", slug));
+			return (store_err_set(err, 404, "not_found", "no MCP "
+			    "server '%.64s'", slug));
 		if (err->status == 409)
-			return (err_set(err, 409, "conflict", "an MCP server "
-			    "'%.64s' already exists", slug));
-		return (fail(conn, rq, err));
-	}
-	queue(rq, rec);
-	if (finish(conn, rq, 0, rq->op == PA_CREATE ? "server.create" :
-	    "server.update", "McpServer", slug, json_deep_copy(rq->body),
-	    err) == -1) {
-		json_decref(*out);
-		*out = NULL;
+			return (store_err_set(err, 409, "conflict", "an MCP "
+			    "server '%.64s' already exists", slug));
 		return (-1);
 	}
-
-	return (0);
+	queue(rq, rec);
+	return (store_finish(conn, rq->changes, rq->actor, 0,
+	    rq->op == PA_CREATE ? "server.create" : "server.update",
+	    "McpServer", slug, json_deep_copy(rq->body), err) == STORE_OK ?
+	    0 : -1);
 }
 
 static int
@@ -663,15 +648,15 @@ tool_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "t.server_id = s.id)::text FROM mcp_servers s WHERE "
 		    "s.slug = $1", 1, p, out, NULL, err);
 		if (rc == 0)
-			return (err_set(err, 404, "not_found", "no MCP server "
-			    "'%.64s'", rq->key));
+			return (store_err_set(err, 404, "not_found", "no MCP "
+			    "server '%.64s'", rq->key));
 		return (rc == 1 ? 0 : -1);
 	case PA_GET:
 		rc = one(conn, "SELECT " TOOL_JSON " FROM tools t JOIN "
 		    "mcp_servers s ON s.id = t.server_id WHERE s.slug = $1 AND "
 		    "t.name = $2", 2, p, out, NULL, err);
 		if (rc == 0)
-			return (err_set(err, 404, "not_found", "no tool "
+			return (store_err_set(err, 404, "not_found", "no tool "
 			    "'%.128s' on '%.64s'", rq->sub, rq->key));
 		return (rc == 1 ? 0 : -1);
 	case PA_DELETE:
@@ -683,23 +668,24 @@ tool_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "s.slug, 'name', t.name, 'deleted', true)::text", 2, p,
 		    &rec, NULL, err);
 		if (rc != 1) {
-			store_rollback(conn);
 			if (rc == 0)
-				return (err_set(err, 404, "not_found", "no tool "
-				    "'%.128s' on '%.64s'", rq->sub, rq->key));
-			return (fail(conn, rq, err));
+				return (store_err_set(err, 404, "not_found",
+				    "no tool '%.128s' on '%.64s'", rq->sub,
+				    rq->key));
+			return (-1);
 		}
 		queue(rq, rec);
 		store_changes_revoke(rq->changes, 0, "rule.changed", NULL,
 		    json_pack("{s:s, s:s, s:s}", "cause", "tool_deleted",
 		    "server", rq->key, "tool", rq->sub));
-		return (finish(conn, rq, 0, "tool.delete", "Tool", rq->sub,
-		    json_pack("{s:s}", "server", rq->key), err));
+		return (store_finish(conn, rq->changes, rq->actor, 0,
+		    "tool.delete", "Tool", rq->sub, json_pack("{s:s}",
+		    "server", rq->key), err) == STORE_OK ? 0 : -1);
 	case PA_CREATE:
 	case PA_UPDATE:
 		break;
 	default:
-		return (err_set(err, 405, "method_not_allowed",
+		return (store_err_set(err, 405, "method_not_allowed",
 		    "not supported on tools"));
 	}
 
@@ -709,14 +695,15 @@ tool_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	if (rq->op == PA_CREATE) {
 		name = json_string_value(json_object_get(rq->body, "name"));
 		if (!token_ok(name, 128))
-			return (err_set(err, 400, "invalid_name", "'name' must "
-			    "be 1-128 printable characters without spaces"));
+			return (store_err_set(err, 400, "invalid_name",
+			    "'name' must be 1-128 printable characters without "
+			    "spaces"));
 	} else if (json_object_get(rq->body, "name") != NULL &&
 	    (json_string_value(json_object_get(rq->body, "name")) == NULL ||
 	    strcmp(json_string_value(json_object_get(rq->body, "name")),
 	    name) != 0)) {
-		return (err_set(err, 400, "invalid_name", "a tool's name cannot "
-		    "change: MCP servers call it by that name"));
+		return (store_err_set(err, 400, "invalid_name", "a tool's name "
+		    "cannot change: MCP servers call it by that name"));
 	}
 	if (opt_text(rq->body, "description", 16384, &desc, &has_desc,
 	    err) == -1)
@@ -725,9 +712,10 @@ tool_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	if (json_object_get(rq->body, "risk") != NULL) {
 		risk = json_string_value(json_object_get(rq->body, "risk"));
 		if (!risk_ok(risk))
-			return (err_set(err, 400, "invalid_risk", "'risk' must "
-			    "be 1-32 of a-z, 0-9, '_', '-' (low, normal, "
-			    "consequential, high, secrets, infrastructure...)"));
+			return (store_err_set(err, 400, "invalid_risk",
+			    "'risk' must be 1-32 of a-z, 0-9, '_', '-' (low, "
+			    "normal, consequential, high, secrets, "
+			    "infrastructure...)"));
 	}
 	labels = NULL;
 	if ((lv = json_object_get(rq->body, "labels")) != NULL) {
@@ -767,15 +755,14 @@ tool_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    TOOL_REC, 6, p, out, &rec, err);
 	free(labels);
 	if (rc != 1) {
-		store_rollback(conn);
 		if (rc == 0)
-			return (err_set(err, 404, "not_found", rq->op ==
-			    PA_CREATE ? "no MCP server '%.64s'" : "no such tool "
-			    "on '%.64s'", rq->key));
+			return (store_err_set(err, 404, "not_found", rq->op ==
+			    PA_CREATE ? "no MCP server '%.64s'" : "no such "
+			    "tool on '%.64s'", rq->key));
 		if (err->status == 409)
-			return (err_set(err, 409, "conflict", "'%.64s' already "
-			    "has a tool '%.128s'", rq->key, name));
-		return (fail(conn, rq, err));
+			return (store_err_set(err, 409, "conflict", "'%.64s' "
+			    "already has a tool '%.128s'", rq->key, name));
+		return (-1);
 	}
 	queue_server(rq, rq->key);
 	queue(rq, rec);
@@ -784,15 +771,10 @@ tool_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		store_changes_revoke(rq->changes, 0, "rule.changed", NULL,
 		    json_pack("{s:s, s:s, s:s}", "cause", "tool_changed",
 		    "server", rq->key, "tool", name));
-	if (finish(conn, rq, 0, rq->op == PA_CREATE ? "tool.create" :
-	    "tool.update", "Tool", name, json_pack("{s:s, s:O}", "server",
-	    rq->key, "request", rq->body), err) == -1) {
-		json_decref(*out);
-		*out = NULL;
-		return (-1);
-	}
-
-	return (0);
+	return (store_finish(conn, rq->changes, rq->actor, 0,
+	    rq->op == PA_CREATE ? "tool.create" : "tool.update", "Tool", name,
+	    json_pack("{s:s, s:O}", "server", rq->key, "request", rq->body),
+	    err) == STORE_OK ? 0 : -1);
 }
 
 /*
@@ -820,8 +802,8 @@ tools_import(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "tools");
 	if (!json_is_array(tools) || json_array_size(tools) >
 	    POLICY_ADMIN_IMPORT_MAX)
-		return (err_set(err, 400, "invalid_request", "the body must be "
-		    "a tools/list result {\"tools\": [{\"name\", "
+		return (store_err_set(err, 400, "invalid_request", "the body "
+		    "must be a tools/list result {\"tools\": [{\"name\", "
 		    "\"description\", \"annotations\"}...]} with at most %d "
 		    "tools", POLICY_ADMIN_IMPORT_MAX));
 	prune = json_is_true(json_object_get(rq->body, "prune"));
@@ -833,15 +815,15 @@ tools_import(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		if (!json_is_object(t) || !token_ok(name, 128)) {
 			json_decref(rows);
 			json_decref(seen);
-			return (err_set(err, 400, "invalid_request", "tools[%zu] "
-			    "needs a 'name' of 1-128 printable characters "
-			    "without spaces", i));
+			return (store_err_set(err, 400, "invalid_request",
+			    "tools[%zu] needs a 'name' of 1-128 printable "
+			    "characters without spaces", i));
 		}
 		if (json_object_get(seen, name) != NULL) {
 			json_decref(rows);
 			json_decref(seen);
-			return (err_set(err, 400, "invalid_request", "tools[%zu] "
-			    "repeats the name '%.128s'", i, name));
+			return (store_err_set(err, 400, "invalid_request",
+			    "tools[%zu] repeats the name '%.128s'", i, name));
 		}
 		(void)json_object_set_new(seen, name, json_true());
 		desc = json_string_value(json_object_get(t, "description"));
@@ -857,7 +839,7 @@ tools_import(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	text = json_dumps(rows, JSON_COMPACT);
 	json_decref(rows);
 	if (text == NULL)
-		return (err_set(err, 500, "internal", "out of memory"));
+		return (store_err_set(err, 500, "internal", "out of memory"));
 
 	if (store_begin(conn, err) == -1) {
 		free(text);
@@ -867,15 +849,14 @@ tools_import(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	if (store_exec(conn, "SELECT id FROM mcp_servers WHERE slug = $1 "
 	    "FOR UPDATE", 1, p, &res, err) == -1) {
 		free(text);
-		return (fail(conn, rq, err));
+		return (-1);
 	}
 	n = PQntuples(res);
 	PQclear(res);
 	if (n != 1) {
 		free(text);
-		store_rollback(conn);
-		return (err_set(err, 404, "not_found", "no MCP server '%.64s'",
-		    rq->key));
+		return (store_err_set(err, 404, "not_found", "no MCP server "
+		    "'%.64s'", rq->key));
 	}
 	p[1] = text;
 	/* xmax = 0: the row was inserted by this statement. */
@@ -891,7 +872,7 @@ tools_import(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	    "mcp_servers s WHERE s.id = t.server_id)", 2, p, &res,
 	    err) == -1) {
 		free(text);
-		return (fail(conn, rq, err));
+		return (-1);
 	}
 	free(text);
 	created = json_array();
@@ -923,11 +904,11 @@ tools_import(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "WHERE s.id = t.server_id AND s.slug = $1 AND NOT (t.name "
 		    "= ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))"
 		    ") RETURNING json_build_object('kind', 'tool', 'server', "
-		    "s.slug, 'name', t.name, 'deleted', true)::text", 2, p, &res,
-		    err) == -1) {
+		    "s.slug, 'name', t.name, 'deleted', true)::text", 2, p,
+		    &res, err) == -1) {
 			free(names);
 			json_decref(created);
-			return (fail(conn, rq, err));
+			return (-1);
 		}
 		free(names);
 		n = PQntuples(res);
@@ -949,14 +930,8 @@ tools_import(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	    (json_int_t)json_array_size(created), "updated", updated,
 	    "removed", n);
 	json_decref(created);
-	if (finish(conn, rq, 0, "tools.import", "McpServer", rq->key, rec,
-	    err) == -1) {
-		json_decref(*out);
-		*out = NULL;
-		return (-1);
-	}
-
-	return (0);
+	return (store_finish(conn, rq->changes, rq->actor, 0, "tools.import",
+	    "McpServer", rq->key, rec, err) == STORE_OK ? 0 : -1);
 }
 
 /* Reads the rule fields the body sets over r, validating each. */
@@ -982,9 +957,10 @@ rule_parse(PGconn *conn, int64_t dir, const json_t *body, struct rule_in *r,
 			    strcmp(kind, "user") != 0 && strcmp(kind,
 			    "service_principal") != 0 && strcmp(kind,
 			    "everyone") != 0))
-				return (err_set(err, 400, "invalid_subject",
-				    "'subject' must be \"everyone\" or {\"kind\":"
-				    " \"group\"|\"user\"|\"service_principal\"|"
+				return (store_err_set(err, 400,
+				    "invalid_subject", "'subject' must be "
+				    "\"everyone\" or {\"kind\": "
+				    "\"group\"|\"user\"|\"service_principal\"|"
 				    "\"everyone\", \"id\" or \"name\"}"));
 			if (strcmp(kind, "everyone") == 0) {
 				rc_strlcpy(r->kind, kind, sizeof(r->kind));
@@ -1004,8 +980,8 @@ rule_parse(PGconn *conn, int64_t dir, const json_t *body, struct rule_in *r,
 	if ((v = json_object_get(body, "server")) != NULL) {
 		s = json_string_value(v);
 		if (s == NULL || (strcmp(s, "*") != 0 && !slug_ok(s)))
-			return (err_set(err, 400, "invalid_server", "'server' "
-			    "must be an MCP server slug or \"*\""));
+			return (store_err_set(err, 400, "invalid_server",
+			    "'server' must be an MCP server slug or \"*\""));
 		rc_strlcpy(r->server, s, sizeof(r->server));
 	}
 	if ((v = json_object_get(body, "selector")) == NULL)
@@ -1015,18 +991,18 @@ rule_parse(PGconn *conn, int64_t dir, const json_t *body, struct rule_in *r,
 		if (!token_ok(s, POLICY_SELECTOR_MAX) ||
 		    strcmp(s, "risk:") == 0 || strcmp(s, "label:") == 0 ||
 		    s[strlen(s) - 1] == ':')
-			return (err_set(err, 400, "invalid_selector", "'selector'"
-			    " must be a tool name, a glob (delete_*), risk:X or "
-			    "label:X, up to %d characters without spaces",
-			    POLICY_SELECTOR_MAX));
+			return (store_err_set(err, 400, "invalid_selector",
+			    "'selector' must be a tool name, a glob "
+			    "(delete_*), risk:X or label:X, up to %d "
+			    "characters without spaces", POLICY_SELECTOR_MAX));
 		rc_strlcpy(r->selector, s, sizeof(r->selector));
 	}
 	if ((v = json_object_get(body, "effect")) != NULL) {
 		s = json_string_value(v);
 		if (s == NULL || (strcmp(s, "allow") != 0 &&
 		    strcmp(s, "deny") != 0 && strcmp(s, "elevate") != 0))
-			return (err_set(err, 400, "invalid_effect", "'effect' "
-			    "must be allow, deny or elevate"));
+			return (store_err_set(err, 400, "invalid_effect",
+			    "'effect' must be allow, deny or elevate"));
 		rc_strlcpy(r->effect, s, sizeof(r->effect));
 	}
 	if ((v = json_object_get(body, "max_grant_s")) != NULL) {
@@ -1034,8 +1010,9 @@ rule_parse(PGconn *conn, int64_t dir, const json_t *body, struct rule_in *r,
 			r->max_grant_s = 0;
 		else if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > 366LL * 86400)
-			return (err_set(err, 400, "invalid_max_grant", "'max_"
-			    "grant_s' must be 1 to 31622400 seconds, or null"));
+			return (store_err_set(err, 400, "invalid_max_grant",
+			    "'max_grant_s' must be 1 to 31622400 seconds, or "
+			    "null"));
 		else
 			r->max_grant_s = json_integer_value(v);
 	}
@@ -1048,11 +1025,11 @@ rule_parse(PGconn *conn, int64_t dir, const json_t *body, struct rule_in *r,
 
 	if (r->kind[0] == '\0' || r->server[0] == '\0' ||
 	    r->selector[0] == '\0' || r->effect[0] == '\0')
-		return (err_set(err, 400, "invalid_request", "a rule needs "
-		    "'subject', 'server', 'selector' and 'effect'"));
+		return (store_err_set(err, 400, "invalid_request", "a rule "
+		    "needs 'subject', 'server', 'selector' and 'effect'"));
 	if (r->max_grant_s != 0 && strcmp(r->effect, "elevate") != 0)
-		return (err_set(err, 400, "invalid_max_grant", "'max_grant_s' "
-		    "applies to elevate rules only"));
+		return (store_err_set(err, 400, "invalid_max_grant",
+		    "'max_grant_s' applies to elevate rules only"));
 
 	return (0);
 }
@@ -1074,7 +1051,7 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	(void)snprintf(d, sizeof(d), "%lld",
 	    (long long)rq->actor->directory_id);
 	if (rq->op != PA_LIST && rq->op != PA_CREATE && !rc_is_uuid(rq->key))
-		return (err_set(err, 404, "not_found", "no rule '%.64s'",
+		return (store_err_set(err, 404, "not_found", "no rule '%.64s'",
 		    rq->key));
 	switch (rq->op) {
 	case PA_LIST:
@@ -1083,7 +1060,7 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		subject = json_string_value(json_object_get(rq->query,
 		    "subject"));
 		if (subject != NULL && !rc_is_uuid(subject))
-			return (err_set(err, 400, "invalid_request",
+			return (store_err_set(err, 400, "invalid_request",
 			    "'subject' must be a subject id"));
 		p[0] = d;
 		p[1] = server;
@@ -1101,26 +1078,25 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "$2::uuid AND " IN_DIR("r.directory_id", "1"), 2, p, out,
 		    NULL, err);
 		if (rc == 0)
-			return (err_set(err, 404, "not_found", "no rule '%.64s'",
-			    rq->key));
+			return (store_err_set(err, 404, "not_found", "no rule "
+			    "'%.64s'", rq->key));
 		return (rc == 1 ? 0 : -1);
 	case PA_DELETE:
 		if (store_begin(conn, err) == -1)
 			return (-1);
 		p[0] = d;
 		p[1] = rq->key;
-		if (store_exec(conn, "DELETE FROM rules r WHERE r.id = $2::uuid "
-		    "AND " IN_DIR("r.directory_id", "1") " RETURNING "
+		if (store_exec(conn, "DELETE FROM rules r WHERE r.id = "
+		    "$2::uuid AND " IN_DIR("r.directory_id", "1") " RETURNING "
 		    "json_build_object('kind', 'rule', 'id', r.id, "
 		    "'directory_id', r.directory_id, 'deleted', true)::text, "
 		    "r.directory_id, r.subject_kind, r.subject_id", 2, p, &res,
 		    err) == -1)
-			return (fail(conn, rq, err));
+			return (-1);
 		if (PQntuples(res) != 1) {
 			PQclear(res);
-			store_rollback(conn);
-			return (err_set(err, 404, "not_found", "no rule '%.64s'",
-			    rq->key));
+			return (store_err_set(err, 404, "not_found", "no rule "
+			    "'%.64s'", rq->key));
 		}
 		queue(rq, col_json(res, 0, 0));
 		(void)rc_parse_int(PQgetvalue(res, 0, 1), 1, INT64_MAX, &ll);
@@ -1131,13 +1107,14 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    PQgetvalue(res, 0, 3) : NULL, json_pack("{s:s, s:s}",
 		    "cause", "rule_deleted", "rule_id", rq->key));
 		PQclear(res);
-		return (finish(conn, rq, dir, "rule.delete", "Rule", rq->key,
-		    NULL, err));
+		return (store_finish(conn, rq->changes, rq->actor, dir,
+		    "rule.delete", "Rule", rq->key, NULL, err) == STORE_OK ?
+		    0 : -1);
 	case PA_CREATE:
 	case PA_UPDATE:
 		break;
 	default:
-		return (err_set(err, 405, "method_not_allowed",
+		return (store_err_set(err, 405, "method_not_allowed",
 		    "not supported on rules"));
 	}
 
@@ -1145,10 +1122,8 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	if (store_begin(conn, err) == -1)
 		return (-1);
 	if (rq->op == PA_CREATE) {
-		if (write_dir(conn, rq, &dir, err) == -1) {
-			store_rollback(conn);
+		if (write_dir(conn, rq, &dir, err) == -1)
 			return (-1);
-		}
 	} else {
 		p[0] = d;
 		p[1] = rq->key;
@@ -1157,12 +1132,11 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "r.max_grant_s, r.description FROM rules r WHERE r.id = "
 		    "$2::uuid AND " IN_DIR("r.directory_id", "1") " FOR UPDATE",
 		    2, p, &res, err) == -1)
-			return (fail(conn, rq, err));
+			return (-1);
 		if (PQntuples(res) != 1) {
 			PQclear(res);
-			store_rollback(conn);
-			return (err_set(err, 404, "not_found", "no rule '%.64s'",
-			    rq->key));
+			return (store_err_set(err, 404, "not_found", "no rule "
+			    "'%.64s'", rq->key));
 		}
 		(void)rc_parse_int(PQgetvalue(res, 0, 0), 1, INT64_MAX, &ll);
 		dir = ll;
@@ -1178,21 +1152,18 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		PQclear(res);
 		/* Description kept unless the body sets it (below). */
 	}
-	if (rule_parse(conn, dir, rq->body, &r, err) == -1) {
-		store_rollback(conn);
+	if (rule_parse(conn, dir, rq->body, &r, err) == -1)
 		return (-1);
-	}
 	if (strcmp(r.server, "*") != 0) {
 		p[0] = r.server;
-		if (store_exec(conn, "SELECT 1 FROM mcp_servers WHERE slug = $1",
-		    1, p, &res, err) == -1)
-			return (fail(conn, rq, err));
+		if (store_exec(conn, "SELECT 1 FROM mcp_servers WHERE slug = "
+		    "$1", 1, p, &res, err) == -1)
+			return (-1);
 		rc = PQntuples(res);
 		PQclear(res);
 		if (rc != 1) {
-			store_rollback(conn);
-			return (err_set(err, 400, "invalid_server", "no MCP "
-			    "server '%.64s' (use \"*\" for any server)",
+			return (store_err_set(err, 400, "invalid_server", "no "
+			    "MCP server '%.64s' (use \"*\" for any server)",
 			    r.server));
 		}
 	}
@@ -1214,8 +1185,8 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "subject_kind, subject_id, server_slug, tool_selector, "
 		    "effect, max_grant_s, description, created_by) VALUES "
 		    "($1::bigint, $2, $3::uuid, $4, $5, $6, $7::integer, $8, "
-		    "$10) RETURNING " RULE_JSON ", " RULE_REC ", $9::text", 10, p,
-		    out, &rec, err);
+		    "$10) RETURNING " RULE_JSON ", " RULE_REC ", $9::text", 10,
+		    p, out, &rec, err);
 	else
 		rc = one(conn, "UPDATE rules r SET subject_kind = $2, "
 		    "subject_id = $3::uuid, server_slug = $4, tool_selector = "
@@ -1226,11 +1197,10 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    RULE_JSON ", " RULE_REC, 10, p, out, &rec, err);
 	if (rc != 1) {
 		if (rc == 0) {
-			store_rollback(conn);
-			return (err_set(err, 404, "not_found", "no rule '%.64s'",
-			    rq->key));
+			return (store_err_set(err, 404, "not_found", "no rule "
+			    "'%.64s'", rq->key));
 		}
-		return (fail(conn, rq, err));
+		return (-1);
 	}
 	queue(rq, rec);
 	/* A deny, or any edit, can take access away. */
@@ -1241,15 +1211,10 @@ rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    json_pack("{s:s, s:s}", "cause", rq->op == PA_CREATE ?
 		    "rule_created" : "rule_updated", "rule_id",
 		    json_string_value(json_object_get(*out, "id"))));
-	if (finish(conn, rq, dir, rq->op == PA_CREATE ? "rule.create" :
-	    "rule.update", "Rule", json_string_value(json_object_get(*out,
-	    "id")), json_incref(*out), err) == -1) {
-		json_decref(*out);
-		*out = NULL;
-		return (-1);
-	}
-
-	return (0);
+	return (store_finish(conn, rq->changes, rq->actor, dir,
+	    rq->op == PA_CREATE ? "rule.create" : "rule.update", "Rule",
+	    json_string_value(json_object_get(*out, "id")), json_incref(*out),
+	    err) == STORE_OK ? 0 : -1);
 }
 
 /* Locks a grant of the actor's directory; fills its state and directory. */
@@ -1269,11 +1234,10 @@ grant_lock(PGconn *conn, struct policy_admin_req *rq, char *state,
 	if (store_exec(conn, "SELECT g.state, g.directory_id FROM jit_grants "
 	    "g WHERE g.id = $2::uuid AND " IN_DIR("g.directory_id", "1")
 	    " FOR UPDATE", 2, p, &res, err) == -1)
-		return (fail(conn, rq, err));
+		return (-1);
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		store_rollback(conn);
-		return (err_set(err, 404, "not_found", "no grant '%.64s'",
+		return (store_err_set(err, 404, "not_found", "no grant '%.64s'",
 		    rq->key));
 	}
 	rc_strlcpy(state, PQgetvalue(res, 0, 0), 16);
@@ -1304,7 +1268,7 @@ grant_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		p[2] = json_string_value(json_object_get(rq->query,
 		    "principal"));
 		if (p[2] != NULL && !rc_is_uuid(p[2]))
-			return (err_set(err, 400, "invalid_request",
+			return (store_err_set(err, 400, "invalid_request",
 			    "'principal' must be a principal id"));
 		return (list(conn, "SELECT coalesce(json_agg(x.j ORDER BY "
 		    "x.created_at DESC, x.id), '[]')::text FROM (SELECT g.id, "
@@ -1317,7 +1281,7 @@ grant_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    3, p, out, err));
 	}
 	if (!rc_is_uuid(rq->key))
-		return (err_set(err, 404, "not_found", "no grant '%.64s'",
+		return (store_err_set(err, 404, "not_found", "no grant '%.64s'",
 		    rq->key));
 	if (rq->op == PA_GET) {
 		p[0] = d;
@@ -1326,7 +1290,7 @@ grant_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "g.id = $2::uuid AND " IN_DIR("g.directory_id", "1"), 2, p,
 		    out, NULL, err);
 		if (rc == 0)
-			return (err_set(err, 404, "not_found", "no grant "
+			return (store_err_set(err, 404, "not_found", "no grant "
 			    "'%.64s'", rq->key));
 		return (rc == 1 ? 0 : -1);
 	}
@@ -1372,8 +1336,7 @@ grant_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    GRANT_REC;
 		break;
 	default:
-		store_rollback(conn);
-		return (err_set(err, 405, "method_not_allowed",
+		return (store_err_set(err, 405, "method_not_allowed",
 		    "not supported on grants"));
 	}
 	p[0] = rq->key;
@@ -1382,11 +1345,10 @@ grant_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	    p, out, &rec, err);
 	if (rc != 1) {
 		if (rc == -1)
-			return (fail(conn, rq, err));
-		store_rollback(conn);
-		return (err_set(err, 409, "invalid_state", rq->op == PA_APPROVE ?
-		    "the grant's window has already ended" : "the grant has "
-		    "already started"));
+			return (-1);
+		return (store_err_set(err, 409, "invalid_state",
+		    rq->op == PA_APPROVE ? "the grant's window has already "
+		    "ended" : "the grant has already started"));
 	}
 	principal = json_string_value(json_object_get(json_object_get(*out,
 	    "principal"), "id"));
@@ -1400,19 +1362,12 @@ grant_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    principal, json_pack("{s:s, s:O, s:O}", "grant_id", rq->key,
 		    "server", json_object_get(*out, "server"), "selector",
 		    json_object_get(*out, "selector")));
-	if (finish(conn, rq, dir, action, "Grant", rq->key,
-	    json_pack("{s:s, s:O}", "from", state, "to",
-	    json_object_get(*out, "state")), err) == -1) {
-		json_decref(*out);
-		*out = NULL;
-		return (-1);
-	}
-
-	return (0);
+	return (store_finish(conn, rq->changes, rq->actor, dir, action,
+	    "Grant", rq->key, json_pack("{s:s, s:O}", "from", state, "to",
+	    json_object_get(*out, "state")), err) == STORE_OK ? 0 : -1);
 
 badstate:
-	store_rollback(conn);
-	return (err_set(err, 409, "invalid_state", "a %s grant cannot be "
+	return (store_err_set(err, 409, "invalid_state", "a %s grant cannot be "
 	    "%s", state, rq->op == PA_APPROVE ? "approved" : rq->op ==
 	    PA_DENY ? "denied" : rq->op == PA_ACTIVATE ? "activated" :
 	    "revoked"));
@@ -1518,16 +1473,16 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	    "selector"))) == NULL)
 		sel = json_string_value(json_object_get(rq->body, "tool"));
 	if (server == NULL || (strcmp(server, "*") != 0 && !slug_ok(server)))
-		return (err_set(err, 400, "invalid_server", "'server' must be "
-		    "an MCP server slug"));
+		return (store_err_set(err, 400, "invalid_server", "'server' "
+		    "must be an MCP server slug"));
 	if (!token_ok(sel, POLICY_SELECTOR_MAX))
-		return (err_set(err, 400, "invalid_selector", "'tool' (or "
-		    "'selector') must name the tool(s) the grant covers"));
+		return (store_err_set(err, 400, "invalid_selector", "'tool' "
+		    "(or 'selector') must name the tool(s) the grant covers"));
 	reason = NULL;
 	if (opt_text(rq->body, "reason", 1024, &reason, &set, err) == -1)
 		return (-1);
 	if (!set || reason == NULL || *reason == '\0')
-		return (err_set(err, 400, "invalid_reason",
+		return (store_err_set(err, 400, "invalid_reason",
 		    "'reason' is required (why the elevation is needed)"));
 	ticket = NULL;
 	if (opt_text(rq->body, "ticket", 256, &ticket, &set, err) == -1 ||
@@ -1543,26 +1498,24 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	if ((v = json_object_get(rq->body, "duration_s")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > 366LL * 86400 || ex != NULL)
-			return (err_set(err, 400, "invalid_duration", "give "
-			    "either 'expires_at' or 'duration_s' (1 to "
+			return (store_err_set(err, 400, "invalid_duration",
+			    "give either 'expires_at' or 'duration_s' (1 to "
 			    "31622400 seconds)"));
 		(void)snprintf(dur, sizeof(dur), "%lld",
 		    (long long)json_integer_value(v));
 	}
 	if (ex == NULL && dur[0] == '\0')
-		return (err_set(err, 400, "invalid_duration", "a grant needs "
-		    "'expires_at' or 'duration_s'"));
+		return (store_err_set(err, 400, "invalid_duration", "a grant "
+		    "needs 'expires_at' or 'duration_s'"));
 	rule_id = json_string_value(json_object_get(rq->body, "rule_id"));
 	if (rule_id != NULL && !rc_is_uuid(rule_id))
-		return (err_set(err, 400, "invalid_rule", "'rule_id' must be "
-		    "a rule id"));
+		return (store_err_set(err, 400, "invalid_rule", "'rule_id' "
+		    "must be a rule id"));
 
 	if (store_begin(conn, err) == -1)
 		return (-1);
-	if (write_dir(conn, rq, &dir, err) == -1) {
-		store_rollback(conn);
+	if (write_dir(conn, rq, &dir, err) == -1)
 		return (-1);
-	}
 	pv = json_object_get(rq->body, "principal");
 	kind = "";
 	name = json_string_value(pv);
@@ -1573,15 +1526,13 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		name = json_string_value(json_object_get(pv, "id"));
 		if (kind == NULL || (strcmp(kind, "user") != 0 &&
 		    strcmp(kind, "service_principal") != 0)) {
-			store_rollback(conn);
-			return (err_set(err, 400, "invalid_principal", "'principal"
-			    "' kind must be user or service_principal"));
+			return (store_err_set(err, 400, "invalid_principal",
+			    "'principal' kind must be user or "
+			    "service_principal"));
 		}
 	}
-	if (resolve(conn, dir, kind, name, pkind, pid, err) == -1) {
-		store_rollback(conn);
+	if (resolve(conn, dir, kind, name, pkind, pid, err) == -1)
 		return (-1);
-	}
 
 	/* The window, computed by the database (it parses RFC 3339). */
 	p[0] = nb;
@@ -1591,11 +1542,11 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	    "timestamptz, a.nb + make_interval(secs => $3::double precision))")
 	    ", " MS("now()") " FROM (SELECT coalesce($1::timestamptz, now()) "
 	    "AS nb) a", 3, p, &res, err) == -1) {
-		store_rollback(conn);
 		if (err->status == 400)
-			return (err_set(err, 400, "invalid_time", "'not_before' "
-			    "and 'expires_at' must be RFC 3339 times"));
-		return (fail(conn, rq, err));
+			return (store_err_set(err, 400, "invalid_time",
+			    "'not_before' and 'expires_at' must be RFC 3339 "
+			    "times"));
+		return (-1);
 	}
 	(void)rc_parse_int(PQgetvalue(res, 0, 0), INT64_MIN, INT64_MAX, &nb_ms);
 	(void)rc_parse_int(PQgetvalue(res, 0, 1), INT64_MIN, INT64_MAX, &ex_ms);
@@ -1603,9 +1554,8 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	    &now_ms);
 	PQclear(res);
 	if (ex_ms <= nb_ms || ex_ms <= now_ms) {
-		store_rollback(conn);
-		return (err_set(err, 400, "invalid_time", "the grant must end "
-		    "after it starts, and in the future"));
+		return (store_err_set(err, 400, "invalid_time", "the grant "
+		    "must end after it starts, and in the future"));
 	}
 	dur_s = (ex_ms - nb_ms + 999) / 1000;
 
@@ -1622,7 +1572,7 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	    "EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = "
 	    "r.subject_id AND m.user_id = $2::uuid))) ORDER BY r.id::text",
 	    3, p, &res, err) == -1)
-		return (fail(conn, rq, err));
+		return (-1);
 	n = PQntuples(res);
 	rid[0] = '\0';
 	max_s = 0;
@@ -1631,7 +1581,7 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    PQgetvalue(res, i, 2), server, sel, err);
 		if (c == -1) {
 			PQclear(res);
-			return (fail(conn, rq, err));
+			return (-1);
 		}
 		if (c == 1) {
 			rc_strlcpy(rid, PQgetvalue(res, i, 0), sizeof(rid));
@@ -1642,16 +1592,14 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	}
 	PQclear(res);
 	if (rid[0] == '\0') {
-		store_rollback(conn);
-		return (err_set(err, 400, "no_elevate_rule", "no elevate rule "
-		    "for this principal covers '%.64s' on '%.64s'", sel,
+		return (store_err_set(err, 400, "no_elevate_rule", "no elevate "
+		    "rule for this principal covers '%.64s' on '%.64s'", sel,
 		    server));
 	}
 	if (max_s > 0 && dur_s > max_s) {
-		store_rollback(conn);
-		return (err_set(err, 400, "duration_exceeds_max", "the grant "
-		    "lasts %lld s; its elevate rule allows at most %lld s",
-		    dur_s, max_s));
+		return (store_err_set(err, 400, "duration_exceeds_max", "the "
+		    "grant lasts %lld s; its elevate rule allows at most %lld "
+		    "s", dur_s, max_s));
 	}
 
 	(void)snprintf(nbms, sizeof(nbms), "%lld", nb_ms);
@@ -1674,16 +1622,10 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	    "$6::uuid, 'requested', to_timestamp($7::bigint / 1000.0), "
 	    "to_timestamp($8::bigint / 1000.0), $9, $10, $11) RETURNING "
 	    GRANT_JSON, 11, p, out, NULL, err) != 1)
-		return (fail(conn, rq, err));
-	if (finish(conn, rq, dir, "grant.request", "Grant",
-	    json_string_value(json_object_get(*out, "id")),
-	    json_incref(*out), err) == -1) {
-		json_decref(*out);
-		*out = NULL;
 		return (-1);
-	}
-
-	return (0);
+	return (store_finish(conn, rq->changes, rq->actor, dir,
+	    "grant.request", "Grant", json_string_value(json_object_get(*out,
+	    "id")), json_incref(*out), err) == STORE_OK ? 0 : -1);
 }
 
 static int
@@ -1701,8 +1643,8 @@ sp_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	(void)snprintf(d, sizeof(d), "%lld",
 	    (long long)rq->actor->directory_id);
 	if (rq->op != PA_LIST && rq->op != PA_CREATE && !rc_is_uuid(rq->key))
-		return (err_set(err, 404, "not_found", "no service principal "
-		    "'%.64s'", rq->key));
+		return (store_err_set(err, 404, "not_found", "no service "
+		    "principal '%.64s'", rq->key));
 	switch (rq->op) {
 	case PA_LIST:
 		p[0] = d;
@@ -1718,15 +1660,15 @@ sp_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "WHERE p.id = $2::uuid AND p.deleted_at IS NULL AND "
 		    IN_DIR("p.directory_id", "1"), 2, p, out, NULL, err);
 		if (rc == 0)
-			return (err_set(err, 404, "not_found", "no service "
-			    "principal '%.64s'", rq->key));
+			return (store_err_set(err, 404, "not_found", "no "
+			    "service principal '%.64s'", rq->key));
 		return (rc == 1 ? 0 : -1);
 	case PA_CREATE:
 	case PA_UPDATE:
 	case PA_DELETE:
 		break;
 	default:
-		return (err_set(err, 405, "method_not_allowed",
+		return (store_err_set(err, 405, "method_not_allowed",
 		    "not supported on service principals"));
 	}
 
@@ -1743,22 +1685,23 @@ sp_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		app = json_string_value(v);
 		if ((has_name && (name == NULL || *name == '\0')) ||
 		    (has_app && !token_ok(app, 256)))
-			return (err_set(err, 400, "invalid_request", "'name' "
-			    "(1-256 characters) and 'app_id' (the Entra "
+			return (store_err_set(err, 400, "invalid_request",
+			    "'name' (1-256 characters) and 'app_id' (the Entra "
 			    "application id, no spaces) must be strings"));
 		if (rq->op == PA_CREATE && (!has_name || !has_app))
-			return (err_set(err, 400, "invalid_request", "a service "
-			    "principal needs 'name' and 'app_id'"));
+			return (store_err_set(err, 400, "invalid_request", "a "
+			    "service principal needs 'name' and 'app_id'"));
 		if ((v = json_object_get(rq->body, "active")) != NULL) {
 			if (!json_is_boolean(v))
-				return (err_set(err, 400, "invalid_request",
-				    "'active' must be true or false"));
+				return (store_err_set(err, 400,
+				    "invalid_request", "'active' must be true "
+				    "or false"));
 			active = json_is_true(v);
 		}
 		if ((v = json_object_get(rq->body, "owner")) != NULL) {
 			has_owner = 1;
 			if (!json_is_null(v) && !json_is_string(v))
-				return (err_set(err, 400, "invalid_owner",
+				return (store_err_set(err, 400, "invalid_owner",
 				    "'owner' must be a user id, a userName, or "
 				    "null"));
 			owner = json_string_value(v);
@@ -1772,10 +1715,8 @@ sp_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		return (-1);
 	was_active = 1;
 	if (rq->op == PA_CREATE) {
-		if (write_dir(conn, rq, &dir, err) == -1) {
-			store_rollback(conn);
+		if (write_dir(conn, rq, &dir, err) == -1)
 			return (-1);
-		}
 	} else {
 		p[0] = d;
 		p[1] = rq->key;
@@ -1783,12 +1724,11 @@ sp_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "service_principals p WHERE p.id = $2::uuid AND "
 		    "p.deleted_at IS NULL AND " IN_DIR("p.directory_id", "1")
 		    " FOR UPDATE", 2, p, &res, err) == -1)
-			return (fail(conn, rq, err));
+			return (-1);
 		if (PQntuples(res) != 1) {
 			PQclear(res);
-			store_rollback(conn);
-			return (err_set(err, 404, "not_found", "no service "
-			    "principal '%.64s'", rq->key));
+			return (store_err_set(err, 404, "not_found", "no "
+			    "service principal '%.64s'", rq->key));
 		}
 		(void)rc_parse_int(PQgetvalue(res, 0, 0), 1, INT64_MAX, &ll);
 		dir = ll;
@@ -1797,9 +1737,8 @@ sp_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	}
 	if (owner != NULL) {
 		if (resolve(conn, dir, "user", owner, okind, oid, err) == -1) {
-			store_rollback(conn);
-			return (err_set(err, 400, "invalid_owner", "no user "
-			    "'%.128s' in this directory", owner));
+			return (store_err_set(err, 400, "invalid_owner", "no "
+			    "user '%.128s' in this directory", owner));
 		}
 		owner = oid;
 	}
@@ -1839,17 +1778,15 @@ sp_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		    "RETURNING " SP_JSON ", " SP_REC, 9, p, out, &rec, err);
 	if (rc != 1) {
 		if (rc == 0) {
-			store_rollback(conn);
-			return (err_set(err, 404, "not_found", "no service "
-			    "principal '%.64s'", rq->key));
+			return (store_err_set(err, 404, "not_found", "no "
+			    "service principal '%.64s'", rq->key));
 		}
 		if (err->status == 409) {
-			store_rollback(conn);
-			return (err_set(err, 409, "conflict", "another service "
-			    "principal in this directory has app_id '%.128s'",
-			    app ? app : ""));
+			return (store_err_set(err, 409, "conflict", "another "
+			    "service principal in this directory has app_id "
+			    "'%.128s'", app ? app : ""));
 		}
-		return (fail(conn, rq, err));
+		return (-1);
 	}
 	queue(rq, rec);
 	if (rq->op == PA_DELETE)
@@ -1864,56 +1801,56 @@ sp_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		json_decref(*out);
 		*out = NULL;
 	}
-	if (finish(conn, rq, dir, rq->op == PA_CREATE ? "sp.create" :
-	    rq->op == PA_UPDATE ? "sp.update" : "sp.delete",
-	    "ServicePrincipal", rq->key ? rq->key : json_string_value(
-	    json_object_get(*out, "id")), rq->body ? json_deep_copy(
-	    rq->body) : NULL, err) == -1) {
-		json_decref(*out);
-		*out = NULL;
-		return (-1);
-	}
-
-	return (0);
+	return (store_finish(conn, rq->changes, rq->actor, dir,
+	    rq->op == PA_CREATE ? "sp.create" : rq->op == PA_UPDATE ?
+	    "sp.update" : "sp.delete", "ServicePrincipal", rq->key ? rq->key :
+	    json_string_value(json_object_get(*out, "id")), rq->body ?
+	    json_deep_copy(rq->body) : NULL, err) == STORE_OK ? 0 : -1);
 }
 
-int
-policy_admin_expire_grants(PGconn *conn, const struct store_actor *actor,
-    struct store_changes *changes, int *count, struct store_err *err)
-{
-	struct policy_admin_req	 rq;
-	PGresult		*res;
-	json_t			*ids;
-	long long		 dir;
-	int			 i, n;
+/* One run of policy_admin_expire_grants (store_txn_run). */
+struct expiry {
+	const struct store_actor	*actor;
+	struct store_changes		*changes;
+	int				*count;
+	struct store_err		*err;
+};
 
-	*count = 0;
-	memset(&rq, 0, sizeof(rq));
-	rq.actor = actor;
-	rq.changes = changes;
-	if (store_begin(conn, err) == -1)
-		return (-1);
+static enum store_outcome
+expiry_run(PGconn *conn, void *arg)
+{
+	struct expiry	*a = arg;
+	PGresult	*res;
+	json_t		*ids;
+	long long	 dir;
+	int		 i, n;
+
+	store_changes_reset(a->changes);
+	*a->count = 0;
+	if (store_begin(conn, a->err) == -1)
+		return (a->err->outcome);
 	/* SKIP LOCKED: other instances run this too. */
 	if (store_exec(conn, "WITH due AS (SELECT id FROM jit_grants WHERE "
 	    "state = 'approved' AND expires_at <= now() ORDER BY expires_at "
 	    "LIMIT 500 FOR UPDATE SKIP LOCKED) UPDATE jit_grants g SET state "
 	    "= 'expired', updated_at = now() FROM due WHERE g.id = due.id "
 	    "RETURNING " GRANT_REC ", g.directory_id, g.principal_id, g.id, "
-	    "g.server_slug, g.tool_selector", 0, NULL, &res, err) == -1) {
+	    "g.server_slug, g.tool_selector", 0, NULL, &res, a->err) == -1) {
 		store_rollback(conn);
-		return (-1);
+		return (a->err->outcome);
 	}
 	n = PQntuples(res);
 	if (n == 0) {
+		/* Nothing due: no version, no audit entry. */
 		PQclear(res);
 		store_rollback(conn);
-		return (0);
+		return (STORE_OK);
 	}
 	ids = json_array();
 	for (i = 0; i < n; i++) {
-		store_changes_add(changes, col_json(res, i, 0));
+		store_changes_add(a->changes, col_json(res, i, 0));
 		(void)rc_parse_int(PQgetvalue(res, i, 1), 1, INT64_MAX, &dir);
-		store_changes_revoke(changes, dir, "grant.expired",
+		store_changes_revoke(a->changes, dir, "grant.expired",
 		    PQgetvalue(res, i, 2), json_pack("{s:s, s:s, s:s}",
 		    "grant_id", PQgetvalue(res, i, 3), "server",
 		    PQgetvalue(res, i, 4), "selector", PQgetvalue(res, i, 5)));
@@ -1921,8 +1858,23 @@ policy_admin_expire_grants(PGconn *conn, const struct store_actor *actor,
 		    json_string(PQgetvalue(res, i, 3)));
 	}
 	PQclear(res);
-	*count = n;
+	*a->count = n;
 
-	return (finish(conn, &rq, 0, "grant.expire", "Grant", NULL,
-	    json_pack("{s:i, s:o}", "count", n, "grants", ids), err));
+	return (store_finish(conn, a->changes, a->actor, 0, "grant.expire",
+	    "Grant", NULL, json_pack("{s:i, s:o}", "count", n, "grants", ids),
+	    a->err));
+}
+
+int
+policy_admin_expire_grants(PGconn *conn, const struct store_actor *actor,
+    struct store_changes *changes, int *count, struct store_err *err)
+{
+	struct expiry	a;
+
+	a.actor = actor;
+	a.changes = changes;
+	a.count = count;
+	a.err = err;
+
+	return (store_txn_run(conn, expiry_run, &a) == STORE_OK ? 0 : -1);
 }

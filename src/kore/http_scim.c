@@ -196,8 +196,7 @@ scim_job_attempt(PGconn *conn, void *arg)
 		memset(&q, 0, sizeof(q));
 		if (job->has_where) {
 			q.where = job->where.text;
-			q.params =
-			    (const char *const *)job->where.params;
+			q.params = (const char *const *)job->where.params;
 			q.nparams = job->where.nparams;
 		}
 		q.sort = job->has_sort ? &job->sort : NULL;

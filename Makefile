@@ -117,7 +117,7 @@ $(B)/ctl/%.o: src/ctl/%.c src/core/*.h src/store/*.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -Isrc/store -c $< -o $@
 
-# Kore itself, from the Debian package's source tree (kore-craft.md 1.3).
+# Kore itself, compiled from the Debian package's source tree ($(KORE)).
 $(B)/kore/platform.h:
 	@mkdir -p $(@D)
 	sh $(KORE)/misc/linux-platform.sh > $@

@@ -11,7 +11,7 @@
  * up the principal, server and tool by hash and scans only the rules
  * that can apply to that principal: no allocation, no database.
  *
- * Decision order (docs/policy-api.md): principal state, unknown tool,
+ * Decision order (README, "Decision semantics"): principal state, unknown tool,
  * deny rule, allow rule, elevate rule + active grant, no rule.  When
  * several rules of one effect match, the lowest rule id (strcmp) wins,
  * and among covering grants the lowest grant id, so answers do not

@@ -1,7 +1,7 @@
 /*
  * scim_patch: apply an RFC 7644 section 3.5.2 PatchOp body to a User or
  * Group document held in memory, in Microsoft Entra's dialects as well as
- * the RFC's (entra-scim.md sections 4.3, 4.4, 4.6 and 7).
+ * the RFC's (README, "What rollcall supports").
  *
  * The engine is all or nothing: it works on a deep copy and only touches
  * the caller's document once every operation has succeeded.

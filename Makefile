@@ -1,6 +1,7 @@
 # rollcall: one Kore-based executable, a CLI, and their tests.
 #
-#   make            build rollcall and rollcallctl
+#   make            build rollcall and rollcallctl (build/release/, or
+#                   build/asan/ with SANITIZE=1; nothing at the top level)
 #   make run        install what is missing, start the local PostgreSQL,
 #                   migrate, build and run the server in the foreground
 #   make stop       stop the local PostgreSQL
@@ -72,8 +73,6 @@ BUILDINFO_OBJ	= $(B)/gen/build_info.o
 LDLIBS		= -ljansson -lssl -lcrypto -lutf8proc -lm
 
 all: $(B)/rollcall $(B)/rollcallctl
-	@ln -sf $(B)/rollcall rollcall
-	@ln -sf $(B)/rollcallctl rollcallctl
 
 $(B)/rollcall: $(KOBJS) $(GLUE_OBJS) $(STORE_OBJS) $(B)/libcore.a \
     $(BUILDINFO_OBJ)
@@ -219,6 +218,7 @@ stop:
 test:
 	@sh scripts/test.sh
 
+# Also the top-level links earlier versions made.
 clean:
 	rm -rf build rollcall rollcallctl
 

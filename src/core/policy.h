@@ -42,8 +42,8 @@
  * Single-threaded: one index per worker, no locking.
  */
 
-#ifndef POLICY_H
-#define POLICY_H
+#ifndef RC_POLICY_H
+#define RC_POLICY_H
 
 #include <stddef.h>
 #include <stdint.h>

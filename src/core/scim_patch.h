@@ -23,8 +23,8 @@
  * the order they were first named.
  */
 
-#ifndef SCIM_PATCH_H
-#define SCIM_PATCH_H
+#ifndef RC_SCIM_PATCH_H
+#define RC_SCIM_PATCH_H
 
 #include <stddef.h>
 
@@ -89,4 +89,4 @@ int	scim_patch_apply(enum scim_resource, json_t *resource,
 	    const json_t *body, struct scim_patch_result *res,
 	    struct scim_err *err);
 
-#endif /* SCIM_PATCH_H */
+#endif /* RC_SCIM_PATCH_H */

@@ -24,7 +24,7 @@ err_set(struct store_err *err, int status, const char *code, const char *fmt,
 }
 
 int
-store_principal_revoke_all(PGconn *conn, const struct store_actor *actor,
+principal_store_revoke_all(PGconn *conn, const struct store_actor *actor,
     const char *id, int revoke, struct store_changes *changes, int *ngrants,
     struct store_err *err)
 {

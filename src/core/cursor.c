@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -137,7 +138,7 @@ cursor_decode(const unsigned char key[CURSOR_KEY_LEN], const char *scope,
 		cursor_err_set(err, "cursor cannot be checked now");
 		return (-1);
 	}
-	if (!rc_ct_equal(mac, want, sizeof(mac))) {
+	if (CRYPTO_memcmp(mac, want, sizeof(mac)) != 0) {
 		cursor_err_set(err, "cursor was altered or belongs to another "
 		    "query (filters, order and sort must stay the same)");
 		return (-1);

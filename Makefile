@@ -1,6 +1,7 @@
 # rollcall: one Kore-based executable, a CLI, and their tests.
 #
-#   make            build rollcall and rollcallctl
+#   make            build rollcall and rollcallctl (build/release/, or
+#                   build/asan/ with SANITIZE=1; nothing at the top level)
 #   make run        install what is missing, start the local PostgreSQL,
 #                   migrate, build and run the server in the foreground
 #   make stop       stop the local PostgreSQL
@@ -72,8 +73,6 @@ BUILDINFO_OBJ	= $(B)/gen/build_info.o
 LDLIBS		= -ljansson -lssl -lcrypto -lutf8proc -lm
 
 all: $(B)/rollcall $(B)/rollcallctl
-	@ln -sf $(B)/rollcall rollcall
-	@ln -sf $(B)/rollcallctl rollcallctl
 
 $(B)/rollcall: $(KOBJS) $(GLUE_OBJS) $(STORE_OBJS) $(B)/libcore.a \
     $(BUILDINFO_OBJ)
@@ -117,7 +116,7 @@ $(B)/ctl/%.o: src/ctl/%.c src/core/*.h src/store/*.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -Isrc/store -c $< -o $@
 
-# Kore itself, from the Debian package's source tree (kore-craft.md 1.3).
+# Kore itself, compiled from the Debian package's source tree ($(KORE)).
 $(B)/kore/platform.h:
 	@mkdir -p $(@D)
 	sh $(KORE)/misc/linux-platform.sh > $@
@@ -219,6 +218,7 @@ stop:
 test:
 	@sh scripts/test.sh
 
+# Also the top-level links earlier versions made.
 clean:
 	rm -rf build rollcall rollcallctl
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Static checks: every core header compiles on its own, cppcheck finds
-# nothing in our C, shellcheck finds nothing in our scripts.
+# nothing in our C, pyflakes nothing in our Python (tests/it, scripts/)
+# and shellcheck nothing in our shell scripts, which are executable.
 # Prints "static: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -28,7 +29,20 @@ check cppcheck cppcheck --quiet --error-exitcode=1 --std=c99 \
     --enable=warning,portability --inline-suppr \
     --suppress=missingIncludeSystem --suppress=unknownMacro -I src/core -I src/store \
     src/core src/store src/ctl tests/fuzz
-check pyflakes /usr/bin/python3 -m pyflakes tests/it scripts/bench
+check pyflakes /usr/bin/python3 -m pyflakes tests/it scripts
+# A script with a #! line runs as itself: it must be executable.
+executable() {
+	bad=0
+	for f in scripts/*.sh scripts/*/*.sh scripts/*/*.py tests/fuzz/*.sh \
+	    .ci/run; do
+		if [ "$(head -c 2 "$f")" = "#!" ] && [ ! -x "$f" ]; then
+			echo "$f: #! but not executable"
+			bad=1
+		fi
+	done
+	return $bad
+}
+check "scripts executable" executable
 check shellcheck shellcheck -s sh scripts/*.sh scripts/docker/*.sh tests/fuzz/*.sh \
     .ci/run
 echo "static: $passed passed, $failed failed"

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <jansson.h>
@@ -1324,9 +1325,11 @@ filter_suite(void)
 
 	s = suite_create("scim_filter");
 	tc = tcase_create("core");
-	tcase_add_test(tc, t_scimmy_parse);
-	tcase_add_test(tc, t_scimmy_expression);
-	tcase_add_test(tc, t_scimmy_match);
+	if (vectors != NULL) {
+		tcase_add_test(tc, t_scimmy_parse);
+		tcase_add_test(tc, t_scimmy_expression);
+		tcase_add_test(tc, t_scimmy_match);
+	}
 	tcase_add_test(tc, t_entra_user);
 	tcase_add_test(tc, t_entra_group);
 	tcase_add_test(tc, t_entra_fixture);
@@ -1345,17 +1348,31 @@ filter_suite(void)
 	return (s);
 }
 
+/*
+ * The scimmy vectors are third-party files kept outside the repository,
+ * in shared/ beside the checkout (CI has it; RC_SHARED_DIR overrides).
+ * A clone without them skips their three tests and says so in one line
+ * scripts/run-unit.sh counts; a file that exists but does not load fails.
+ */
 int
 main(void)
 {
 	SRunner		*sr;
 	json_error_t	 jerr;
+	const char	*dir;
+	char		 path[4096];
 	int		 failed;
 
-	vectors = json_load_file(SHARED_DIR "/thirdparty/scimmy/filter.json",
-	    0, &jerr);
-	if (vectors == NULL) {
-		fprintf(stderr, "cannot load scimmy vectors: %s\n", jerr.text);
+	if ((dir = getenv("RC_SHARED_DIR")) == NULL || *dir == '\0')
+		dir = SHARED_DIR;
+	snprintf(path, sizeof(path), "%s/thirdparty/scimmy/filter.json", dir);
+	if (access(path, F_OK) == -1) {
+		printf("SKIP 3: scimmy filter vectors: %s not found "
+		    "(third-party, outside the repository)\n", path);
+		fflush(stdout);		/* before Check forks */
+	} else if ((vectors = json_load_file(path, 0, &jerr)) == NULL) {
+		fprintf(stderr, "cannot load scimmy vectors %s: %s\n", path,
+		    jerr.text);
 		return (1);
 	}
 	sr = srunner_create(filter_suite());

@@ -20,8 +20,8 @@
  * no allocation.
  */
 
-#ifndef IDKEY_H
-#define IDKEY_H
+#ifndef RC_IDKEY_H
+#define RC_IDKEY_H
 
 #include <stddef.h>
 #include <sys/types.h>
@@ -52,4 +52,4 @@ int	 idkey_edge_space(const char *s, size_t len);
 /* A sentence for an IDKEY_E* code. */
 const char *idkey_strerror(ssize_t);
 
-#endif /* IDKEY_H */
+#endif /* RC_IDKEY_H */

@@ -13,8 +13,8 @@
  * (userName sw O, Microsoft's test suite) is taken as a string.
  */
 
-#ifndef SCIM_FILTER_H
-#define SCIM_FILTER_H
+#ifndef RC_SCIM_FILTER_H
+#define RC_SCIM_FILTER_H
 
 #include <stddef.h>
 
@@ -157,4 +157,4 @@ int	scim_path_parse(enum scim_resource, const char *text,
 /* Free the filter held by a path and zero it (NULL-safe). */
 void	scim_path_clear(struct scim_path *);
 
-#endif /* SCIM_FILTER_H */
+#endif /* RC_SCIM_FILTER_H */

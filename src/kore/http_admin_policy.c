@@ -1,6 +1,6 @@
 /*
- * http_admin_policy.c: the admin API's policy model (policy-api.md
- * "Admin API"): MCP servers and tools, rules, just-in-time grants and
+ * http_admin_policy.c: the admin API's policy model (README, "Admin
+ * API"): MCP servers and tools, rules, just-in-time grants and
  * service principals.  The handlers only unpack paths, methods, query
  * strings and bodies; validation and SQL are in policy_admin_store, run
  * as a database job.  A committed change reaches every worker's index

@@ -1,6 +1,7 @@
 /*
  * http_scim.c: /scim/v2/Users and /scim/v2/Groups (RFC 7644), in the
- * shape Microsoft Entra provisions (docs: entra-scim.md).
+ * shape Microsoft Entra provisions (README, "SCIM 2.0 for Microsoft
+ * Entra ID").
  *
  * The handlers only unpack requests: query parameters, bodies (normalised
  * by scim_schema before any database work, so a bad body never costs a

@@ -7,7 +7,7 @@
 #include "principal_store.h"
 #include "util.h"
 
-/* One run of store_principal_revoke_all (store_txn_run). */
+/* One run of principal_store_revoke_all (store_txn_run). */
 struct revoke_all {
 	const struct store_actor	*actor;
 	const char			*id;
@@ -96,7 +96,7 @@ fail:
 }
 
 int
-store_principal_revoke_all(PGconn *conn, const struct store_actor *actor,
+principal_store_revoke_all(PGconn *conn, const struct store_actor *actor,
     const char *id, int revoke, struct store_changes *changes, int *ngrants,
     struct store_err *err)
 {

@@ -20,7 +20,7 @@
  * changes emptied first).  *ngrants is the number of grants revoked.
  * 0, or -1 with err (404 when no such principal).
  */
-int	store_principal_revoke_all(PGconn *, const struct store_actor *,
+int	principal_store_revoke_all(PGconn *, const struct store_actor *,
 	    const char *id, int revoke, struct store_changes *, int *ngrants,
 	    struct store_err *);
 

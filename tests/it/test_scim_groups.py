@@ -1,5 +1,5 @@
-"""SCIM /Groups against the real server: Entra's group flows
-(entra-scim.md 4.6), membership changes (one member, thousands, in
+"""SCIM /Groups against the real server: Entra's group flows,
+membership changes (one member, thousands, in
 parallel), all-or-nothing PATCHes, isolation between directories and
 the policy records every membership change leaves."""
 import concurrent.futures

@@ -98,6 +98,14 @@ int	scim_filter_parse_value(enum scim_resource,
 void	scim_filter_free(struct scim_filter *);
 
 /*
+ * The attribute a path compares: for a relative path the element's
+ * sub-attribute (or the attribute itself when name is NULL), else the
+ * sub-attribute or attribute of ref.  NULL in schema-less mode.
+ */
+const struct scim_attr *scim_filter_path_target(
+	    const struct scim_filter_path *);
+
+/*
  * Evaluate a top-level filter against a normalised resource.  Returns 1
  * (match) or 0.  Multi-valued attributes match if any element does;
  * case-exactness and dateTime ordering come from the schema.

@@ -150,6 +150,15 @@ $(B)/tests/check_%: tests/check_%.c $(B)/libcore.a
 	    -DSHARED_DIR='"$(CURDIR)/../shared"' $< -o $@ $(B)/libcore.a \
 	    $(CHECK_LIBS) $(LDLIBS)
 
+# The store's filter->SQL compiler is pure text generation: its program
+# links that one store object and needs no database.
+$(B)/tests/check_scim_filter_sql: tests/check_scim_filter_sql.c \
+    $(B)/store/scim_filter_sql.o $(B)/libcore.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -Isrc/store \
+	    -DTESTS_DIR='"$(CURDIR)/tests"' $< -o $@ \
+	    $(B)/store/scim_filter_sql.o $(B)/libcore.a $(CHECK_LIBS) $(LDLIBS)
+
 check-bins: $(CHECK_BINS)
 
 check: $(CHECK_BINS)
@@ -162,9 +171,9 @@ headers:
 	        $(CFLAGS) -Isrc/core -x c -fsyntax-only - || exit 1; done
 
 # libFuzzer harnesses (tests/fuzz): clang with ASan + UBSan like the
-# SANITIZE=1 build.  The core (and the store file the policy harness
-# needs) is compiled again by clang into build/fuzz: gcc's objects do not
-# mix reliably with -fsanitize=fuzzer.  Corpora grown by a run stay in
+# SANITIZE=1 build.  The core (and the store files the policy and filter
+# harnesses need) is compiled again by clang into build/fuzz: gcc's
+# objects do not mix reliably with -fsanitize=fuzzer.  Corpora grown by a run stay in
 # build/fuzz/corpus, crashes in build/fuzz/crashes; tests/fuzz/seeds
 # holds only the hand-written seeds.
 FUZZ_CC		?= clang
@@ -198,6 +207,12 @@ $(FUZZ_B)/fuzz_policy_apply: tests/fuzz/fuzz_policy_apply.c tests/fuzz/fuzz.h \
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc/core \
 	    -Isrc/store $< -o $@ $(FUZZ_STORE_OBJS) $(FUZZ_B)/libcore.a \
 	    -lpq $(LDLIBS)
+
+$(FUZZ_B)/fuzz_scim_filter: tests/fuzz/fuzz_scim_filter.c tests/fuzz/fuzz.h \
+    $(FUZZ_B)/store/scim_filter_sql.o $(FUZZ_B)/libcore.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc/core \
+	    -Isrc/store $< -o $@ $(FUZZ_B)/store/scim_filter_sql.o \
+	    $(FUZZ_B)/libcore.a $(LDLIBS)
 
 $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_B)/libcore.a
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc/core \

@@ -13,7 +13,7 @@
  * are different characters an administrator can see, not spellings.
  *
  * Every layer that compares names uses this one function: the SCIM
- * store writes the keys into users.user_name_key / users.emails_key
+ * store keeps the keys of userName and of each email in indexed columns
  * (uniqueness, SCIM filters, admin search), and the policy index keys
  * its aliases and each asked subject with it.  libutf8proc does the
  * Unicode work; pure ASCII takes a fast path with the same result and

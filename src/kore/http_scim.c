@@ -29,6 +29,7 @@
 #include "scim_discovery.h"
 #include "scim_error.h"
 #include "scim_filter.h"
+#include "scim_filter_sql.h"
 #include "scim_schema.h"
 #include "scim_store.h"
 #include "svc.h"

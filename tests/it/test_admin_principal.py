@@ -5,24 +5,20 @@ import concurrent.futures
 
 import pytest
 
-from conftest import Database, Server
+from conftest import Server
 from seed import (ALICE, BOB, CAROL, GRANT_CAROL, RULE_ALLOW, RULE_DENY,
                   RULE_ELEV, SENIORS, seed)
 
 
 @pytest.fixture(scope="module")
-def srv():
-    db = Database()
-    seed(db, grants=True)
-    db.ctl("directory", "create", "other")
-    tokens = {"gateway": db.token("gateway"), "admin": db.token("admin"),
-              "other_admin": db.token("admin", directory="other"),
-              "global": db.token("admin", directory=None, name="g")}
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+def srv(make_module_server):
+    def world(db):
+        seed(db, grants=True)
+        db.ctl("directory", "create", "other")
+    return make_module_server(seed=world, tokens={
+        "gateway": "gateway", "admin": "admin",
+        "other_admin": {"scopes": "admin", "directory": "other"},
+        "global": {"scopes": "admin", "directory": None, "name": "g"}})
 
 
 def decide(srv, subject, tool, server="github"):

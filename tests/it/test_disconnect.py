@@ -30,7 +30,7 @@ import uuid
 
 import pytest
 
-from conftest import BUILD, ROOT, Database, Server
+from conftest import BUILD, ROOT
 
 N = int(os.environ.get("RC_DISCONNECT_N", "2000"))
 ASAN = "asan" in BUILD
@@ -45,28 +45,24 @@ PAD = "x" * 4000
 
 
 @pytest.fixture(scope="module")
-def srv():
-    db = Database()
+def srv(make_module_server):
     # Users with ~4 KiB documents, so a 1000-user list is a big answer.
-    db.sql("INSERT INTO users (directory_id, user_name, doc) "
-           "SELECT 1, 'seed-' || g, jsonb_build_object('schemas', "
-           "jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User'),"
-           " 'userName', 'seed-' || g, 'active', true, 'title', "
-           f"'{PAD}', 'displayName', 'Seed ' || g) "
-           f"FROM generate_series(1, {USERS}) g")
-    tokens = {"scim": db.token("scim"), "admin": db.token("admin"),
-              "gateway": db.token("gateway")}
-    s = Server(db, workers=2, env={"ROLLCALL_DB_THREADS": "4"})
-    s.tokens = tokens
-    s.db = db
-    r = s.post("/scim/v2/Users", token=tokens["scim"], body={
+    s = make_module_server(
+        seed="INSERT INTO users (directory_id, user_name, doc) "
+             "SELECT 1, 'seed-' || g, jsonb_build_object('schemas', "
+             "jsonb_build_array("
+             "'urn:ietf:params:scim:schemas:core:2.0:User'),"
+             " 'userName', 'seed-' || g, 'active', true, 'title', "
+             f"'{PAD}', 'displayName', 'Seed ' || g) "
+             f"FROM generate_series(1, {USERS}) g",
+        tokens=["scim", "admin", "gateway"],
+        workers=2, env={"ROLLCALL_DB_THREADS": "4"})
+    r = s.post("/scim/v2/Users", token=s.tokens["scim"], body={
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": "patch-target@contoso.com"})
     assert r.status == 201, r
     s.patch_id = r.json["id"]
-    yield s
-    s.stop()
-    db.drop()
+    return s
 
 
 def worker_rss_mib(s):
@@ -325,10 +321,11 @@ def test_blocked_jobs_are_cancelled(srv):
         locker.wait()
 
 
-def test_statement_timeout(srv):
+def test_statement_timeout(srv, make_server):
     """No statement holds a thread longer than statement_timeout_ms."""
     db = srv.db
-    s = Server(db, workers=1, env={"ROLLCALL_STATEMENT_TIMEOUT_MS": "500"})
+    s = make_server(db=db, workers=1,
+                    env={"ROLLCALL_STATEMENT_TIMEOUT_MS": "500"})
     locker = hold_lock(db, 10)
     try:
         wait_locked(db)
@@ -343,4 +340,3 @@ def test_statement_timeout(srv):
     finally:
         locker.terminate()
         locker.wait()
-        s.stop()

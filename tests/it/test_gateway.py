@@ -4,22 +4,13 @@ change ring."""
 import concurrent.futures
 import pytest
 
-from conftest import Database, Server
 
 from seed import ALICE, RULE_DENY, RULE_ELEV, SENIORS, seed
 
 
 @pytest.fixture(scope="module")
-def gw():
-    db = Database()
-    seed(db)
-    tokens = {"gateway": db.token("gateway"), "admin": db.token("admin"),
-              "scim": db.token("scim")}
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+def gw(make_module_server):
+    return make_module_server(seed=seed, tokens=["gateway", "admin", "scim"])
 
 
 def authorize(gw, subject, server, tool, token=None):

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import Database, Server
+from conftest import Server
 
 ALICE = str(uuid.UUID(int=1))
 BOB = str(uuid.UUID(int=2))
@@ -24,9 +24,8 @@ TOOLS = ["create_pull_request", "delete_branch", "list_repos",
 
 
 @pytest.fixture(scope="module")
-def gw():
-    db = Database()
-    db.sql(f"""
+def gw(make_module_server):
+    return make_module_server(seed=f"""
 INSERT INTO users (id, directory_id, user_name, external_id, active,
     emails_lc, doc) VALUES
  ('{ALICE}', 1, 'alice@contoso.com', 'oid-alice', true,
@@ -53,15 +52,7 @@ INSERT INTO rules (id, directory_id, subject_kind, subject_id, server_slug,
  ('{R_ELEV}', 1, 'service_principal', '{BOT}', 'github', 'merge_*',
   'elevate', 900);
 UPDATE policy_state SET version = 5;
-""")
-    tokens = {"gateway": db.token("gateway"), "admin": db.token("admin"),
-              "global_admin": db.token("admin", directory=None,
-                                       name="global")}
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+""", tokens=["gateway", "admin", "global_admin"])
 
 
 def post(gw, path, body, token="gateway", headers=None):

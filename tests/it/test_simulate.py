@@ -4,7 +4,6 @@ decisions that change when the rule is then changed through the rules
 API, and simulating changes nothing by itself."""
 import pytest
 
-from conftest import Database, Server
 from seed import ALICE, BOB, CAROL, RULE_ALLOW, RULE_DENY, SENIORS, seed
 
 PRINCIPALS = [ALICE, BOB, CAROL]
@@ -14,15 +13,9 @@ TOOLS = [("github", t) for t in ("create_pull_request", "delete_branch",
 
 
 @pytest.fixture(scope="module")
-def srv():
-    db = Database()
-    seed(db, grants=True)
-    tokens = {"gateway": db.token("gateway"), "admin": db.token("admin")}
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+def srv(make_module_server):
+    return make_module_server(seed=lambda db: seed(db, grants=True),
+                              tokens=["gateway", "admin"])
 
 
 def decisions(srv):

@@ -339,12 +339,11 @@ def test_writers_cannot_choose_ids_or_hashes(db):
 
 
 @pytest.fixture
-def tamper_db():
-    d = Database()
-    for name in ("a", "b", "c", "d", "e", "f"):
-        d.ctl("directory", "create", f"dir-{name}")
-    yield d
-    d.drop()
+def tamper_db(make_server):
+    def directories(d):
+        for name in ("a", "b", "c", "d", "e", "f"):
+            d.ctl("directory", "create", f"dir-{name}")
+    return make_server.database(seed=directories)
 
 
 def rows(db):

@@ -4,7 +4,6 @@ change ring."""
 import concurrent.futures
 import pytest
 
-
 from seed import ALICE, RULE_DENY, RULE_ELEV, SENIORS, seed
 
 

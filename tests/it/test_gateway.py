@@ -165,7 +165,10 @@ def test_session_check(gw):
     assert r.json["reason_code"] == "principal_unknown"
 
 
-def test_other_directory_token_sees_nothing(gw):
+def test_other_directory_token_sees_nothing(make_server):
+    # A server of its own: a new directory moves the policy version the
+    # other tests assert.
+    gw = make_server(seed=seed, tokens=["gateway", "admin", "scim"])
     gw.db.ctl("directory", "create", "elsewhere")
     tok = gw.db.token("gateway", directory="elsewhere", name="gw-else")
     import time

@@ -12,8 +12,10 @@ This module is the one harness every test module uses:
   minted with db.mint(...) from the names in TOKENS or explicit specs.
 - Server: one rollcall process on a Database; server.tokens are its
   database's tokens unless given.
-- make_server / make_module_server: factory fixtures, the only way a
-  test should get a server or a database of its own:
+- make_server / make_module_server: factory fixtures, the way a test
+  gets a server or a database of its own (Server(...) directly only
+  where a test drives the process's life itself: a start meant to fail,
+  a cluster of its own):
 
       srv = make_module_server(tokens=("gateway", "admin"),
                                seed=seed.seed, workers=2)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, Database, Server
+from conftest import ROOT, Server
 
 
 def raw(server, data, read=65536):
@@ -408,10 +408,10 @@ def test_bad_configuration_fails_at_start(db, env, fragment):
     assert "worker 1 started" not in text
 
 
-def test_settings_file_is_read(db, tmp_path):
+def test_settings_file_is_read(db, tmp_path, make_server):
     f = tmp_path / "rollcall.settings"
     f.write_text("# comment\n\nlog_level = warn\nworkers = 1\n")
-    s = Server(db, env={"ROLLCALL_SETTINGS": str(f)}, workers=None)
+    s = make_server(db=db, env={"ROLLCALL_SETTINGS": str(f)}, workers=None)
     try:
         assert s.get("/healthz").status == 200
     finally:
@@ -425,28 +425,17 @@ def test_settings_file_is_read(db, tmp_path):
     assert "rollcall.settings:2: unknown setting 'bogus'" in s.logtext()
 
 
-def test_unmigrated_database_is_refused(tmp_path):
-    d = Database.__new__(Database)
-    import secrets
-    from conftest import psql_admin, localpg
-    import re
-    d.name = "it_raw_" + secrets.token_hex(4)
-    psql_admin(f"CREATE DATABASE {d.name} OWNER rollcall")
-    d.dsn = re.sub(r"dbname=\S+", f"dbname={d.name}",
-                   localpg("dsn").stdout.strip())
-    try:
-        d.ctl("migrate")
-        d.sql("DELETE FROM schema_migrations")
-        s = Server(d, wait=False)
-        s.proc.wait(timeout=20)
-        assert s.proc.returncode != 0
-        assert "rollcallctl migrate" in s.logtext()
-    finally:
-        d.drop()
+def test_unmigrated_database_is_refused(make_server):
+    d = make_server.database()
+    d.sql("DELETE FROM schema_migrations")
+    s = Server(d, wait=False)
+    s.proc.wait(timeout=20)
+    assert s.proc.returncode != 0
+    assert "rollcallctl migrate" in s.logtext()
 
 
-def test_readyz_turns_503_when_database_refuses(db):
-    s = Server(db, workers=2)
+def test_readyz_turns_503_when_database_refuses(db, make_server):
+    s = make_server(db=db, workers=2)
     try:
         assert s.get("/readyz").status == 200
         db.sql(f"ALTER DATABASE {db.name} CONNECTION LIMIT 0")
@@ -475,10 +464,10 @@ def test_readyz_turns_503_when_database_refuses(db):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="privilege separation needs root")
-def test_privilege_separated_workers(db):
+def test_privilege_separated_workers(db, make_server):
     """As in production: workers chrooted, running as an unprivileged user,
     seccomp enforcing; a request that uses the database still works."""
-    s = Server(db, privsep=True, workers=2)
+    s = make_server(db=db, privsep=True, workers=2)
     try:
         r = s.get("/readyz")
         assert r.status == 200, s.logtext()
@@ -505,8 +494,8 @@ def test_privilege_separated_workers(db):
         s.stop()
 
 
-def test_token_failures_reach_the_audit_trail(db):
-    s = Server(db, workers=2, env={"ROLLCALL_FAILURE_AUDIT_S": "1"})
+def test_token_failures_reach_the_audit_trail(db, make_server):
+    s = make_server(db=db, workers=2, env={"ROLLCALL_FAILURE_AUDIT_S": "1"})
     try:
         for _ in range(5):
             s.get("/admin/v1/tokens", token="rcl_not-a-real-token")

@@ -9,8 +9,6 @@ import uuid
 
 import pytest
 
-from conftest import Database, Server
-
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCHOP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -662,10 +660,9 @@ def test_parallel_patches_of_one_user_serialise(env):
     assert v["meta"]["version"] == 'W/"11"'
 
 
-def test_database_outage_is_503_with_retry_after(env):
-    db = Database()
-    tok = db.token("scim")
-    s = Server(db, workers=1)
+def test_database_outage_is_503_with_retry_after(make_server):
+    s = make_server(tokens=["scim"], workers=1)
+    db, tok = s.db, s.tokens["scim"]
     try:
         r = s.request("GET", "/scim/v2/Users", token=tok)
         assert r.status == 200
@@ -693,7 +690,6 @@ def test_database_outage_is_503_with_retry_after(env):
     finally:
         db.sql(f"ALTER DATABASE {db.name} CONNECTION LIMIT -1")
         s.stop()
-        db.drop()
 
 
 # --- more of section 7 ----------------------------------------------------------

@@ -277,6 +277,17 @@ def hold_lock(db, seconds):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def release(db, locker):
+    """Ends the lock holder for good: its psql, and its backend, which
+    sleeping in pg_sleep would not notice its client leave and would
+    hold the lock on into the next test."""
+    locker.terminate()
+    locker.wait()
+    db.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+           "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+           "AND query LIKE '%pg_sleep%'")
+
+
 def wait_locked(db):
     for _ in range(100):
         if db.sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
@@ -317,8 +328,7 @@ def test_blocked_jobs_are_cancelled(srv):
               " while the lock was still held")
         assert counter(srv, "rollcall_db_cancels_sent_total") > cancels0
     finally:
-        locker.terminate()
-        locker.wait()
+        release(srv.db, locker)
 
 
 def test_statement_timeout(srv, make_server):
@@ -338,5 +348,4 @@ def test_statement_timeout(srv, make_server):
         print(f"\n[disconnect] statement_timeout_ms=500: 503 after "
               f"{took * 1000:.0f} ms")
     finally:
-        locker.terminate()
-        locker.wait()
+        release(srv.db, locker)

@@ -77,10 +77,7 @@ def decode_cursor(c):
     return int(v), int(i)
 
 
-@pytest.fixture(scope="module")
-def fx(make_module_server):
-    return make_module_server(seed=[
-        lambda db: db.ctl("directory", "create", "other"), f"""
+WORLD = f"""
 INSERT INTO users (id, directory_id, user_name, active, doc) VALUES
  ('{ALICE}', 1, 'alice@contoso.com', true, '{{}}'),
  ('{BOB}', 1, 'bob@contoso.com', true, '{{}}'),
@@ -94,9 +91,20 @@ INSERT INTO tools (server_id, name, risk) SELECT id, 'list_repos', 'low'
 INSERT INTO rules (id, directory_id, subject_kind, subject_id, server_slug,
     tool_selector, effect) VALUES
  ('{RULE}', 1, 'group', '{STAFF}', 'github', '*', 'allow');
-"""], tokens={"gateway": "gateway", "admin": "admin", "scim": "scim",
-              "other": {"scopes": "gateway", "directory": "other",
-                        "name": "gw-other"}})
+"""
+
+
+def world(db):
+    db.ctl("directory", "create", "other")
+    db.sql(WORLD)
+
+
+@pytest.fixture(scope="module")
+def fx(make_module_server):
+    return make_module_server(seed=world, tokens={
+        "gateway": "gateway", "admin": "admin", "scim": "scim",
+        "other": {"scopes": "gateway", "directory": "other",
+                  "name": "gw-other"}})
 
 
 def get(s, path, token="gateway", **kw):

@@ -5,6 +5,30 @@ scripts/test.sh starts the cluster (scripts/localpg.sh with RC_PGDIR and
 RC_PGPORT) and exports those variables; every server fixture gets a fresh
 database in that cluster, migrated with the real rollcallctl.  The
 binary under test is RC_BINARY (release or sanitizer build).
+
+This module is the one harness every test module uses:
+
+- Database: a fresh, migrated database; its tokens (db.tokens) are
+  minted with db.mint(...) from the names in TOKENS or explicit specs.
+- Server: one rollcall process on a Database; server.tokens are its
+  database's tokens unless given.
+- make_server / make_module_server: factory fixtures, the way a test
+  gets a server or a database of its own (Server(...) directly only
+  where a test drives the process's life itself: a start meant to fail,
+  a cluster of its own):
+
+      srv = make_module_server(tokens=("gateway", "admin"),
+                               seed=seed.seed, workers=2)
+      db = make_server.database(tokens=..., seed=...)
+
+  Whatever a factory created it tears down when its scope ends (test or
+  module), whatever happens: servers are stopped before their databases
+  are dropped, and a database is registered for dropping before its
+  server starts, so a server that fails to start does not leak it.
+- db / server: the common module-scoped pair (the TOKENS kinds).
+
+No test may rely on data another test wrote: a test that needs a state
+builds it, or gets a database of its own.
 """
 import http.client
 import json
@@ -50,15 +74,30 @@ def psql_admin(sql, db="postgres"):
                    "-c", sql).stdout
 
 
+# Token kinds a test asks for by name (Database.mint): keyword arguments
+# of Database.token.
+TOKENS = {
+    "scim": {"scopes": "scim"},
+    "gateway": {"scopes": "gateway"},
+    "admin": {"scopes": "admin"},
+    "global_admin": {"scopes": "admin", "directory": None, "name": "global"},
+}
+
+
 class Database:
     """A fresh database in the test cluster, migrated."""
 
     def __init__(self):
         self.name = "it_" + secrets.token_hex(6)
+        self.tokens = {}
         psql_admin(f"CREATE DATABASE {self.name} OWNER rollcall")
-        base = localpg("dsn").stdout.strip()
-        self.dsn = re.sub(r"dbname=\S+", f"dbname={self.name}", base)
-        self.ctl("migrate")
+        try:
+            base = localpg("dsn").stdout.strip()
+            self.dsn = re.sub(r"dbname=\S+", f"dbname={self.name}", base)
+            self.ctl("migrate")
+        except BaseException:
+            self.drop()
+            raise
 
     def env(self):
         env = dict(os.environ)
@@ -80,6 +119,21 @@ class Database:
                                                         directory]
         out = self.ctl(*args).stdout.strip().splitlines()
         return out[-1]
+
+    def mint(self, tokens):
+        """Mints tokens into self.tokens (in order) and returns it.
+
+        tokens: names in TOKENS, or a mapping from the key to store each
+        under to a name in TOKENS or a dict of token() arguments."""
+        if isinstance(tokens, dict):
+            items = tokens.items()
+        else:
+            items = ((k, k) for k in tokens)
+        for key, spec in items:
+            if isinstance(spec, str):
+                spec = TOKENS[spec]
+            self.tokens[key] = self.token(**spec)
+        return self.tokens
 
     def sql(self, query):
         return psql_admin(query, db=self.name)
@@ -103,11 +157,16 @@ class Response:
 
 
 class Server:
-    """One rollcall process (parent + workers)."""
+    """One rollcall process (parent + workers).
+
+    If it does not become healthy (wait=True), the process is ended and
+    the constructor raises: nothing is left running."""
 
     def __init__(self, db, workers=4, env=None, conf_extra="",
-                 privsep=False, wait=True):
+                 privsep=False, wait=True, tokens=None):
         self.db = db
+        self.tokens = getattr(db, "tokens", {}) if tokens is None else tokens
+        self.stopped = False
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.tmp = tempfile.mkdtemp(prefix="rollcall-it-")
@@ -147,7 +206,11 @@ class Server:
                                      stdout=self.log,
                                      stderr=subprocess.STDOUT)
         if wait:
-            self.wait_healthy()
+            try:
+                self.wait_healthy()
+            except BaseException:
+                self.stop(check_log=False)
+                raise
 
     def wait_healthy(self, timeout=15):
         deadline = time.time() + timeout
@@ -195,6 +258,12 @@ class Server:
         return self.request("POST", path, body=body, **kw)
 
     def stop(self, check_log=True):
+        """Ends the process; checks its log unless told not to.  Only the
+        first call does anything (a test may stop a server its fixture
+        stops again)."""
+        if self.stopped:
+            return
+        self.stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -212,23 +281,67 @@ class Server:
                 f"exit {self.proc.returncode}:\n{text}"
 
 
-@pytest.fixture(scope="module")
-def db():
-    d = Database()
-    yield d
-    d.drop()
+def run_seed(db, seed):
+    """seed: SQL text, a callable taking the Database, or a list of
+    those, applied in order."""
+    if seed is None:
+        return
+    if isinstance(seed, (list, tuple)):
+        for step in seed:
+            run_seed(db, step)
+    elif callable(seed):
+        seed(db)
+    else:
+        db.sql(seed)
+
+
+class Factory:
+    """What make_server and make_module_server give: a callable that
+    starts a Server, and database() for a Database alone.  Everything it
+    creates is torn down by the fixture's finalizers, last created first,
+    whatever the test did."""
+
+    def __init__(self, request):
+        self.finalize = request.addfinalizer
+
+    def database(self, tokens=(), seed=None):
+        """A fresh database: seed applied first, then tokens minted."""
+        d = Database()
+        self.finalize(d.drop)
+        run_seed(d, seed)
+        d.mint(tokens)
+        return d
+
+    def __call__(self, tokens=(), seed=None, db=None, **server_kw):
+        """A running Server (keyword arguments as Server's) on db, or on a
+        fresh database (database(tokens, seed)).  On a given db, seed is
+        applied and tokens are minted into db.tokens before the start (so
+        the parent loads them)."""
+        if db is None:
+            db = self.database(tokens, seed)
+        else:
+            run_seed(db, seed)
+            db.mint(tokens)
+        s = Server(db, **server_kw)
+        self.finalize(s.stop)
+        return s
+
+
+@pytest.fixture
+def make_server(request):
+    return Factory(request)
 
 
 @pytest.fixture(scope="module")
-def server(db):
-    # Minted before start, so they are in the table the parent loads.
-    tokens = {
-        "scim": db.token("scim"),
-        "gateway": db.token("gateway"),
-        "admin": db.token("admin"),
-        "global_admin": db.token("admin", directory=None, name="global"),
-    }
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
+def make_module_server(request):
+    return Factory(request)
+
+
+@pytest.fixture(scope="module")
+def db(make_module_server):
+    return make_module_server.database()
+
+
+@pytest.fixture(scope="module")
+def server(db, make_module_server):
+    return make_module_server(db=db, tokens=TOKENS)

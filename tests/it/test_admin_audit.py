@@ -9,8 +9,6 @@ import urllib.parse
 
 import pytest
 
-from conftest import Database, Server
-
 
 def q(**params):
     return "?" + urllib.parse.urlencode(params) if params else ""
@@ -339,12 +337,11 @@ def test_writers_cannot_choose_ids_or_hashes(db):
 
 
 @pytest.fixture
-def tamper_db():
-    d = Database()
-    for name in ("a", "b", "c", "d", "e", "f"):
-        d.ctl("directory", "create", f"dir-{name}")
-    yield d
-    d.drop()
+def tamper_db(make_server):
+    def directories(d):
+        for name in ("a", "b", "c", "d", "e", "f"):
+            d.ctl("directory", "create", f"dir-{name}")
+    return make_server.database(seed=directories)
 
 
 def rows(db):
@@ -357,7 +354,7 @@ def verify_cli(db):
     return r.returncode, json.loads(r.stdout)
 
 
-def test_verify_detects_edits_and_deletions(tamper_db):
+def test_verify_detects_edits_and_deletions(tamper_db, make_server):
     db = tamper_db
     code, v = verify_cli(db)
     assert code == 0 and v["ok"] and v["records"] == 6
@@ -394,11 +391,8 @@ def test_verify_detects_edits_and_deletions(tamper_db):
     # 4. The server reports the same as the CLI.
     # (minting a token appends a record: the chain stays broken before it)
     g = db.token("admin", directory=None, name="verifier")
-    s = Server(db)
-    try:
-        r = s.get("/admin/v1/audit/verify", token=g)
-    finally:
-        s.stop()
+    s = make_server(db=db)
+    r = s.get("/admin/v1/audit/verify", token=g)
     assert r.status == 200 and r.json["ok"] is False
     assert [(p["id"], p["kind"]) for p in r.json["problems"]][:2] == kinds[:2]
 
@@ -437,23 +431,18 @@ def test_cli_audit_tail(db, seeded):
         assert db.ctl("audit", "tail", *bad, check=False).returncode != 0
 
 
-def test_bare_dates_are_utc_whatever_the_database_time_zone():
-    db = Database()
-    try:
+def test_bare_dates_are_utc_whatever_the_database_time_zone(make_server):
+    def world(db):
         db.sql(f"ALTER DATABASE {db.name} SET timezone = "
                f"'Pacific/Kiritimati'")          # UTC+14
         db.sql("INSERT INTO audit_log (at, actor_kind, actor, action) "
                "VALUES ('2026-01-01T12:00:00Z', 'system', 'tz', 'test.tz')")
-        g = db.token("admin", directory=None, name="tz")
-        s = Server(db)
-        try:
-            after = audit(s, g, actor="tz", **{"from": "2026-01-02"})
-            before = audit(s, g, actor="tz", to="2026-01-02")
-            at = audit(s, g, actor="tz").json["records"][0]["at"]
-        finally:
-            s.stop()
-    finally:
-        db.drop()
+    s = make_server(seed=world, tokens={
+        "g": {"scopes": "admin", "directory": None, "name": "tz"}})
+    g = s.tokens["g"]
+    after = audit(s, g, actor="tz", **{"from": "2026-01-02"})
+    before = audit(s, g, actor="tz", to="2026-01-02")
+    at = audit(s, g, actor="tz").json["records"][0]["at"]
     assert after.json["records"] == []
     assert len(before.json["records"]) == 1
     assert at == "2026-01-01T12:00:00.000000Z"

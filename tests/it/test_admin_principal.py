@@ -5,24 +5,30 @@ import concurrent.futures
 
 import pytest
 
-from conftest import Database, Server
 from seed import (ALICE, BOB, CAROL, GRANT_CAROL, RULE_ALLOW, RULE_DENY,
                   RULE_ELEV, SENIORS, seed)
 
 
-@pytest.fixture(scope="module")
-def srv():
-    db = Database()
+TOKENS = {"gateway": "gateway", "admin": "admin",
+          "other_admin": {"scopes": "admin", "directory": "other"},
+          "global": {"scopes": "admin", "directory": None, "name": "g"}}
+
+
+def world(db):
     seed(db, grants=True)
     db.ctl("directory", "create", "other")
-    tokens = {"gateway": db.token("gateway"), "admin": db.token("admin"),
-              "other_admin": db.token("admin", directory="other"),
-              "global": db.token("admin", directory=None, name="g")}
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+
+
+@pytest.fixture(scope="module")
+def srv(make_module_server):
+    """For the tests that leave the policy as they found it."""
+    return make_module_server(seed=world, tokens=TOKENS)
+
+
+@pytest.fixture
+def own(make_server):
+    """A server of its own, for a test that revokes or cancels."""
+    return make_server(seed=world, tokens=TOKENS)
 
 
 def decide(srv, subject, tool, server="github"):
@@ -112,7 +118,8 @@ def test_explain(srv):
     assert r.status == 400
 
 
-def test_kill_switch_takes_effect_everywhere_at_once(srv):
+def test_kill_switch_takes_effect_everywhere_at_once(own):
+    srv = own
     assert everywhere(srv, "alice@contoso.com", "create_pull_request") == \
         {"allowed_by_rule"}
     r = srv.post(f"/admin/v1/principals/{ALICE}:revoke-all",
@@ -137,7 +144,8 @@ def test_kill_switch_takes_effect_everywhere_at_once(srv):
         {"allowed_by_rule"}
 
 
-def test_kill_switch_cancels_grants(srv):
+def test_kill_switch_cancels_grants(own):
+    srv = own
     assert decide(srv, CAROL, "merge_pull_request")["reason_code"] == \
         "allowed_by_grant"
     r = srv.post(f"/admin/v1/principals/{CAROL}:revoke-all",
@@ -168,10 +176,11 @@ def test_kill_switch_errors(srv):
     assert r.status == 403
 
 
-def test_kill_switch_survives_restart(srv):
+def test_kill_switch_survives_restart(own, make_server):
+    srv = own
     srv.post(f"/admin/v1/principals/{BOB}:revoke-all",
              token=srv.tokens["admin"])
-    s2 = Server(srv.db)
+    s2 = make_server(db=srv.db)
     try:
         r = s2.post("/v1/session/check", token=srv.tokens["gateway"],
                     body={"subject": BOB})

@@ -6,20 +6,13 @@ import time
 
 import pytest
 
-from conftest import Database, Server
 from seed import ALICE, RULE_DENY, SENIORS, seed
 
 
 @pytest.fixture(scope="module")
-def srv():
-    db = Database()
-    seed(db, grants=True)
-    tokens = {"gateway": db.token("gateway")}
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+def srv(make_module_server):
+    return make_module_server(seed=lambda db: seed(db, grants=True),
+                              tokens=["gateway"])
 
 
 def decide(srv, subject, tool, server="github"):

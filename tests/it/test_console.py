@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 import seed
-from conftest import ROOT, BUILD, Database, Server
+from conftest import ROOT, BUILD
 
 NODE_DIR = ROOT / "build" / "console-node"
 SHOTS = ROOT / "build" / "console-shots"
@@ -45,14 +45,18 @@ def install_puppeteer():
 
 
 @pytest.fixture(scope="module")
-def world():
+def world(make_module_server):
     if BUILD.rstrip("/").endswith("asan"):
         pytest.skip("the browser test runs once, against the release build")
     need(os.path.exists(CHROMIUM), "no /usr/bin/chromium (apt-get install "
          "chromium)")
     need(shutil.which("npm") and shutil.which("node"), "no node/npm")
     install_puppeteer()
-    db = Database()
+    return make_module_server(seed=world_seed, tokens=[
+        "admin", "scim", "global_admin"], workers=2)
+
+
+def world_seed(db):
     db.sql(seed.SEED_SQL)
     # The seed writes rows only; SCIM PATCHes start from the document.
     db.sql("UPDATE users SET doc = jsonb_build_object('schemas', "
@@ -64,14 +68,6 @@ def world():
            "id, 'eve@fabrikam.com', true, '{}', '{}' FROM directories "
            "WHERE name = 'fabrikam'")
     db.ctl("migrate")   # identity keys for the hand-written rows
-    tokens = {"admin": db.token("admin"), "scim": db.token("scim"),
-              "global_admin": db.token("admin", directory=None,
-                                       name="global")}
-    s = Server(db, workers=2)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
 
 
 def test_console_in_chromium(world, tmp_path):

@@ -30,7 +30,7 @@ import uuid
 
 import pytest
 
-from conftest import BUILD, ROOT, Database, Server
+from conftest import BUILD, ROOT
 
 N = int(os.environ.get("RC_DISCONNECT_N", "2000"))
 ASAN = "asan" in BUILD
@@ -45,28 +45,24 @@ PAD = "x" * 4000
 
 
 @pytest.fixture(scope="module")
-def srv():
-    db = Database()
+def srv(make_module_server):
     # Users with ~4 KiB documents, so a 1000-user list is a big answer.
-    db.sql("INSERT INTO users (directory_id, user_name, doc) "
-           "SELECT 1, 'seed-' || g, jsonb_build_object('schemas', "
-           "jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User'),"
-           " 'userName', 'seed-' || g, 'active', true, 'title', "
-           f"'{PAD}', 'displayName', 'Seed ' || g) "
-           f"FROM generate_series(1, {USERS}) g")
-    tokens = {"scim": db.token("scim"), "admin": db.token("admin"),
-              "gateway": db.token("gateway")}
-    s = Server(db, workers=2, env={"ROLLCALL_DB_THREADS": "4"})
-    s.tokens = tokens
-    s.db = db
-    r = s.post("/scim/v2/Users", token=tokens["scim"], body={
+    s = make_module_server(
+        seed="INSERT INTO users (directory_id, user_name, doc) "
+             "SELECT 1, 'seed-' || g, jsonb_build_object('schemas', "
+             "jsonb_build_array("
+             "'urn:ietf:params:scim:schemas:core:2.0:User'),"
+             " 'userName', 'seed-' || g, 'active', true, 'title', "
+             f"'{PAD}', 'displayName', 'Seed ' || g) "
+             f"FROM generate_series(1, {USERS}) g",
+        tokens=["scim", "admin", "gateway"],
+        workers=2, env={"ROLLCALL_DB_THREADS": "4"})
+    r = s.post("/scim/v2/Users", token=s.tokens["scim"], body={
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": "patch-target@contoso.com"})
     assert r.status == 201, r
     s.patch_id = r.json["id"]
-    yield s
-    s.stop()
-    db.drop()
+    return s
 
 
 def worker_rss_mib(s):
@@ -281,6 +277,17 @@ def hold_lock(db, seconds):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def release(db, locker):
+    """Ends the lock holder for good: its psql, and its backend, which
+    sleeping in pg_sleep would not notice its client leave and would
+    hold the lock on into the next test."""
+    locker.terminate()
+    locker.wait()
+    db.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+           "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+           "AND query LIKE '%pg_sleep%'")
+
+
 def wait_locked(db):
     for _ in range(100):
         if db.sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
@@ -321,14 +328,14 @@ def test_blocked_jobs_are_cancelled(srv):
               " while the lock was still held")
         assert counter(srv, "rollcall_db_cancels_sent_total") > cancels0
     finally:
-        locker.terminate()
-        locker.wait()
+        release(srv.db, locker)
 
 
-def test_statement_timeout(srv):
+def test_statement_timeout(srv, make_server):
     """No statement holds a thread longer than statement_timeout_ms."""
     db = srv.db
-    s = Server(db, workers=1, env={"ROLLCALL_STATEMENT_TIMEOUT_MS": "500"})
+    s = make_server(db=db, workers=1,
+                    env={"ROLLCALL_STATEMENT_TIMEOUT_MS": "500"})
     locker = hold_lock(db, 10)
     try:
         wait_locked(db)
@@ -341,20 +348,19 @@ def test_statement_timeout(srv):
         print(f"\n[disconnect] statement_timeout_ms=500: 503 after "
               f"{took * 1000:.0f} ms")
     finally:
-        locker.terminate()
-        locker.wait()
-        s.stop()
+        release(srv.db, locker)
 
 
-def test_statement_timeout_survives_a_reconnect(srv):
+def test_statement_timeout_survives_a_reconnect(srv, make_server):
     """A task thread whose connection died opens a new one with the same
     session settings: still statement_timeout_ms, still application_name.
     (The idle check used PQreset, which keeps neither; here a background
     job usually meets the dead connection first and takes the full
     reconnect path, so this guards the reconnect in general.)"""
     db = srv.db
-    s = Server(db, workers=1, env={"ROLLCALL_STATEMENT_TIMEOUT_MS": "500",
-                                   "ROLLCALL_DB_THREADS": "1"})
+    s = make_server(db=db, workers=1,
+                    env={"ROLLCALL_STATEMENT_TIMEOUT_MS": "500",
+                         "ROLLCALL_DB_THREADS": "1"})
     locker = None
     try:
         path = f"/scim/v2/Users/{srv.patch_id}"
@@ -375,6 +381,4 @@ def test_statement_timeout_survives_a_reconnect(srv):
               f"{took * 1000:.0f} ms")
     finally:
         if locker is not None:
-            locker.terminate()
-            locker.wait()
-        s.stop()
+            release(db, locker)

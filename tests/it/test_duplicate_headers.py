@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from conftest import Response, Server
+from conftest import Response
 
 REFUSED = 'rollcall_requests_refused_total{reason="duplicate_header"}'
 
@@ -163,8 +163,8 @@ def test_identity_header_repeated_on_other_routes(server):
     assert_refused(r, "x-mcp-tool")
 
 
-def test_configured_header_names(server):
-    s = Server(server.db, workers=1, env={
+def test_configured_header_names(server, make_server):
+    s = make_server(db=server.db, workers=1, env={
         "ROLLCALL_EXTAUTHZ_SUBJECT_HEADER": "x-forwarded-user",
         "ROLLCALL_EXTAUTHZ_SERVER_HEADER": ""})
     try:

@@ -19,7 +19,6 @@ import uuid
 
 import pytest
 
-from conftest import Database, Server
 
 ALICE = str(uuid.UUID(int=0xA1))
 BOB = str(uuid.UUID(int=0xB0))
@@ -78,11 +77,7 @@ def decode_cursor(c):
     return int(v), int(i)
 
 
-@pytest.fixture(scope="module")
-def fx():
-    db = Database()
-    db.ctl("directory", "create", "other")
-    db.sql(f"""
+WORLD = f"""
 INSERT INTO users (id, directory_id, user_name, active, doc) VALUES
  ('{ALICE}', 1, 'alice@contoso.com', true, '{{}}'),
  ('{BOB}', 1, 'bob@contoso.com', true, '{{}}'),
@@ -96,16 +91,20 @@ INSERT INTO tools (server_id, name, risk) SELECT id, 'list_repos', 'low'
 INSERT INTO rules (id, directory_id, subject_kind, subject_id, server_slug,
     tool_selector, effect) VALUES
  ('{RULE}', 1, 'group', '{STAFF}', 'github', '*', 'allow');
-""")
-    tokens = {"gateway": db.token("gateway"), "admin": db.token("admin"),
-              "scim": db.token("scim"),
-              "other": db.token("gateway", directory="other",
-                                name="gw-other")}
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+"""
+
+
+def world(db):
+    db.ctl("directory", "create", "other")
+    db.sql(WORLD)
+
+
+@pytest.fixture(scope="module")
+def fx(make_module_server):
+    return make_module_server(seed=world, tokens={
+        "gateway": "gateway", "admin": "admin", "scim": "scim",
+        "other": {"scopes": "gateway", "directory": "other",
+                  "name": "gw-other"}})
 
 
 def get(s, path, token="gateway", **kw):
@@ -246,10 +245,15 @@ def test_revocations_order_paging_and_directory(fx):
 
 
 def test_revocations_without_cursor_start_at_the_oldest(fx):
+    # Events of its own, whatever ran before (or did not).
+    v1 = revoke(fx.db, ALICE, "user.disabled")
+    v2 = revoke(fx.db, BOB, "principal.revoked")
     events, cur = drain_revocations(fx)
-    assert events, "earlier tests committed events"
+    assert events
     keys = [(e["policy_version"], e["idx"]) for e in events]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert keys[-2:] == [(v1, 0), (v2, 0)]
+    assert decode_cursor(cur) == (v2, END)
 
 
 def test_revocations_long_poll_returns_on_commit(fx):
@@ -752,10 +756,9 @@ def test_scim_disable_to_sse_latency(fx):
 # --- retention ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def old():
+def old(make_module_server):
     """A database with change history older than the retention window."""
-    db = Database()
-    db.sql(f"""
+    return make_module_server(seed=f"""
 INSERT INTO users (id, directory_id, user_name, active, doc) VALUES
  ('{ALICE}', 1, 'alice@contoso.com', true, '{{}}');
 UPDATE policy_state SET version = 200003;
@@ -772,13 +775,7 @@ INSERT INTO revocation_events (policy_version, idx, directory_id, kind,
  (2, 0, 1, 'user.disabled', '{ALICE}', now() - interval '30 days'),
  (3, 0, 1, 'rule.changed', NULL, now() - interval '30 days'),
  (200002, 0, 1, 'rule.changed', NULL, now());
-""")
-    tok = db.token("gateway")
-    s = Server(db)
-    s.tokens = {"gateway": tok}
-    yield s
-    s.stop()
-    db.drop()
+""", tokens=["gateway"])
 
 
 def test_retention_prunes_and_old_positions_are_410(old):

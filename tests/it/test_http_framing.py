@@ -16,21 +16,15 @@ import time
 
 import pytest
 
-from conftest import ROOT, Database, Server
+from conftest import ROOT
 
 # Generous: a hang is what we look for, and it used to last 30 s.
 READ_TIMEOUT = 8.0
 
 
 @pytest.fixture(scope="module")
-def srv():
-    db = Database()
-    tokens = {"gateway": db.token("gateway")}
-    s = Server(db, workers=2)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+def srv(make_module_server):
+    return make_module_server(tokens=["gateway"], workers=2)
 
 
 def header_max():

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, Database, Server
+from conftest import BUILD, ROOT, Server
 
 asan_only = pytest.mark.skipif(
     os.path.basename(BUILD.rstrip("/")) != "asan",
@@ -60,12 +60,9 @@ def stop_and_check(s):
 
 
 @pytest.fixture(scope="module")
-def ldb():
-    d = Database()
-    d.tokens = {"scim": d.token("scim"), "gateway": d.token("gateway"),
-                "admin": d.token("admin", directory=None, name="global")}
-    yield d
-    d.drop()
+def ldb(make_module_server):
+    return make_module_server.database(tokens={
+        "scim": "scim", "gateway": "gateway", "admin": "global_admin"})
 
 
 def ok(r, *codes):

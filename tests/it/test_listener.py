@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from conftest import CTL, ROOT, Server, free_port
+from conftest import ROOT, TOKENS, Database, Server, free_port
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 STALENESS = 4
@@ -77,11 +77,12 @@ class Cluster:
             pass
 
 
-class PrivateDB:
-    """A migrated database in the private cluster (like conftest's)."""
+class PrivateDB(Database):
+    """conftest's Database, in the private cluster."""
 
     def __init__(self, cluster):
         self.cluster = cluster
+        self.tokens = {}
         self.name = "it_" + secrets.token_hex(6)
         cluster.psql(f"CREATE DATABASE {self.name} OWNER rollcall")
         base = cluster.localpg("dsn").stdout.strip()
@@ -94,22 +95,11 @@ class PrivateDB:
         env.pop("ROLLCALL_SETTINGS", None)
         return env
 
-    def ctl(self, *args, check=True):
-        r = subprocess.run([CTL, *args], cwd=ROOT, env=self.env(),
-                           capture_output=True, text=True, timeout=60)
-        if check and r.returncode != 0:
-            raise AssertionError(f"rollcallctl {args} failed: {r.stderr}")
-        return r
-
-    def token(self, scopes, directory="default", name=None):
-        args = ["token", "create", "--scope", scopes,
-                "--name", name or f"it-{scopes}"]
-        args += ["--global"] if directory is None else ["--directory",
-                                                        directory]
-        return self.ctl(*args).stdout.strip().splitlines()[-1]
-
     def sql(self, query):
         return self.cluster.psql(query, db=self.name)
+
+    def drop(self):
+        pass                        # the cluster goes as a whole
 
 
 class ProxiedDB:
@@ -221,16 +211,12 @@ def env():
     server = None
     try:
         db = PrivateDB(cluster)
-        tokens = {"scim": db.token("scim"), "gateway": db.token("gateway"),
-                  "admin": db.token("admin"),
-                  "global_admin": db.token("admin", directory=None,
-                                           name="global")}
+        db.mint(TOKENS)
         proxy = Proxy(cluster.port)
         server = Server(ProxiedDB(db, proxy), workers=2, env={
             "ROLLCALL_INSTANCE": "listener-it",
             "ROLLCALL_POLICY_MAX_STALENESS_S": str(STALENESS),
-            "ROLLCALL_ANTIENTROPY_S": "2"})
-        server.tokens = tokens
+            "ROLLCALL_ANTIENTROPY_S": "2"}, tokens=db.tokens)
         server.db = db
         server.cluster = cluster
         server.proxy = proxy

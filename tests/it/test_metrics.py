@@ -11,8 +11,6 @@ import time
 
 import pytest
 
-from conftest import Database, Server
-
 
 def promtool(text):
     exe = shutil.which("promtool")
@@ -109,18 +107,11 @@ def test_scim_token_expiring_within_14_days_is_logged(expiring, server):
     assert "gw-later" not in server.logtext()
 
 
-def test_process_metrics_with_privilege_separation():
-    db = Database()
-    srv = None
-    try:
-        srv = Server(db, privsep=True, workers=2)
-        text = srv.get("/metrics").body.decode()
-        check_exposition(text)
-        for name in ("process_cpu_seconds_total",
-                     "process_resident_memory_bytes", "process_open_fds"):
-            (line,) = samples(text, name)
-            assert float(line.split()[-1]) > 0, line
-    finally:
-        if srv is not None:
-            srv.stop()
-        db.drop()
+def test_process_metrics_with_privilege_separation(make_server):
+    srv = make_server(privsep=True, workers=2)
+    text = srv.get("/metrics").body.decode()
+    check_exposition(text)
+    for name in ("process_cpu_seconds_total",
+                 "process_resident_memory_bytes", "process_open_fds"):
+        (line,) = samples(text, name)
+        assert float(line.split()[-1]) > 0, line

@@ -13,7 +13,7 @@ import re
 import pytest
 
 import seed as S
-from conftest import ROOT, Database
+from conftest import ROOT
 
 DOC = json.loads((ROOT / "conf" / "openapi.json").read_text())
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -213,11 +213,8 @@ def test_security_matches_route_authentication():
 # --- against a running server
 
 @pytest.fixture(scope="module")
-def db():
-    d = Database()
-    S.seed(d, grants=True)
-    yield d
-    d.drop()
+def db(make_module_server):
+    return make_module_server.database(seed=lambda d: S.seed(d, grants=True))
 
 
 def token_for(server, op):

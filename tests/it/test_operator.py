@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import CTL, Database, Server
+from conftest import CTL
 
 
 def ctl(*args):
@@ -47,26 +47,20 @@ def test_user_list_and_users_list_agree(db):
     assert a == b
 
 
-def test_public_url_follows_listen():
-    db = Database()
-    srv = None
-    try:
-        srv = Server(db, workers=1, env={"ROLLCALL_PUBLIC_URL": None})
-        base = f"http://127.0.0.1:{srv.port}"
-        scim = db.token("scim")
-        gw = db.token("gateway")
-        r = srv.post("/scim/v2/Users", {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "follow@contoso.com"}, token=scim,
-            content_type="application/scim+json")
-        assert r.status == 201, r
-        loc = r.json["meta"]["location"]
-        assert loc.startswith(f"{base}/scim/v2/Users/"), loc
-        assert r.headers["location"] == loc
-        meta = srv.get("/.well-known/authzen-configuration", token=gw).json
-        assert meta["policy_decision_point"] == base, meta
-        assert f"public url {base}" in srv.logtext()
-    finally:
-        if srv is not None:
-            srv.stop()
-        db.drop()
+def test_public_url_follows_listen(make_server):
+    srv = make_server(workers=1, env={"ROLLCALL_PUBLIC_URL": None})
+    db = srv.db
+    base = f"http://127.0.0.1:{srv.port}"
+    scim = db.token("scim")
+    gw = db.token("gateway")
+    r = srv.post("/scim/v2/Users", {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "follow@contoso.com"}, token=scim,
+        content_type="application/scim+json")
+    assert r.status == 201, r
+    loc = r.json["meta"]["location"]
+    assert loc.startswith(f"{base}/scim/v2/Users/"), loc
+    assert r.headers["location"] == loc
+    meta = srv.get("/.well-known/authzen-configuration", token=gw).json
+    assert meta["policy_decision_point"] == base, meta
+    assert f"public url {base}" in srv.logtext()

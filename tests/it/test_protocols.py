@@ -7,8 +7,6 @@ import uuid
 
 import pytest
 
-from conftest import Database, Server
-
 ALICE = str(uuid.UUID(int=1))
 BOB = str(uuid.UUID(int=2))
 OWNER = str(uuid.UUID(int=3))
@@ -23,10 +21,8 @@ TOOLS = ["create_pull_request", "delete_branch", "list_repos",
          "merge_pull_request", "nope"]
 
 
-@pytest.fixture(scope="module")
-def gw():
-    db = Database()
-    db.sql(f"""
+TOKENS = ["gateway", "admin", "global_admin"]
+WORLD = f"""
 INSERT INTO users (id, directory_id, user_name, external_id, active,
     emails_lc, doc) VALUES
  ('{ALICE}', 1, 'alice@contoso.com', 'oid-alice', true,
@@ -53,15 +49,12 @@ INSERT INTO rules (id, directory_id, subject_kind, subject_id, server_slug,
  ('{R_ELEV}', 1, 'service_principal', '{BOT}', 'github', 'merge_*',
   'elevate', 900);
 UPDATE policy_state SET version = 5;
-""")
-    tokens = {"gateway": db.token("gateway"), "admin": db.token("admin"),
-              "global_admin": db.token("admin", directory=None,
-                                       name="global")}
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+"""
+
+
+@pytest.fixture(scope="module")
+def gw(make_module_server):
+    return make_module_server(seed=WORLD, tokens=TOKENS)
 
 
 def post(gw, path, body, token="gateway", headers=None):
@@ -430,7 +423,9 @@ def test_ext_authz_needs_gateway_token(gw):
     assert ext(gw, headers=who, token="admin").status == 403
 
 
-def test_ext_authz_rule_delete_next_request(gw):
+def test_ext_authz_rule_delete_next_request(make_server):
+    # A server of its own: the other tests decide on the rule it deletes.
+    gw = make_server(seed=WORLD, tokens=TOKENS)
     who = {"x-user": BOT_APP, "x-mcp-server": "github",
            "x-mcp-tool": "list_repos"}
     assert ext(gw, headers=who).status == 200
@@ -442,8 +437,8 @@ def test_ext_authz_rule_delete_next_request(gw):
     assert int(r.headers["x-rollcall-policy-version"]) > 5
 
 
-def test_ext_authz_configured_headers(gw):
-    s = Server(gw.db, workers=1, env={
+def test_ext_authz_configured_headers(gw, make_server):
+    s = make_server(db=gw.db, workers=1, env={
         "ROLLCALL_EXTAUTHZ_SUBJECT_HEADER": "x-forwarded-user",
         "ROLLCALL_EXTAUTHZ_TOOL_HEADER": "x-tool",
         "ROLLCALL_EXTAUTHZ_SERVER_HEADER": ""})

@@ -21,7 +21,6 @@ import time
 
 import pytest
 
-from conftest import Database, Server
 
 SCIM = "application/scim+json"
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -29,26 +28,25 @@ GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
-@pytest.fixture(scope="module")
-def db():
-    d = Database()
-    d.ctl("directory", "create", "other")
-    d.tokens = {"scim": d.token("scim"), "gateway": d.token("gateway"),
-                "admin": d.token("admin"),
-                "other_admin": d.token("admin", directory="other"),
-                "other_scim": d.token("scim", directory="other"),
-                "other_gateway": d.token("gateway", directory="other"),
-                "global": d.token("admin", directory=None, name="g")}
-    yield d
-    d.drop()
+TOKENS = {"scim": "scim", "gateway": "gateway", "admin": "admin",
+          "other_admin": {"scopes": "admin", "directory": "other"},
+          "other_scim": {"scopes": "scim", "directory": "other"},
+          "other_gateway": {"scopes": "gateway", "directory": "other"},
+          "global": {"scopes": "admin", "directory": None, "name": "g"}}
+
+
+def other_directory(db):
+    db.ctl("directory", "create", "other")
 
 
 @pytest.fixture(scope="module")
-def srv(db):
-    s = Server(db, workers=2)
-    s.tokens = db.tokens
-    yield s
-    s.stop()
+def db(make_module_server):
+    return make_module_server.database(seed=other_directory, tokens=TOKENS)
+
+
+@pytest.fixture(scope="module")
+def srv(db, make_module_server):
+    return make_module_server(db=db, workers=2)
 
 
 def scim(srv, method, path, body=None, token="scim", want=(200, 201, 204)):
@@ -245,13 +243,10 @@ SHAPES = {
 
 
 @pytest.fixture(scope="module")
-def second(db):
+def second(db, make_module_server):
     """Another instance on the same database: it learns of the PATCH
     through NOTIFY and policy_changes, not through the ring."""
-    s = Server(db, workers=1)
-    s.tokens = db.tokens
-    yield s
-    s.stop()
+    return make_module_server(db=db, workers=1)
 
 
 def eventually(fn, want, timeout=10):
@@ -394,9 +389,10 @@ def test_late_older_record_does_not_lift_a_quarantine(srv, db):
 
 # --- 3. a bad row quarantines one principal, not the service
 
-def test_bad_row_quarantines_one_principal_not_the_service(db):
-    s = Server(db, workers=2)
-    s.tokens = db.tokens
+def test_bad_row_quarantines_one_principal_not_the_service(make_server):
+    # A database of its own: the counts below are of this test's rows.
+    db = make_server.database(seed=other_directory, tokens=TOKENS)
+    s = make_server(db=db, workers=2)
     try:
         group, slug = world(s)
         ogroup, oslug = world(s, directory="other")
@@ -420,8 +416,7 @@ def test_bad_row_quarantines_one_principal_not_the_service(db):
            f"WHERE id = '{bad['id']}'; UPDATE users SET user_name = "
            f"E'gone\\x01row' WHERE id = '{gone['id']}'")
 
-    s = Server(db, workers=2)
-    s.tokens = db.tokens
+    s = make_server(db=db, workers=2)
     try:
         r = s.get("/readyz")
         assert r.status == 200, r
@@ -488,8 +483,7 @@ def test_bad_row_quarantines_one_principal_not_the_service(db):
     db.sql("UPDATE users SET emails_lc = '{}', emails_key = '{}', "
            "doc = doc - 'emails' "
            f"WHERE id = '{bad['id']}'")
-    s = Server(db, workers=1)
-    s.tokens = db.tokens
+    s = make_server(db=db, workers=1)
     try:
         assert s.get("/readyz").json["quarantined"] == 1
         assert authorize(s, bad["id"], slug) == "principal_inactive"
@@ -497,11 +491,11 @@ def test_bad_row_quarantines_one_principal_not_the_service(db):
         s.stop()
 
 
-def test_bad_rule_row_quarantines_everyone_it_could_concern(db):
+def test_bad_rule_row_quarantines_everyone_it_could_concern(make_server):
     """A deny rule the index cannot hold must not turn into an allow: its
     group's members are quarantined; the admin API refuses such a rule."""
-    s = Server(db, workers=1)
-    s.tokens = db.tokens
+    db = make_server.database(seed=other_directory, tokens=TOKENS)
+    s = make_server(db=db, workers=1)
     try:
         group, slug = world(s, "deny")
         member = new_user(s, "deny-member@contoso.com")
@@ -517,8 +511,7 @@ def test_bad_rule_row_quarantines_everyone_it_could_concern(db):
         s.stop()
     db.sql("UPDATE rules SET tool_selector = E'\\u0085' WHERE subject_id = "
            f"'{group['id']}'")
-    s = Server(db, workers=1)
-    s.tokens = db.tokens
+    s = make_server(db=db, workers=1)
     try:
         assert s.get("/readyz").status == 200
         assert authorize(s, member["id"], slug) == "principal_unavailable"

@@ -11,21 +11,14 @@ import time
 
 import pytest
 
-from conftest import Database, Server
 
 SCIM = "application/scim+json"
 
 
 @pytest.fixture(scope="module")
-def srv():
-    db = Database()
-    tokens = {"gateway": db.token("gateway"), "scim": db.token("scim"),
-              "admin": db.token("admin", directory=None, name="global")}
-    s = Server(db, workers=4)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+def srv(make_module_server):
+    return make_module_server(tokens={"gateway": "gateway", "scim": "scim",
+                                      "admin": "global_admin"}, workers=4)
 
 
 def scim(srv, method, path, body=None):

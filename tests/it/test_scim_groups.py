@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, Database, Server
+from conftest import ROOT
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -26,22 +26,16 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env():
+def env(make_module_server):
     e = Env()
-    e.db = Database()
-    e.db.ctl("directory", "create", "other")
-    e.tok = e.db.token("scim", name="entra")
-    e.tok_other = e.db.token("scim", directory="other", name="entra-b")
-    try:
-        e.s = Server(e.db)
-    except BaseException:
-        e.db.drop()
-        raise
-    yield e
-    try:
-        e.s.stop()
-    finally:
-        e.db.drop()
+    e.s = make_module_server(
+        seed=lambda db: db.ctl("directory", "create", "other"),
+        tokens={"entra": {"scopes": "scim", "name": "entra"},
+                "entra-b": {"scopes": "scim", "directory": "other",
+                            "name": "entra-b"}})
+    e.db = e.s.db
+    e.tok, e.tok_other = e.s.tokens["entra"], e.s.tokens["entra-b"]
+    return e
 
 
 def call(e, method, path, body=None, token=None, headers=None, timeout=60):

@@ -9,7 +9,6 @@ import urllib.parse
 
 import pytest
 
-from conftest import Database, Server
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -31,21 +30,15 @@ DISCOVERY = ["/scim/v2/ServiceProviderConfig", "/scim/v2/serviceConfiguration",
 
 
 @pytest.fixture(scope="module")
-def meta():
-    db = Database()
-    db.ctl("directory", "create", "other")
-    tokens = {
-        "scim": db.token("scim"),
-        "other": db.token("scim", directory="other", name="other-scim"),
-        "gateway": db.token("gateway"),
-        "admin": db.token("admin"),
-        "global_admin": db.token("admin", directory=None, name="global"),
-    }
-    s = Server(db, env={"ROLLCALL_BODY_MAX": str(BODY_MAX)})
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+def meta(make_module_server):
+    return make_module_server(
+        seed=lambda db: db.ctl("directory", "create", "other"),
+        tokens={"scim": "scim",
+                "other": {"scopes": "scim", "directory": "other",
+                          "name": "other-scim"},
+                "gateway": "gateway", "admin": "admin",
+                "global_admin": "global_admin"},
+        env={"ROLLCALL_BODY_MAX": str(BODY_MAX)})
 
 
 def get(meta, path, token="scim", **kw):

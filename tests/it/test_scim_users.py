@@ -9,8 +9,6 @@ import uuid
 
 import pytest
 
-from conftest import Database, Server
-
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCHOP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -24,23 +22,18 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env():
+def env(make_module_server):
     e = Env()
-    e.db = Database()
-    e.db.ctl("directory", "create", "other")
-    e.tok = e.db.token("scim", name="entra")
-    e.tok_other = e.db.token("scim", directory="other", name="entra-b")
-    e.tok_gateway = e.db.token("gateway")
-    try:
-        e.s = Server(e.db)
-    except BaseException:
-        e.db.drop()
-        raise
-    yield e
-    try:
-        e.s.stop()
-    finally:
-        e.db.drop()
+    e.s = make_module_server(
+        seed=lambda db: db.ctl("directory", "create", "other"),
+        tokens={"entra": {"scopes": "scim", "name": "entra"},
+                "entra-b": {"scopes": "scim", "directory": "other",
+                            "name": "entra-b"},
+                "gateway": "gateway"})
+    e.db = e.s.db
+    e.tok, e.tok_other = e.s.tokens["entra"], e.s.tokens["entra-b"]
+    e.tok_gateway = e.s.tokens["gateway"]
+    return e
 
 
 def call(e, method, path, body=None, token=None, headers=None):
@@ -667,10 +660,9 @@ def test_parallel_patches_of_one_user_serialise(env):
     assert v["meta"]["version"] == 'W/"11"'
 
 
-def test_database_outage_is_503_with_retry_after(env):
-    db = Database()
-    tok = db.token("scim")
-    s = Server(db, workers=1)
+def test_database_outage_is_503_with_retry_after(make_server):
+    s = make_server(tokens=["scim"], workers=1)
+    db, tok = s.db, s.tokens["scim"]
     try:
         r = s.request("GET", "/scim/v2/Users", token=tok)
         assert r.status == 200
@@ -698,7 +690,6 @@ def test_database_outage_is_503_with_retry_after(env):
     finally:
         db.sql(f"ALTER DATABASE {db.name} CONNECTION LIMIT -1")
         s.stop()
-        db.drop()
 
 
 # --- more of section 7 ----------------------------------------------------------

@@ -4,7 +4,6 @@ decisions that change when the rule is then changed through the rules
 API, and simulating changes nothing by itself."""
 import pytest
 
-from conftest import Database, Server
 from seed import ALICE, BOB, CAROL, RULE_ALLOW, RULE_DENY, SENIORS, seed
 
 PRINCIPALS = [ALICE, BOB, CAROL]
@@ -13,16 +12,21 @@ TOOLS = [("github", t) for t in ("create_pull_request", "delete_branch",
     [("jira", "create_issue")]
 
 
-@pytest.fixture(scope="module")
-def srv():
-    db = Database()
+def world(db):
     seed(db, grants=True)
-    tokens = {"gateway": db.token("gateway"), "admin": db.token("admin")}
-    s = Server(db)
-    s.tokens = tokens
-    yield s
-    s.stop()
-    db.drop()
+
+
+@pytest.fixture(scope="module")
+def srv(make_module_server):
+    """For the tests that change no rule."""
+    return make_module_server(seed=world, tokens=["gateway", "admin"])
+
+
+@pytest.fixture
+def own(make_server):
+    """A server of its own for a test that applies its change: each
+    starts from the seeded rules."""
+    return make_server(seed=world, tokens=["gateway", "admin"])
 
 
 def decisions(srv):
@@ -64,7 +68,8 @@ def check(srv, body, apply):
     return sim
 
 
-def test_simulate_add(srv):
+def test_simulate_add(own):
+    srv = own
     rule = {"subject": {"kind": "group", "id": SENIORS}, "server": "github",
             "selector": "create_*", "effect": "deny"}
     sim = check(srv, {"op": "add", "rule": rule},
@@ -73,7 +78,8 @@ def test_simulate_add(srv):
     assert predicted(sim)[1] == {(ALICE, "github", "create_pull_request")}
 
 
-def test_simulate_edit(srv):
+def test_simulate_edit(own):
+    srv = own
     change = {"effect": "allow"}
     sim = check(srv, {"op": "edit", "rule_id": RULE_DENY, "rule": change},
                 lambda: srv.request("PATCH", f"/admin/v1/rules/{RULE_DENY}",
@@ -81,14 +87,16 @@ def test_simulate_edit(srv):
     assert (ALICE, "github", "delete_branch") in predicted(sim)[0]
 
 
-def test_simulate_delete(srv):
+def test_simulate_delete(own):
+    srv = own
     sim = check(srv, {"op": "delete", "rule_id": RULE_ALLOW},
                 lambda: srv.request("DELETE", f"/admin/v1/rules/{RULE_ALLOW}",
                                     token=srv.tokens["admin"]))
     assert predicted(sim)[1]
 
 
-def test_simulate_everyone_rule(srv):
+def test_simulate_everyone_rule(own):
+    srv = own
     rule = {"subject": "everyone", "server": "jira", "selector": "*",
             "effect": "allow"}
     sim = check(srv, {"op": "add", "rule": rule},

@@ -17,7 +17,6 @@ import uuid
 
 import pytest
 
-from conftest import Database, Server
 from policy_model import Local
 from test_feeds import commit_change
 
@@ -172,18 +171,16 @@ def seed_policy(db, rng):
 
 
 @pytest.fixture(scope="module")
-def eq():
+def eq(make_module_server):
     rng = random.Random(SEED)
-    db = Database()
-    seeded = seed_policy(db, rng)
-    tok = db.token("gateway")
-    s = Server(db)
-    s.tok = tok
+    seeded = {}
+    s = make_module_server(
+        seed=lambda db: seeded.update(seed_policy(db, rng)),
+        tokens=["gateway"])
+    s.tok = s.tokens["gateway"]
     s.seeded = seeded
     s.rng = rng
-    yield s
-    s.stop()
-    db.drop()
+    return s
 
 
 def subjects_of(local, rng):

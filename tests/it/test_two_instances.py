@@ -4,26 +4,19 @@ import time
 
 import pytest
 
-from conftest import Database, Server
+from conftest import TOKENS
+
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 @pytest.fixture(scope="module")
-def pair():
-    db = Database()
-    tokens = {"scim": db.token("scim"), "gateway": db.token("gateway"),
-              "admin": db.token("admin"),
-              "global_admin": db.token("admin", directory=None,
-                                       name="global")}
-    a = Server(db, env={"ROLLCALL_INSTANCE": "inst-a"})
-    b = Server(db, env={"ROLLCALL_INSTANCE": "inst-b"})
-    a.tokens = b.tokens = tokens
-    yield a, b
-    a.stop()
-    b.stop()
-    db.drop()
+def pair(make_module_server):
+    a = make_module_server(tokens=TOKENS,
+                           env={"ROLLCALL_INSTANCE": "inst-a"})
+    b = make_module_server(db=a.db, env={"ROLLCALL_INSTANCE": "inst-b"})
+    return a, b
 
 
 def decide(s, subject, tool):

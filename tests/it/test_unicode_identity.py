@@ -37,22 +37,15 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env():
+def env(make_module_server):
     e = Env()
-    e.db = Database()
-    e.tok = e.db.token("scim", name="entra")
-    e.gw = e.db.token("gateway")
-    e.admin = e.db.token("admin")
-    try:
-        e.s = Server(e.db)
-    except BaseException:
-        e.db.drop()
-        raise
-    yield e
-    try:
-        e.s.stop()
-    finally:
-        e.db.drop()
+    e.s = make_module_server(tokens={
+        "entra": {"scopes": "scim", "name": "entra"},
+        "gateway": "gateway", "admin": "admin"})
+    e.db = e.s.db
+    e.tok, e.gw, e.admin = (e.s.tokens[k]
+                            for k in ("entra", "gateway", "admin"))
+    return e
 
 
 def scim(e, method, path, body=None):

@@ -26,6 +26,7 @@
 
 #include "audit_store.h"
 #include "cursor.h"
+#include "lifecycle.h"
 #include "store.h"
 #include "admin.h"
 #include "svc.h"

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "svc.h"
 #include "token.h"
 #include "util.h"

@@ -46,6 +46,7 @@
 #include "feed_store.h"
 #include "feeds.h"
 #include "policy.h"
+#include "policy_glue.h"
 #include "sse.h"
 #include "svc.h"
 #include "util.h"

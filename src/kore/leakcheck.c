@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 
+#include "lifecycle.h"
 #include "svc.h"
 
 #if defined(RC_SANITIZE)

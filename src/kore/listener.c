@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lifecycle.h"
+#include "policy_glue.h"
 #include "store.h"
 #include "svc.h"
 #include "util.h"

@@ -30,6 +30,7 @@
 #include "changering.h"
 #include "changes.h"
 #include "feeds.h"
+#include "policy_glue.h"
 #include "policy_store.h"
 #include "svc.h"
 #include "util.h"

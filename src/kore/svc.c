@@ -22,6 +22,9 @@
 
 #include "build_info.h"
 #include "changering.h"
+#include "lifecycle.h"
+#include "ops_metrics.h"
+#include "policy_glue.h"
 #include "svc.h"
 #include "util.h"
 

@@ -13,7 +13,7 @@
 #include "db.h"
 
 /*
- * http_admin_audit.c: loads the cursor signing key in the parent.
+ * admin_common.c: loads the cursor signing key in the parent.
  * 0, or -1 with the reason.
  */
 int	svc_admin_load(PGconn *, struct svc_db_err *);

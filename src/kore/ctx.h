@@ -1,6 +1,11 @@
 /*
- * ctx.h: what a request carries from authentication to its handler.
- * Included through svc.h.
+ * ctx.h: what a request carries from authentication to its handler
+ * (ctx.c).  Included through svc.h.
+ *
+ * ctx.c and db.c call each other on purpose: the context owns the
+ * request's job slot, so its teardown must release the job
+ * (svc_db_release), while db.c binds a job to a request through that
+ * slot (svc_ctx).  Nothing else touches the slot.
  */
 #ifndef RC_CTX_H
 #define RC_CTX_H
@@ -12,11 +17,19 @@
 
 #include "tokentab.h"
 
+struct svc_db_job;
+
 /*
- * Created on first use and freed by Kore with the request.  state is
- * the handler's own (kore_malloc'd), freed with state_free when the
- * request goes; the database job (db.c) is released then too, and
- * takes state over if it still runs (see svc_db_release in db.h).
+ * Created on first use and freed by Kore with the request.
+ *
+ * job: the request's database job, at most one at a time.  Only db.c
+ * reads or writes it (svc_db_run, svc_db_done, svc_db_forget); the
+ * context's teardown releases it (svc_db_release in db.h).
+ *
+ * state: the handler's own (kore_malloc'd), freed with state_free when
+ * the request goes, or by the job if it still runs then.  While
+ * auth_lookup is set, state is http_auth.c's token look-up, not the
+ * handler's: authentication clears both before the handler runs.
  */
 struct svc_ctx {
 	uint64_t		 start_us;
@@ -24,8 +37,9 @@ struct svc_ctx {
 	int			 authed;
 	struct tokentab_entry	 token;
 	int			 status;
-	void			*job;		/* database job (db.c) */
-	void			*state;		/* handler's own, kore_malloc'd */
+	struct svc_db_job	*job;
+	int			 auth_lookup;
+	void			*state;
 	void			(*state_free)(void *);
 };
 

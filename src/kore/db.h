@@ -37,13 +37,20 @@ struct svc_db_job;
 int	svc_db_run(struct http_request *, svc_db_fn, void *arg);
 int	svc_db_done(struct http_request *, int *result, struct svc_db_err **);
 /*
- * The request that ran job is being freed (the ctx's onfree).  A
- * finished job is freed now and 0 returned.  A job still on its thread
- * (the client left) is cancelled and takes over state: it frees state
- * with state_free, and itself, once the thread is done; returns 1 and
- * the caller must not touch state again.
+ * The caller is done with the request's finished job (and its err):
+ * frees it now rather than with the request, so that another part of
+ * the request (the handler after authentication) starts afresh.
  */
-int	svc_db_release(void *job, void *state, void (*state_free)(void *));
+void	svc_db_forget(struct http_request *);
+/*
+ * For ctx.c only: the request that ran job is being freed.  A finished
+ * job is freed now and 0 returned.  A job still on its thread (the
+ * client left) is cancelled and takes over state: it frees state with
+ * state_free, and itself, once the thread is done; returns 1 and the
+ * caller must not touch state again.
+ */
+int	svc_db_release(struct svc_db_job *, void *state,
+	    void (*state_free)(void *));
 
 /*
  * Jobs of no request.  svc_db_background runs fn on a task thread and

@@ -33,6 +33,12 @@ int	svc_openapi_load(const char *path);
  */
 void	svc_console_load(void);
 
+/*
+ * http_feeds.c, per worker: the feeds' timers and message, and their
+ * observer of the policy index (call after svc_policy_worker_init).
+ */
+void	feeds_worker_init(void);
+
 /* listener.c, on worker 1: LISTEN for changes from other processes. */
 void	svc_listener_start(void);
 

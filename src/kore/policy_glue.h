@@ -30,10 +30,6 @@ struct policy_index		*svc_policy(void);
 const struct policy_dirs	*svc_policy_dirs(void);
 uint64_t			 svc_policy_base_version(void);
 void				 svc_policy_invalidate_all(void);
-/* Called with the version of every record this worker applies. */
-void				 svc_policy_on_seen(void (*)(uint64_t));
-/* Called with the base version after this worker rebuilt its index. */
-void				 svc_policy_on_rebuilt(void (*)(uint64_t));
 /* Rebuild this worker's index from the database (denies meanwhile). */
 void				 svc_policy_rebuild(void);
 
@@ -47,6 +43,31 @@ void				 svc_policy_rebuild(void);
 uint64_t			 svc_policy_proof_age_ms(void);
 int				 svc_policy_stale(void);
 void				 svc_policy_proved(uint64_t at_ms);
+
+/*
+ * Who follows this worker's index: every observer registers once per
+ * worker, at configure (svc_policy_observe), and is never removed; the
+ * struct is the observer's own (static storage).  Any callback may be
+ * NULL.  All run on the event loop, in registration order:
+ *
+ *   seen(v)      a change record of version v was applied (each one);
+ *   advanced(v)  the index now stands at v (once per catch-up that
+ *                moved it, after the records' seen calls);
+ *   rebuilt(v)   the index was rebuilt from the database at base v;
+ *   appended()   this worker appended change records to the ring.
+ *
+ * Today: the listener (listener.c: seen, rebuilt) and the gateway feeds
+ * (http_feeds.c: advanced, appended).
+ */
+struct svc_policy_observer {
+	void				(*seen)(uint64_t);
+	void				(*advanced)(uint64_t);
+	void				(*rebuilt)(uint64_t);
+	void				(*appended)(void);
+	struct svc_policy_observer	*next;		/* policy_glue.c's */
+};
+
+void	svc_policy_observe(struct svc_policy_observer *);
 
 /*
  * After COMMIT of a transaction that flushed a store_changes batch (see

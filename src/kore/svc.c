@@ -330,6 +330,7 @@ kore_worker_configure(void)
 	if (worker->restarted)
 		svc_log(SVC_LOG_WARN, "worker %u restarted", worker->id);
 	svc_policy_worker_init();
+	feeds_worker_init();
 	admin_policy_worker_init();
 	svc_ops_worker_init();
 	if (worker->id == 1)

@@ -9,8 +9,8 @@
  * The other glue headers each belong to one module and are included
  * only where that module is used: auth.h (http_auth.c), policy_glue.h
  * (the worker's policy index), lifecycle.h (what svc.c starts in each
- * module), admin.h (the admin API's shared helpers), gateway.h and
- * feeds.h (the gateway endpoints).
+ * module), admin.h (the admin API's shared helpers), ops_metrics.h,
+ * gateway.h (the gateway endpoints).
  */
 #ifndef RC_SVC_H
 #define RC_SVC_H
@@ -43,6 +43,9 @@
 #define SVC_TOKEN_LOOKUPS_BURST	40
 
 #define SVC_MAX_PROCS		65	/* parent + the most workers */
+
+/* Our Kore message ids (Kore leaves 201-255 to us): all of them here. */
+#define SVC_MSG_FEEDS_NUDGE	231	/* http_feeds.c: apply the ring now */
 
 /*
  * Shared by all processes; mapped by the parent before fork (svc.c).

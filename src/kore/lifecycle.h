@@ -1,6 +1,6 @@
 /*
- * lifecycle.h: what the process lifecycle (svc.c: Kore's parent and
- * worker hooks) calls in each module, one section per file.  Nothing
+ * lifecycle.h: what the process lifecycle (lifecycle.c: Kore's parent
+ * and worker hooks) calls in each module, one section per file.  Nothing
  * here is for handlers.  The parent's loaders run before the fork
  * (workers may be chrooted and sandboxed); a worker's must not fail
  * (Kore respawns a dying worker with no backoff).
@@ -53,11 +53,9 @@ void	svc_antientropy_start(void);
  * wakes them into a futex error that aborts the worker before any
  * report).  A no-op unless ASAN_OPTIONS has detect_leaks=1 (which needs
  * RC_TEST_SANDBOX=off in a worker); a leak makes the process exit 23.
- * worker_exit: also report HTTP requests Kore still holds.
+ * held_requests: also report HTTP requests Kore still holds (a worker
+ * exiting in the leak-checked variant).
  */
-void	svc_leak_check(int worker_exit);
-
-/* svc.c: 1 in the leak-checked test variant (RC_TEST_SANDBOX=off). */
-int	svc_leak_checking(void);
+void	svc_leak_check(int held_requests);
 
 #endif

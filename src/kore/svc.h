@@ -1,6 +1,7 @@
 /*
  * svc.h: the service layer's process state (settings, shared-memory
- * tables), owned by svc.c, and the three headers every glue file needs:
+ * tables), defined in svc.c and filled by lifecycle.c, and the three
+ * headers every glue file needs:
  *
  *   ctx.h       the per-request context
  *   respond.h   responses, errors and logging (respond.c)
@@ -8,9 +9,9 @@
  *
  * The other glue headers each belong to one module and are included
  * only where that module is used: auth.h (http_auth.c), policy_glue.h
- * (the worker's policy index), lifecycle.h (what svc.c starts in each
- * module), admin.h (the admin API's shared helpers), ops_metrics.h,
- * gateway.h (the gateway endpoints).
+ * (the worker's policy index), lifecycle.h (what lifecycle.c starts in
+ * each module), ops_metrics.h, admin.h (the admin API's shared helpers)
+ * and gateway.h (the gateway endpoints).
  */
 #ifndef RC_SVC_H
 #define RC_SVC_H
@@ -48,8 +49,9 @@
 #define SVC_MSG_FEEDS_NUDGE	231	/* http_feeds.c: apply the ring now */
 
 /*
- * Shared by all processes; mapped by the parent before fork (svc.c).
- * Each field names the module that writes it; any process reads.
+ * Shared by all processes; mapped by the parent before fork
+ * (lifecycle.c).  Each field names the module that writes it; any
+ * process reads.
  */
 struct svc_shared {
 	uint64_t	started_ms;
@@ -74,7 +76,7 @@ struct changering;
 
 /*
  * The process's service state, filled by the parent before the fork
- * (svc.c) and read-only afterwards, except through the shared tables
+ * (lifecycle.c) and read-only afterwards, except through the shared tables
  * it points to (which have their own rules: tokentab.h, metrics.h,
  * changering.h).
  */

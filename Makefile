@@ -1,6 +1,7 @@
 # rollcall: one Kore-based executable, a CLI, and their tests.
 #
-#   make            build rollcall and rollcallctl
+#   make            build rollcall and rollcallctl (build/release/, or
+#                   build/asan/ with SANITIZE=1; nothing at the top level)
 #   make run        install what is missing, start the local PostgreSQL,
 #                   migrate, build and run the server in the foreground
 #   make stop       stop the local PostgreSQL
@@ -73,8 +74,6 @@ BUILDINFO_OBJ	= $(B)/gen/build_info.o
 LDLIBS		= -ljansson -lssl -lcrypto -lutf8proc -lm
 
 all: $(B)/rollcall $(B)/rollcallctl
-	@ln -sf $(B)/rollcall rollcall
-	@ln -sf $(B)/rollcallctl rollcallctl
 
 $(B)/rollcall: $(KOBJS) $(SVC_OBJS) $(STORE_OBJS) $(B)/libcore.a \
     $(BUILDINFO_OBJ)
@@ -118,7 +117,7 @@ $(B)/ctl/%.o: src/ctl/%.c src/core/*.h src/store/*.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -Isrc/store -c $< -o $@
 
-# Kore itself, from the Debian package's source tree (kore-craft.md 1.3).
+# Kore itself, compiled from the Debian package's source tree ($(KORE)).
 $(B)/kore/platform.h:
 	@mkdir -p $(@D)
 	sh $(KORE)/misc/linux-platform.sh > $@
@@ -152,6 +151,15 @@ $(B)/tests/check_%: tests/check_%.c $(B)/libcore.a
 	    -DSHARED_DIR='"$(CURDIR)/../shared"' $< -o $@ $(B)/libcore.a \
 	    $(CHECK_LIBS) $(LDLIBS)
 
+# The store's filter->SQL compiler is pure text generation: its program
+# links that one store object and needs no database.
+$(B)/tests/check_scim_filter_sql: tests/check_scim_filter_sql.c \
+    $(B)/store/scim_filter_sql.o $(B)/libcore.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -Isrc/store \
+	    -DTESTS_DIR='"$(CURDIR)/tests"' $< -o $@ \
+	    $(B)/store/scim_filter_sql.o $(B)/libcore.a $(CHECK_LIBS) $(LDLIBS)
+
 check-bins: $(CHECK_BINS)
 
 check: $(CHECK_BINS)
@@ -164,9 +172,9 @@ headers:
 	        $(CFLAGS) -Isrc/core -x c -fsyntax-only - || exit 1; done
 
 # libFuzzer harnesses (tests/fuzz): clang with ASan + UBSan like the
-# SANITIZE=1 build.  The core (and the store file the policy harness
-# needs) is compiled again by clang into build/fuzz: gcc's objects do not
-# mix reliably with -fsanitize=fuzzer.  Corpora grown by a run stay in
+# SANITIZE=1 build.  The core (and the store files the policy and filter
+# harnesses need) is compiled again by clang into build/fuzz: gcc's
+# objects do not mix reliably with -fsanitize=fuzzer.  Corpora grown by a run stay in
 # build/fuzz/corpus, crashes in build/fuzz/crashes; tests/fuzz/seeds
 # holds only the hand-written seeds.
 FUZZ_CC		?= clang
@@ -201,6 +209,12 @@ $(FUZZ_B)/fuzz_policy_apply: tests/fuzz/fuzz_policy_apply.c tests/fuzz/fuzz.h \
 	    -Isrc/store $< -o $@ $(FUZZ_STORE_OBJS) $(FUZZ_B)/libcore.a \
 	    -lpq $(LDLIBS)
 
+$(FUZZ_B)/fuzz_scim_filter: tests/fuzz/fuzz_scim_filter.c tests/fuzz/fuzz.h \
+    $(FUZZ_B)/store/scim_filter_sql.o $(FUZZ_B)/libcore.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc/core \
+	    -Isrc/store $< -o $@ $(FUZZ_B)/store/scim_filter_sql.o \
+	    $(FUZZ_B)/libcore.a $(LDLIBS)
+
 $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_B)/libcore.a
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc/core \
 	    $< -o $@ $(FUZZ_B)/libcore.a $(LDLIBS)
@@ -220,6 +234,7 @@ stop:
 test:
 	@sh scripts/test.sh
 
+# Also the top-level links earlier versions made.
 clean:
 	rm -rf build rollcall rollcallctl
 

@@ -10,14 +10,16 @@ sh scripts/install-deps.sh run
 sh scripts/localpg.sh start
 ROLLCALL_DATABASE_URL=${ROLLCALL_DATABASE_URL:-$(sh scripts/localpg.sh dsn)}
 export ROLLCALL_DATABASE_URL
-# ./rollcallctl in another shell finds this database with no extra step:
-# it reads this file when it exists (ROLLCALL_* variables still win).
+# build/release/rollcallctl in another shell finds this database with no
+# extra step: it reads this file when it exists (ROLLCALL_* variables
+# still win).
 # (Next to the cluster: .run/ unless RC_PGDIR moves it, as tests do.)
 ctlconf=$(dirname "${RC_PGDIR:-.run/pg}")/rollcallctl.settings
-(umask 077 && printf '# written by make run; read by ./rollcallctl\n%s\n' \
+(umask 077 && printf '# written by make run; read by rollcallctl\n%s\n' \
     "database_url = $ROLLCALL_DATABASE_URL" > "$ctlconf")
-make -s all
-./rollcallctl migrate
-./rollcallctl bootstrap
+# Always the release build, whatever SANITIZE the environment holds.
+make -s SANITIZE= all
+build/release/rollcallctl migrate
+build/release/rollcallctl bootstrap
 echo "starting rollcall (Ctrl-C to stop)"
-exec ./rollcall -c conf/rollcall.conf -f -n -r
+exec build/release/rollcall -c conf/rollcall.conf -f -n -r

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <jansson.h>
@@ -358,8 +359,9 @@ build_scimmy(json_t *file)
 
 START_TEST(test_scimmy_count)
 {
-	/* Guard against the loop silently running zero cases. */
-	ck_assert_int_ge(json_array_size(scimmy), 18);
+	/* Guard against the loops silently running zero cases. */
+	if (scimmy != NULL)
+		ck_assert_int_ge(json_array_size(scimmy), 18);
 	ck_assert_int_ge(json_array_size(fixtures), 100);
 }
 END_TEST
@@ -964,7 +966,9 @@ patch_suite(void)
 	tcase_add_test(tc, test_scimmy_count);
 	tcase_add_loop_test(tc, test_fixture, 0,
 	    (int)json_array_size(fixtures));
-	tcase_add_loop_test(tc, test_scimmy, 0, (int)json_array_size(scimmy));
+	if (scimmy != NULL)
+		tcase_add_loop_test(tc, test_scimmy, 0,
+		    (int)json_array_size(scimmy));
 	tcase_add_test(tc, test_replace_complex_merges);
 	suite_add_tcase(s, tc);
 
@@ -990,23 +994,46 @@ patch_suite(void)
 	return (s);
 }
 
+/*
+ * scimmy's patchop.json is a third-party file kept outside the
+ * repository, in shared/ beside the checkout (CI has it; RC_SHARED_DIR
+ * overrides).  A clone without it skips those cases and says so in one
+ * line scripts/run-unit.sh counts; a file that exists but does not load
+ * fails.
+ */
 int
 main(void)
 {
-	SRunner	*sr;
-	json_t	*file, *sfile;
-	int	 failed;
+	SRunner		*sr;
+	json_t		*file, *sfile;
+	const char	*dir;
+	char		 path[4096];
+	int		 failed;
 
 	file = load(TESTS_DIR "/fixtures/patch-entra.json");
-	sfile = load(SHARED_DIR "/thirdparty/scimmy/patchop.json");
-	if (file == NULL || sfile == NULL)
+	if (file == NULL)
 		return (1);
 	fixtures = json_incref(json_object_get(file, "vectors"));
-	scimmy = build_scimmy(sfile);
 	json_decref(file);
-	json_decref(sfile);
-	if (!json_is_array(fixtures) || scimmy == NULL)
+	if (!json_is_array(fixtures))
 		return (1);
+
+	if ((dir = getenv("RC_SHARED_DIR")) == NULL || *dir == '\0')
+		dir = SHARED_DIR;
+	snprintf(path, sizeof(path), "%s/thirdparty/scimmy/patchop.json",
+	    dir);
+	if (access(path, F_OK) == -1) {
+		printf("SKIP 1: the scimmy patchop.json loop: %s not found "
+		    "(third-party, outside the repository)\n", path);
+		fflush(stdout);		/* before Check forks */
+	} else {
+		if ((sfile = load(path)) == NULL)
+			return (1);
+		scimmy = build_scimmy(sfile);
+		json_decref(sfile);
+		if (scimmy == NULL)
+			return (1);
+	}
 
 	sr = srunner_create(patch_suite());
 	srunner_run_all(sr, CK_NORMAL);

@@ -85,15 +85,6 @@ START_TEST(test_bearer_parse)
 }
 END_TEST
 
-START_TEST(test_ct_equal)
-{
-	ck_assert(rc_ct_equal("abcd", "abcd", 4));
-	ck_assert(!rc_ct_equal("abcd", "abce", 4));
-	ck_assert(!rc_ct_equal("xbcd", "abcd", 4));
-	ck_assert(rc_ct_equal("", "", 0));
-}
-END_TEST
-
 static struct tokentab	*tt;
 static void		*tt_mem;
 #define SLOTS	64
@@ -326,7 +317,6 @@ main(void)
 	tcase_add_test(tc, test_hash_known_vector);
 	tcase_add_test(tc, test_scopes);
 	tcase_add_test(tc, test_bearer_parse);
-	tcase_add_test(tc, test_ct_equal);
 	suite_add_tcase(s, tc);
 	tab = tcase_create("tokentab");
 	tcase_add_checked_fixture(tab, tab_setup, tab_teardown);

@@ -1,4 +1,4 @@
-"""Anti-entropy cost at the tiers of policy-api.md: a real server on a
+"""Anti-entropy cost at the tiers of tiers.py: a real server on a
 private PostgreSQL, tier data from tiers.py, anti-entropy every 3 s, and
 the time of each check read from the server's debug log (the database
 query on a task thread, and the digest of the worker's own index on its

@@ -1,5 +1,5 @@
-"""Realistic policy data at the sizes of policy-api.md ("Sizes to design
-and benchmark for"), generated inside PostgreSQL (generate_series) so
+"""Realistic policy data at the sizes README's "Benchmarks" names (tiers
+S, M, L), generated inside PostgreSQL (generate_series) so
 tier L loads in seconds.  Used by the benchmarks; not a test.
 
     python3 scripts/bench/tiers.py S|M|L DSN     # into a migrated, empty database

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -18,8 +19,8 @@
 
 static int	cursor_mac(const unsigned char *, const char *, const char *,
 		    size_t, unsigned char *);
-static void	err_set(struct cursor_err *, const char *);
-static void	err_param(struct cursor_err *, const char *, size_t,
+static void	cursor_err_set(struct cursor_err *, const char *);
+static void	cursor_err_param(struct cursor_err *, const char *, size_t,
 		    const char *);
 static int	pct_decode(char *, size_t *);
 static int	utf8_valid(const unsigned char *, size_t);
@@ -28,7 +29,7 @@ static unsigned char	process_key[CURSOR_KEY_LEN];
 static int		process_key_state;	/* 0 none, 1 writing, 2 set */
 
 static void
-err_set(struct cursor_err *err, const char *msg)
+cursor_err_set(struct cursor_err *err, const char *msg)
 {
 	if (err != NULL) {
 		err->param[0] = '\0';
@@ -37,7 +38,7 @@ err_set(struct cursor_err *err, const char *msg)
 }
 
 static void
-err_param(struct cursor_err *err, const char *param, size_t len,
+cursor_err_param(struct cursor_err *err, const char *param, size_t len,
     const char *msg)
 {
 	size_t	n;
@@ -120,7 +121,7 @@ cursor_decode(const unsigned char key[CURSOR_KEY_LEN], const char *scope,
 
 	len = strnlen(token, CURSOR_TOKEN_MAX + 1);
 	if (len == 0 || len > CURSOR_TOKEN_MAX) {
-		err_set(err, "cursor is empty or too long");
+		cursor_err_set(err, "cursor is empty or too long");
 		return (-1);
 	}
 	if ((dot = strchr(token, '.')) == NULL ||
@@ -129,21 +130,21 @@ cursor_decode(const unsigned char key[CURSOR_KEY_LEN], const char *scope,
 	    rc_b64url_decode(dot + 1, strlen(dot + 1), mac, sizeof(mac),
 	    &maclen) == -1 || maclen != CURSOR_MAC_LEN ||
 	    memchr(raw, '\0', rawlen) != NULL) {
-		err_set(err, "cursor is malformed: pass back the next_cursor "
-		    "value unchanged");
+		cursor_err_set(err, "cursor is malformed: pass back the "
+		    "next_cursor value unchanged");
 		return (-1);
 	}
 	if (cursor_mac(key, scope, (const char *)raw, rawlen, want) == -1) {
-		err_set(err, "cursor cannot be checked now");
+		cursor_err_set(err, "cursor cannot be checked now");
 		return (-1);
 	}
-	if (!rc_ct_equal(mac, want, sizeof(mac))) {
-		err_set(err, "cursor was altered or belongs to another query "
-		    "(filters, order and sort must stay the same)");
+	if (CRYPTO_memcmp(mac, want, sizeof(mac)) != 0) {
+		cursor_err_set(err, "cursor was altered or belongs to another "
+		    "query (filters, order and sort must stay the same)");
 		return (-1);
 	}
 	if (rawlen >= size) {
-		err_set(err, "cursor position is too long");
+		cursor_err_set(err, "cursor position is too long");
 		return (-1);
 	}
 	memcpy(pos, raw, rawlen);
@@ -226,16 +227,16 @@ cursor_params_parse(const char *qs, const char *const *allowed,
 	size_t	 len, nlen, vlen, i;
 
 	memset(params, 0, sizeof(*params));
-	err_set(err, "");
+	cursor_err_set(err, "");
 	if (qs == NULL || *qs == '\0')
 		return (0);
 	len = strnlen(qs, CURSOR_QS_MAX + 1);
 	if (len > CURSOR_QS_MAX) {
-		err_set(err, "query string is too long");
+		cursor_err_set(err, "query string is too long");
 		return (-1);
 	}
 	if ((params->buf = malloc(len + 1)) == NULL) {
-		err_set(err, "out of memory");
+		cursor_err_set(err, "out of memory");
 		return (-1);
 	}
 	memcpy(params->buf, qs, len + 1);
@@ -257,8 +258,8 @@ cursor_params_parse(const char *qs, const char *const *allowed,
 		vlen = strlen(value);
 		if (pct_decode(name, &nlen) == -1 ||
 		    !utf8_valid((unsigned char *)name, nlen)) {
-			err_param(err, "", 0, "a query parameter name is "
-			    "not valid percent-encoded UTF-8");
+			cursor_err_param(err, "", 0, "a query parameter name "
+			    "is not valid percent-encoded UTF-8");
 			return (-1);
 		}
 		name[nlen] = '\0';
@@ -266,26 +267,29 @@ cursor_params_parse(const char *qs, const char *const *allowed,
 			if (strcmp(allowed[i], name) == 0)
 				break;
 		if (allowed[i] == NULL) {
-			err_param(err, name, nlen, "unknown query parameter");
+			cursor_err_param(err, name, nlen,
+			    "unknown query parameter");
 			return (-1);
 		}
 		if (pct_decode(value, &vlen) == -1 ||
 		    !utf8_valid((unsigned char *)value, vlen)) {
-			err_param(err, name, nlen, "value is not valid "
+			cursor_err_param(err, name, nlen, "value is not valid "
 			    "percent-encoded UTF-8");
 			return (-1);
 		}
 		value[vlen] = '\0';
 		if (vlen == 0) {
-			err_param(err, name, nlen, "value is empty");
+			cursor_err_param(err, name, nlen, "value is empty");
 			return (-1);
 		}
 		if (cursor_params_get(params, name) != NULL) {
-			err_param(err, name, nlen, "parameter is repeated");
+			cursor_err_param(err, name, nlen,
+			    "parameter is repeated");
 			return (-1);
 		}
 		if (params->n == CURSOR_PARAMS_MAX) {
-			err_param(err, name, nlen, "too many parameters");
+			cursor_err_param(err, name, nlen,
+			    "too many parameters");
 			return (-1);
 		}
 		params->p[params->n].name = name;

@@ -1,6 +1,6 @@
 /*
  * decision_req: the shape of a decision endpoint's JSON body, checked
- * before anything is looked up (policy-api.md "Decision semantics"):
+ * before anything is looked up (README, "Decision semantics"):
  *
  *   POST /v1/authorize        {"subject", "server", "tool"}
  *   POST /v1/authorize/batch  {"subject", "items": [{"server", "tool"}]}

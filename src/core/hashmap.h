@@ -9,8 +9,8 @@
  * Not thread-safe; each user owns its table.
  */
 
-#ifndef HASHMAP_H
-#define HASHMAP_H
+#ifndef RC_HASHMAP_H
+#define RC_HASHMAP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -13,15 +13,15 @@
  * are different characters an administrator can see, not spellings.
  *
  * Every layer that compares names uses this one function: the SCIM
- * store writes the keys into users.user_name_key / users.emails_key
+ * store keeps the keys of userName and of each email in indexed columns
  * (uniqueness, SCIM filters, admin search), and the policy index keys
  * its aliases and each asked subject with it.  libutf8proc does the
  * Unicode work; pure ASCII takes a fast path with the same result and
  * no allocation.
  */
 
-#ifndef IDKEY_H
-#define IDKEY_H
+#ifndef RC_IDKEY_H
+#define RC_IDKEY_H
 
 #include <stddef.h>
 #include <sys/types.h>
@@ -52,4 +52,4 @@ int	 idkey_edge_space(const char *s, size_t len);
 /* A sentence for an IDKEY_E* code. */
 const char *idkey_strerror(ssize_t);
 
-#endif /* IDKEY_H */
+#endif /* RC_IDKEY_H */

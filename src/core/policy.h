@@ -11,7 +11,7 @@
  * up the principal, server and tool by hash and scans only the rules
  * that can apply to that principal: no allocation, no database.
  *
- * Decision order (docs/policy-api.md): principal state, unknown tool,
+ * Decision order (README, "Decision semantics"): principal state, unknown tool,
  * deny rule, allow rule, elevate rule + active grant, no rule.  When
  * several rules of one effect match, the lowest rule id (strcmp) wins,
  * and among covering grants the lowest grant id, so answers do not
@@ -42,8 +42,8 @@
  * Single-threaded: one index per worker, no locking.
  */
 
-#ifndef POLICY_H
-#define POLICY_H
+#ifndef RC_POLICY_H
+#define RC_POLICY_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -19,8 +19,8 @@
  * leaves meta.location out.
  */
 
-#ifndef SCIM_DISCOVERY_H
-#define SCIM_DISCOVERY_H
+#ifndef RC_SCIM_DISCOVERY_H
+#define RC_SCIM_DISCOVERY_H
 
 #include <jansson.h>
 
@@ -105,4 +105,4 @@ const char	*scim_discovery_describe(const struct scim_schema *,
 		    const struct scim_attr *attr,
 		    const struct scim_attr *sub);
 
-#endif /* SCIM_DISCOVERY_H */
+#endif /* RC_SCIM_DISCOVERY_H */

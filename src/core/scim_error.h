@@ -9,8 +9,8 @@
  * names the attribute or the filter column and says what to change.
  */
 
-#ifndef SCIM_ERROR_H
-#define SCIM_ERROR_H
+#ifndef RC_SCIM_ERROR_H
+#define RC_SCIM_ERROR_H
 
 #include <jansson.h>
 
@@ -56,4 +56,4 @@ int	scim_err_set(struct scim_err *, int status, const char *scim_type,
  */
 json_t	*scim_error_json(const struct scim_err *);
 
-#endif /* SCIM_ERROR_H */
+#endif /* RC_SCIM_ERROR_H */

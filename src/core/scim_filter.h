@@ -1,10 +1,11 @@
 /*
  * scim_filter: RFC 7644 section 3.4.2.2 filters.  A lexer and a
  * recursive-descent parser build an AST, checked against the schema of
- * the resource type; the AST is then either evaluated against a JSON
- * resource (or against one element of a multi-valued attribute, for
- * PATCH value filters) or compiled into a parameterised PostgreSQL
- * boolean expression for the list endpoints.
+ * the resource type; the AST is then evaluated against a JSON resource
+ * (or against one element of a multi-valued attribute, for PATCH value
+ * filters).  The store compiles the same AST into SQL for the list
+ * endpoints (scim_filter_sql.h in src/store); nothing here knows the
+ * database.
  *
  * The parser is deliberately bounded (input length, nesting depth,
  * number of terms) because the text comes straight from the query
@@ -13,8 +14,8 @@
  * (userName sw O, Microsoft's test suite) is taken as a string.
  */
 
-#ifndef SCIM_FILTER_H
-#define SCIM_FILTER_H
+#ifndef RC_SCIM_FILTER_H
+#define RC_SCIM_FILTER_H
 
 #include <stddef.h>
 
@@ -75,13 +76,6 @@ struct scim_filter {
 	int			 column;	/* 1-based, for messages */
 };
 
-/* Generated SQL: text with $n placeholders and its text parameters. */
-struct scim_sql {
-	char	*text;
-	char	**params;	/* nparams NUL-terminated strings */
-	size_t	 nparams;
-};
-
 /*
  * Parse a filter for a resource type.  On success *out is a new AST the
  * caller frees with scim_filter_free().  On failure returns -1, *out is
@@ -102,6 +96,14 @@ int	scim_filter_parse_value(enum scim_resource,
 
 /* Free an AST (NULL is fine). */
 void	scim_filter_free(struct scim_filter *);
+
+/*
+ * The attribute a path compares: for a relative path the element's
+ * sub-attribute (or the attribute itself when name is NULL), else the
+ * sub-attribute or attribute of ref.  NULL in schema-less mode.
+ */
+const struct scim_attr *scim_filter_path_target(
+	    const struct scim_filter_path *);
 
 /*
  * Evaluate a top-level filter against a normalised resource.  Returns 1
@@ -125,19 +127,6 @@ int	scim_filter_match_element(const struct scim_filter *,
 char	*scim_filter_to_string(const struct scim_filter *);
 
 /*
- * Compile a top-level filter into a SQL boolean expression over the
- * users or groups table (no alias, see sql/), placeholders numbered from
- * first_param.  Values only ever travel as parameters.  out is filled on
- * success (release with scim_sql_clear()); on failure returns -1 with 400
- * invalidFilter (e.g. gt on a boolean) and out left empty.
- */
-int	scim_filter_to_sql(const struct scim_filter *, enum scim_resource,
-	    struct scim_sql *out, int first_param, struct scim_err *);
-
-/* Free what scim_filter_to_sql() put in sql and zero it (NULL-safe). */
-void	scim_sql_clear(struct scim_sql *);
-
-/*
  * A PATCH path (RFC 7644 section 3.5.2): "[URN:]attr[.sub]" or
  * "[URN:]attr[valFilter][.sub]".  filter is the bracket filter or NULL.
  */
@@ -157,4 +146,4 @@ int	scim_path_parse(enum scim_resource, const char *text,
 /* Free the filter held by a path and zero it (NULL-safe). */
 void	scim_path_clear(struct scim_path *);
 
-#endif /* SCIM_FILTER_H */
+#endif /* RC_SCIM_FILTER_H */

@@ -5,7 +5,7 @@
  * URN prefixes, sub-attributes, value filters all come from scim_schema
  * and scim_filter) and then applied to a deep copy of the document.  The
  * shapes Entra sends that the RFC does not allow are accepted on purpose;
- * each is marked "Entra" below with the entra-scim.md section 7 item.
+ * each is marked "Entra" below.
  *
  * Choices the RFC leaves open, fixed here:
  * - an empty string, null, [] or {} as a value means "unassigned": the
@@ -291,7 +291,7 @@ ctx_cleanup(struct patch_ctx *ctx)
 	ctx->doc = NULL;
 }
 
-/* Structural names are case-insensitive (entra-scim.md section 3). */
+/* Structural names are case-insensitive (RFC 7643 section 2.1). */
 static json_t *
 obj_get_ci(const json_t *obj, const char *name)
 {

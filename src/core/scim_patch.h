@@ -1,7 +1,7 @@
 /*
  * scim_patch: apply an RFC 7644 section 3.5.2 PatchOp body to a User or
  * Group document held in memory, in Microsoft Entra's dialects as well as
- * the RFC's (entra-scim.md sections 4.3, 4.4, 4.6 and 7).
+ * the RFC's (README, "What rollcall supports").
  *
  * The engine is all or nothing: it works on a deep copy and only touches
  * the caller's document once every operation has succeeded.
@@ -23,8 +23,8 @@
  * the order they were first named.
  */
 
-#ifndef SCIM_PATCH_H
-#define SCIM_PATCH_H
+#ifndef RC_SCIM_PATCH_H
+#define RC_SCIM_PATCH_H
 
 #include <stddef.h>
 
@@ -89,4 +89,4 @@ int	scim_patch_apply(enum scim_resource, json_t *resource,
 	    const json_t *body, struct scim_patch_result *res,
 	    struct scim_err *err);
 
-#endif /* SCIM_PATCH_H */
+#endif /* RC_SCIM_PATCH_H */

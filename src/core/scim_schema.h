@@ -14,8 +14,8 @@
  * valid for the life of the process and must not be freed.
  */
 
-#ifndef SCIM_SCHEMA_H
-#define SCIM_SCHEMA_H
+#ifndef RC_SCIM_SCHEMA_H
+#define RC_SCIM_SCHEMA_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -225,4 +225,4 @@ json_t	*scim_schema_project(enum scim_resource, const json_t *resource,
  */
 int	scim_datetime_parse(const char *s, int64_t *secs, long *nsec);
 
-#endif /* SCIM_SCHEMA_H */
+#endif /* RC_SCIM_SCHEMA_H */

@@ -9,61 +9,16 @@
 #include <string.h>
 
 #include "sse.h"
+#include "util.h"
 
 #define SSE_FIELD_MAX	256
 #define SSE_POS_MAX	32	/* "<int64>.<int32>" fits in 31 bytes */
 
-static const char	b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int	b64url_value(char);
-static int	b64url_decode(const char *, size_t, char *, size_t, size_t *);
 static int	parse_dec(const char *, size_t, int64_t, int64_t *);
 static int	buf_put(struct sse_buf *, const char *, size_t);
 static int	field_ok(const char *);
 static int	buf_line(struct sse_buf *, const char *, const char *,
 		    size_t);
-
-static int
-b64url_value(char c)
-{
-	const char	*p;
-
-	if (c == '\0' || (p = strchr(b64url, c)) == NULL)
-		return (-1);
-	return ((int)(p - b64url));
-}
-
-/* Decodes unpadded base64url; refuses non-canonical trailing bits. */
-static int
-b64url_decode(const char *in, size_t n, char *out, size_t size, size_t *len)
-{
-	unsigned int	acc;
-	size_t		i, o;
-	int		v, bits;
-
-	if (n % 4 == 1)
-		return (-1);
-	acc = 0;
-	bits = 0;
-	o = 0;
-	for (i = 0; i < n; i++) {
-		if ((v = b64url_value(in[i])) == -1)
-			return (-1);
-		acc = (acc << 6) | (unsigned int)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= size)
-				return (-1);
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	if ((acc & ((1u << bits) - 1)) != 0)
-		return (-1);
-	*len = o;
-	return (0);
-}
 
 /* Strict decimal in [0, max]: digits only, no leading zeros. */
 static int
@@ -89,10 +44,9 @@ parse_dec(const char *s, size_t n, int64_t max, int64_t *out)
 int
 sse_cursor_encode(const struct sse_cursor *c, char *out, size_t size)
 {
-	char		pos[SSE_POS_MAX];
-	unsigned int	acc;
-	size_t		i, o, n;
-	int		bits, len;
+	char	pos[SSE_POS_MAX];
+	size_t	n;
+	int	len;
 
 	if (c->version < 0 || c->idx < 0)
 		return (-1);
@@ -101,22 +55,9 @@ sse_cursor_encode(const struct sse_cursor *c, char *out, size_t size)
 	if (len < 0 || (size_t)len >= sizeof(pos))
 		return (-1);
 	n = (size_t)len;
-	if (size < (n * 4 + 2) / 3 + 1)
+	if (size < rc_b64url_len(n) + 1)
 		return (-1);
-	acc = 0;
-	bits = 0;
-	o = 0;
-	for (i = 0; i < n; i++) {
-		acc = (acc << 8) | (unsigned char)pos[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = b64url[(acc >> bits) & 0x3f];
-		}
-	}
-	if (bits > 0)
-		out[o++] = b64url[(acc << (6 - bits)) & 0x3f];
-	out[o] = '\0';
+	rc_b64url_encode((const unsigned char *)pos, n, out);
 	return (0);
 }
 
@@ -130,7 +71,8 @@ sse_cursor_decode(const char *text, struct sse_cursor *c)
 
 	if (text == NULL || (n = strlen(text)) == 0 || n >= SSE_CURSOR_MAX)
 		return (-1);
-	if (b64url_decode(text, n, pos, sizeof(pos) - 1, &len) == -1)
+	if (rc_b64url_decode(text, n, (unsigned char *)pos, sizeof(pos) - 1,
+	    &len) == -1)
 		return (-1);
 	pos[len] = '\0';
 	if (memchr(pos, '\0', len) != NULL ||

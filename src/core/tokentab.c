@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "tokentab.h"
 #include "util.h"
 
@@ -100,7 +102,8 @@ find_slot(const struct tokentab *tt, const unsigned char *hash, uint32_t *out)
 			*out = i;
 			return (0);
 		}
-		if (rc_ct_equal(tt->slots[i].entry.hash, hash, TOKEN_HASH_LEN)) {
+		if (CRYPTO_memcmp(tt->slots[i].entry.hash, hash,
+		    TOKEN_HASH_LEN) == 0) {
 			*out = i;
 			return (1);
 		}

@@ -85,7 +85,7 @@ uint64_t		 tokentab_generation(struct tokentab *);
 /*
  * Calls fn for each token used since it was last reported, with its
  * id and last-use time, and marks it reported.  For persisting
- * last_used_at in batches instead of on every request.
+ * the stored last-use time in batches instead of on every request.
  */
 void			 tokentab_collect_used(struct tokentab *,
 			    void (*fn)(const char *id, uint64_t ms, void *),

@@ -31,20 +31,6 @@ rc_strlcpy(char *dst, const char *src, size_t size)
 	return (len);
 }
 
-int
-rc_ct_equal(const void *a, const void *b, size_t n)
-{
-	const volatile unsigned char	*pa = a, *pb = b;
-	unsigned char			 diff;
-	size_t				 i;
-
-	diff = 0;
-	for (i = 0; i < n; i++)
-		diff |= pa[i] ^ pb[i];
-
-	return (diff == 0);
-}
-
 uint64_t
 rc_now_ms(void)
 {

@@ -1,7 +1,8 @@
 /*
- * util: small helpers every module needs: bounded string copy, constant
- * time comparison, clocks, hex and base64url encoding, random bytes.
- * Pure C (libcrypto for randomness), no Kore.
+ * util: small helpers every module needs: bounded string copy, clocks,
+ * hex and base64url encoding (the only base64url codec), random bytes.
+ * Pure C (libcrypto for randomness), no Kore.  Constant-time comparison
+ * is OpenSSL's CRYPTO_memcmp.
  */
 #ifndef RC_UTIL_H
 #define RC_UTIL_H
@@ -11,9 +12,6 @@
 
 /* Copies src into dst (size bytes), always NUL-terminates; returns strlen(src). */
 size_t		 rc_strlcpy(char *dst, const char *src, size_t size);
-
-/* 1 when the n bytes at a and b are equal; time depends only on n. */
-int		 rc_ct_equal(const void *a, const void *b, size_t n);
 
 /* Wall clock in milliseconds since the epoch. */
 uint64_t	 rc_now_ms(void);

@@ -252,16 +252,11 @@ cmd_admin(int argc, char **argv)
 	conn = db_connect();
 	out = NULL;
 	rc = -1;
-	for (i = 0; i < 5; i++) {
-		store_changes_init(&changes, actor.name);
-		rq.changes = &changes;
-		rq.retry = 0;
-		rc = policy_admin_run(conn, &rq, &out, &err);
-		store_changes_cleanup(&changes);
-		if (rc == 0 || !rq.retry)
-			break;
-		(void)usleep((useconds_t)(5000 * (i + 1)));
-	}
+	/* Reruns after a serialisation failure: policy_admin_run. */
+	store_changes_init(&changes, actor.name);
+	rq.changes = &changes;
+	rc = policy_admin_run(conn, &rq, &out, &err);
+	store_changes_cleanup(&changes);
 	PQfinish(conn);
 	json_decref(body);
 	json_decref(query);

@@ -338,7 +338,7 @@ cmd_revoke_all(int argc, char **argv)
 	memset(&err, 0, sizeof(err));
 	conn = db_connect();
 	store_changes_init(&changes, actor.name);
-	if (store_principal_revoke_all(conn, &actor, argv[optind], !restore,
+	if (principal_store_revoke_all(conn, &actor, argv[optind], !restore,
 	    &changes, &ngrants, &err) == -1)
 		die("%s", err.msg);
 	store_changes_cleanup(&changes);

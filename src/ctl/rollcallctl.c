@@ -41,6 +41,7 @@
 #include "build_info.h"
 #include "directory_store.h"
 #include "idkey_store.h"
+#include "migration.h"
 #include "settings.h"
 #include "store.h"
 #include "token.h"
@@ -51,6 +52,12 @@ extern char	**environ;
 
 /* Written by scripts/run.sh ('make run'); read when it exists. */
 #define CTL_RUN_SETTINGS	".run/rollcallctl.settings"
+
+/* One sql/NNN_name.sql file. */
+struct migration_file {
+	long long	 version;
+	char		*name;
+};
 
 struct settings		 settings;
 static char		 actor_name[64];
@@ -65,7 +72,9 @@ static int	 cmd_directory(int, char **);
 static int	 cmd_audit(int, char **);
 static int	 cmd_users(int, char **);
 static int	 cmd_user(int, char **);
-static int	 name_cmp(const void *, const void *);
+static int	 migration_file_cmp(const void *, const void *);
+static long long	 recorded_versions(PGconn *,
+		    const struct migration_file *, size_t);
 
 
 /* A mistake: usage on stderr, exit 2.  --help: stdout, exit 0. */
@@ -153,10 +162,15 @@ db_connect(void)
 	return (conn);
 }
 
+/* By version; equal versions by name, so a duplicate is reported alike. */
 static int
-name_cmp(const void *a, const void *b)
+migration_file_cmp(const void *a, const void *b)
 {
-	return (strcmp(*(char *const *)a, *(char *const *)b));
+	const struct migration_file	*x = a, *y = b;
+
+	if (x->version != y->version)
+		return (x->version < y->version ? -1 : 1);
+	return (strcmp(x->name, y->name));
 }
 
 static char *
@@ -188,7 +202,11 @@ read_file(const char *path)
 /*
  * Applies sql/NNN_name.sql files in order, each in its own transaction,
  * exactly once.  An advisory lock keeps two starting instances from
- * migrating at the same time.
+ * migrating at the same time.  The files, and the versions the database
+ * has recorded, must each be the start of migration.h's sequence: a gap
+ * or a file numbered below the database's last version is refused
+ * before anything runs, so what is applied is always the files after
+ * the last recorded version, in order.
  */
 static int
 cmd_migrate(int argc, char **argv)
@@ -199,14 +217,14 @@ cmd_migrate(int argc, char **argv)
 	};
 	struct store_err	 err;
 	struct dirent		*de;
+	struct migration_file	*files, *grown;
 	PGconn			*conn;
 	PGresult		*res;
 	DIR			*dir;
 	const char		*dirpath, *p[2];
-	char			**names, **grown, path[1024], num[16], *sql;
+	char			 path[1024], num[24], why[128], *sql;
 	size_t			 n, cap, i;
-	long long		 version;
-	long long		 maxver;
+	long long		*vers, last;
 	long			 keyed;
 	int			 ch, applied;
 
@@ -221,7 +239,7 @@ cmd_migrate(int argc, char **argv)
 	if ((dir = opendir(dirpath)) == NULL)
 		die("cannot read migrations in %s: %s", dirpath,
 		    strerror(errno));
-	names = NULL;
+	files = NULL;
 	n = cap = 0;
 	while ((de = readdir(dir)) != NULL) {
 		if (strlen(de->d_name) < 8 || de->d_name[0] < '0' ||
@@ -230,18 +248,29 @@ cmd_migrate(int argc, char **argv)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			if ((grown = realloc(names, cap * sizeof(*names))) ==
+			if ((grown = realloc(files, cap * sizeof(*files))) ==
 			    NULL)
 				die("out of memory");
-			names = grown;
+			files = grown;
 		}
-		if ((names[n++] = strdup(de->d_name)) == NULL)
+		(void)snprintf(num, sizeof(num), "%.*s",
+		    (int)strspn(de->d_name, "0123456789"), de->d_name);
+		if (rc_parse_int(num, 1, 99999, &files[n].version) == -1)
+			die("migration %s: bad number", de->d_name);
+		if ((files[n++].name = strdup(de->d_name)) == NULL)
 			die("out of memory");
 	}
 	closedir(dir);
 	if (n == 0)
 		die("no migrations (NNN_name.sql) in %s", dirpath);
-	qsort(names, n, sizeof(*names), name_cmp);
+	qsort(files, n, sizeof(*files), migration_file_cmp);
+	if ((vers = calloc(n, sizeof(*vers))) == NULL)
+		die("out of memory");
+	for (i = 0; i < n; i++)
+		vers[i] = files[i].version;
+	if (migration_check_prefix(vers, n, why, sizeof(why)) == -1)
+		die("migrations in %s: %s (nothing was applied)", dirpath, why);
+	free(vers);
 
 	conn = db_connect();
 	res = PQexec(conn, "SET client_min_messages = warning; "
@@ -252,28 +281,18 @@ cmd_migrate(int argc, char **argv)
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		die("migrate: %s", PQerrorMessage(conn));
 	PQclear(res);
+	last = recorded_versions(conn, files, n);
 
 	applied = 0;
-	maxver = 0;
 	for (i = 0; i < n; i++) {
-		(void)snprintf(num, sizeof(num), "%.*s",
-		    (int)strspn(names[i], "0123456789"), names[i]);
-		if (rc_parse_int(num, 1, 99999, &version) == -1)
-			die("migration %s: bad number", names[i]);
-		if (version > maxver)
-			maxver = version;
-		p[0] = num;
-		p[1] = names[i];
-		if (store_exec(conn, "SELECT 1 FROM schema_migrations "
-		    "WHERE version = $1", 1, p, &res, &err) == -1)
-			die("migrate: %s", err.msg);
-		if (PQntuples(res) > 0) {
-			PQclear(res);
+		if (files[i].version <= last)
 			continue;
-		}
-		PQclear(res);
+		(void)snprintf(num, sizeof(num), "%lld", files[i].version);
+		p[0] = num;
+		p[1] = files[i].name;
 
-		(void)snprintf(path, sizeof(path), "%s/%s", dirpath, names[i]);
+		(void)snprintf(path, sizeof(path), "%s/%s", dirpath,
+		    files[i].name);
 		if ((sql = read_file(path)) == NULL)
 			die("cannot read %s: %s", path, strerror(errno));
 		if (store_begin(conn, &err) == -1)
@@ -283,23 +302,23 @@ cmd_migrate(int argc, char **argv)
 		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 		    PQresultStatus(res) != PGRES_TUPLES_OK)
 			die("migration %s failed (nothing of it was applied): "
-			    "%s", names[i], PQresultErrorMessage(res));
+			    "%s", files[i].name, PQresultErrorMessage(res));
 		PQclear(res);
 		/* From 004 on, every user has its identity keys. */
-		if (version >= 4 && idkey_store_backfill(conn, &keyed,
-		    &err) == -1)
+		if (files[i].version >= 4 && idkey_store_backfill(conn,
+		    &keyed, &err) == -1)
 			die("migration %s failed (nothing of it was applied): "
-			    "%s", names[i], err.msg);
+			    "%s", files[i].name, err.msg);
 		if (store_exec(conn, "INSERT INTO schema_migrations "
 		    "(version, name) VALUES ($1, $2)", 2, p, NULL, &err) == -1 ||
 		    store_commit(conn, &err) == -1)
-			die("migration %s: %s", names[i], err.msg);
-		printf("applied %s\n", names[i]);
+			die("migration %s: %s", files[i].name, err.msg);
+		printf("applied %s\n", files[i].name);
 		applied++;
 	}
 	/* Rows written by hand since (tests, repairs) get their keys too. */
 	keyed = 0;
-	if (maxver >= 4 && (store_begin(conn, &err) == -1 ||
+	if (files[n - 1].version >= 4 && (store_begin(conn, &err) == -1 ||
 	    idkey_store_backfill(conn, &keyed, &err) == -1 ||
 	    store_commit(conn, &err) == -1))
 		die("migrate: %s", err.msg);
@@ -313,10 +332,60 @@ cmd_migrate(int argc, char **argv)
 		printf("database is up to date\n");
 
 	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+		free(files[i].name);
+	free(files);
 
 	return (0);
+}
+
+/*
+ * The database's recorded versions, checked to be the start of the
+ * sequence (none skipped, none applied out of order) and to have been
+ * applied from the files of the same names (two branches that each
+ * took the next number); returns the last one, 0 when none.  A database
+ * that fails is left alone: repairing it takes a person who knows which
+ * statements ran.
+ */
+static long long
+recorded_versions(PGconn *conn, const struct migration_file *files,
+    size_t n)
+{
+	struct store_err	 err;
+	PGresult		*res;
+	long long		*vers, last;
+	char			 why[128];
+	size_t			 j;
+	int			 i, rows;
+
+	if (store_exec(conn, "SELECT version, name FROM schema_migrations "
+	    "ORDER BY version", 0, NULL, &res, &err) == -1)
+		die("migrate: %s", err.msg);
+	rows = PQntuples(res);
+	if ((vers = calloc((size_t)rows + 1, sizeof(*vers))) == NULL)
+		die("out of memory");
+	for (i = 0; i < rows; i++) {
+		if (rc_parse_int(PQgetvalue(res, i, 0), 0, 99999,
+		    &vers[i]) == -1)
+			die("schema_migrations: bad version '%s'",
+			    PQgetvalue(res, i, 0));
+		for (j = 0; j < n; j++) {
+			if (files[j].version == vers[i] &&
+			    strcmp(files[j].name, PQgetvalue(res, i, 1)) != 0)
+				die("version %lld was applied from %s, but the "
+				    "file is now %s: renumber the new file "
+				    "(nothing was applied)", vers[i],
+				    PQgetvalue(res, i, 1), files[j].name);
+		}
+	}
+	PQclear(res);
+	if (migration_check_prefix(vers, (size_t)rows, why,
+	    sizeof(why)) == -1)
+		die("the database's schema_migrations: %s: a migration was "
+		    "skipped or applied out of order; nothing was applied "
+		    "(repair the database by hand)", why);
+	last = rows > 0 ? vers[rows - 1] : 0;
+	free(vers);
+	return (last);
 }
 
 /*

@@ -76,6 +76,15 @@ static void	*canceller(void *);
 
 #define DB_IDLE_CHECK_US	2000000
 #define CANCEL_QUEUE		256
+/*
+ * A cancel that reaches the backend before the statement does (the job
+ * thread checked its flag, then was descheduled before sending) is
+ * dropped by PostgreSQL, and the statement then runs, blocked perhaps,
+ * until the statement timeout.  So while the job still runs, the cancel
+ * is sent again, CANCEL_RESEND_US apart, at most CANCEL_SENDS times.
+ */
+#define CANCEL_RESEND_US	100000
+#define CANCEL_SENDS		10
 
 /* Jobs handed to task threads and not yet returned (this process). */
 static uint32_t			 jobs_running;
@@ -94,12 +103,16 @@ static struct {
 	pthread_cond_t		 cond;
 	int			 started;
 	unsigned int		 head, len;
-	struct {
+	struct cancel_req {
 		struct db_thread	*dt;
 		uint64_t		 job_id;
+		uint64_t		 due_us;	/* not before (mono) */
+		unsigned int		 sent;
 	}			 q[CANCEL_QUEUE];
 } cq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
-    { { NULL, 0 } } };
+    { { NULL, 0, 0, 0 } } };
+
+static void	cancel_enqueue(const struct cancel_req *);
 
 /* Keeps dt's cancel handle in step with conn (NULL: none). */
 static void
@@ -136,6 +149,19 @@ conn_vals(const char **vals)
 	return (vals);
 }
 
+/*
+ * Closes this thread's connection; the next thread_conn_get opens a new
+ * one with the session settings (PQreset would lose them: no statement
+ * timeout, no application_name).
+ */
+static void
+thread_conn_drop(struct db_thread *dt)
+{
+	thread_cancel_set(dt, NULL);
+	PQfinish(thread_conn);
+	thread_conn = NULL;
+}
+
 static PGconn *
 thread_conn_get(struct db_thread *dt, struct svc_db_err *err)
 {
@@ -151,13 +177,20 @@ thread_conn_get(struct db_thread *dt, struct svc_db_err *err)
 	if (thread_conn != NULL && PQstatus(thread_conn) == CONNECTION_OK &&
 	    rc_mono_us() - thread_conn_used_us > DB_IDLE_CHECK_US) {
 		res = PQexec(thread_conn, "SELECT 1");
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			PQreset(thread_conn);
-			/* A new backend: a new cancel key. */
-			thread_cancel_set(dt, PQstatus(thread_conn) ==
-			    CONNECTION_OK ? thread_conn : NULL);
-		}
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			thread_conn_drop(dt);
 		PQclear(res);
+	}
+	/*
+	 * A cancel that landed on the last job's ROLLBACK can leave its
+	 * transaction open: the next job must not start inside it.
+	 */
+	if (thread_conn != NULL && PQstatus(thread_conn) == CONNECTION_OK &&
+	    PQtransactionStatus(thread_conn) != PQTRANS_IDLE) {
+		res = PQexec(thread_conn, "ROLLBACK");
+		PQclear(res);
+		if (PQtransactionStatus(thread_conn) != PQTRANS_IDLE)
+			thread_conn_drop(dt);
 	}
 	thread_conn_used_us = rc_mono_us();
 	if (thread_conn != NULL && PQstatus(thread_conn) == CONNECTION_OK)
@@ -212,7 +245,7 @@ job_entry(struct kore_task *t)
 {
 	struct svc_db_job	*job = (struct svc_db_job *)(void *)t;
 	struct db_thread	*dt;
-	PGconn			*conn;
+	PGconn			*conn = NULL;
 
 	if ((dt = thread_self) == NULL) {
 		if ((dt = calloc(1, sizeof(*dt))) == NULL)
@@ -243,25 +276,42 @@ job_entry(struct kore_task *t)
 		store_cancel_watch(&job->cancelled);
 		job->result = job->fn(conn, job->arg, &job->err);
 		store_cancel_watch(NULL);
+	}
+
+	/*
+	 * Waits for a cancel in flight: it must not reach the next job.
+	 * Cleared before the rollback, so no resend aims at that.
+	 */
+	pthread_mutex_lock(&dt->lock);
+	dt->job_id = 0;
+	pthread_mutex_unlock(&dt->lock);
+	if (conn != NULL) {
 		if (job->result == -1)
 			store_rollback(conn);
 		thread_conn_used_us = rc_mono_us();
 	}
-
-	/* Waits for a cancel in flight: it must not reach the next job. */
-	pthread_mutex_lock(&dt->lock);
-	dt->job_id = 0;
-	pthread_mutex_unlock(&dt->lock);
 	__atomic_sub_fetch(&jobs_running, 1, __ATOMIC_RELEASE);
 
 	return (job->result == 0 ? KORE_RESULT_OK : KORE_RESULT_ERROR);
 }
 
+/* Appends to the cancel queue (cq.lock held); a full queue drops it. */
+static void
+cancel_enqueue(const struct cancel_req *r)
+{
+	if (cq.len < CANCEL_QUEUE) {
+		cq.q[(cq.head + cq.len) % CANCEL_QUEUE] = *r;
+		cq.len++;
+		pthread_cond_signal(&cq.cond);
+	}
+}
+
 static void *
 canceller(void *arg)
 {
-	struct db_thread	*dt;
-	uint64_t		 id;
+	struct cancel_req	 r;
+	uint64_t		 now;
+	int			 running;
 	char			 errbuf[256];
 
 	(void)arg;
@@ -269,20 +319,32 @@ canceller(void *arg)
 	for (;;) {
 		while (cq.len == 0)
 			pthread_cond_wait(&cq.cond, &cq.lock);
-		dt = cq.q[cq.head].dt;
-		id = cq.q[cq.head].job_id;
+		r = cq.q[cq.head];
 		cq.head = (cq.head + 1) % CANCEL_QUEUE;
 		cq.len--;
 		pthread_mutex_unlock(&cq.lock);
 
-		pthread_mutex_lock(&dt->lock);
-		if (dt->job_id == id && dt->cancel != NULL) {
-			(void)PQcancel(dt->cancel, errbuf, sizeof(errbuf));
+		/*
+		 * Resends queue behind first sends; a first send waits at
+		 * most one resend interval behind them.
+		 */
+		now = rc_mono_us();
+		if (r.due_us > now)
+			(void)usleep((useconds_t)(r.due_us - now));
+
+		pthread_mutex_lock(&r.dt->lock);
+		running = r.dt->job_id == r.job_id;
+		if (running && r.dt->cancel != NULL) {
+			(void)PQcancel(r.dt->cancel, errbuf, sizeof(errbuf));
 			metrics_add(svc.metrics, METRIC_DB_CANCELS_SENT, 1);
 		}
-		pthread_mutex_unlock(&dt->lock);
+		pthread_mutex_unlock(&r.dt->lock);
 
 		pthread_mutex_lock(&cq.lock);
+		if (running && ++r.sent < CANCEL_SENDS) {
+			r.due_us = rc_mono_us() + CANCEL_RESEND_US;
+			cancel_enqueue(&r);
+		}
 	}
 
 	return (NULL);
@@ -298,6 +360,7 @@ static void
 job_cancel(struct svc_db_job *job)
 {
 	struct db_thread	*dt;
+	struct cancel_req	 r;
 	pthread_t		 tid;
 
 	__atomic_store_n(&job->cancelled, 1, __ATOMIC_SEQ_CST);
@@ -317,12 +380,11 @@ job_cancel(struct svc_db_job *job)
 		cq.started = 1;
 	}
 	/* A full queue drops the cancel: the statement timeout bounds it. */
-	if (cq.len < CANCEL_QUEUE) {
-		cq.q[(cq.head + cq.len) % CANCEL_QUEUE].dt = dt;
-		cq.q[(cq.head + cq.len) % CANCEL_QUEUE].job_id = job->id;
-		cq.len++;
-		pthread_cond_signal(&cq.cond);
-	}
+	r.dt = dt;
+	r.job_id = job->id;
+	r.due_us = 0;
+	r.sent = 0;
+	cancel_enqueue(&r);
 	pthread_mutex_unlock(&cq.lock);
 }
 

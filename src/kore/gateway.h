@@ -1,7 +1,7 @@
 /*
  * gateway.h: what the gateway-facing glue files share: naming a
  * subject, evaluating, and writing decisions as JSON in the one shape
- * every endpoint uses (policy-api.md "Decision semantics").
+ * every endpoint uses (README, "Decision semantics").
  */
 #ifndef RC_GATEWAY_H
 #define RC_GATEWAY_H

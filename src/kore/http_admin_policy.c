@@ -1,6 +1,6 @@
 /*
- * http_admin_policy.c: the admin API's policy model (policy-api.md
- * "Admin API"): MCP servers and tools, rules, just-in-time grants and
+ * http_admin_policy.c: the admin API's policy model (README, "Admin
+ * API"): MCP servers and tools, rules, just-in-time grants and
  * service principals.  The handlers only unpack paths, methods, query
  * strings and bodies; validation and SQL are in policy_admin_store, run
  * as a database job.  A committed change reaches every worker's index
@@ -37,7 +37,6 @@
 #include "svc.h"
 #include "util.h"
 
-#define PA_ATTEMPTS		3	/* serialisation failure: run again */
 #define PA_SEG_MAX		256
 #define EXPIRY_MS		2000
 
@@ -86,31 +85,16 @@ pa_job_free(void *arg)
 	kore_free(job);
 }
 
-/* Task thread: no Kore calls here. */
+/* Task thread: no Kore calls here.  Retries: policy_admin_run. */
 static int
 pa_job_run(PGconn *conn, void *arg, struct svc_db_err *dberr)
 {
 	struct pa_job	*job = arg;
-	int		 attempt, rc;
 
 	(void)dberr;
-	rc = -1;
-	for (attempt = 0; attempt < PA_ATTEMPTS; attempt++) {
-		if (attempt > 0) {
-			store_changes_cleanup(&job->changes);
-			store_changes_init(&job->changes, svc.instance);
-			json_decref(job->result);
-			job->result = NULL;
-			(void)usleep(2000 * attempt + (rc_now_ms() % 7) * 1000);
-		}
-		memset(&job->err, 0, sizeof(job->err));
-		job->rq.changes = &job->changes;
-		rc = policy_admin_run(conn, &job->rq, &job->result, &job->err);
-		if (rc == 0 || !job->rq.retry)
-			break;
-	}
+	job->rq.changes = &job->changes;
 
-	return (rc);
+	return (policy_admin_run(conn, &job->rq, &job->result, &job->err));
 }
 
 /* Copies one percent-decoded path segment; -1 when bad or too long. */

@@ -330,7 +330,7 @@ killswitch_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 	actor.directory_id = job->directory_id;
 	actor.request_id = job->request_id;
 
-	return (store_principal_revoke_all(conn, &actor, job->id, job->revoke,
+	return (principal_store_revoke_all(conn, &actor, job->id, job->revoke,
 	    &job->changes, &job->ngrants, &job->err));
 }
 

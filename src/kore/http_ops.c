@@ -73,6 +73,7 @@ ping_job(PGconn *conn, void *arg, struct svc_db_err *err)
 }
 
 static int	ping_running;
+static uint64_t	ping_started_ms;
 
 static void
 ping_done(void *arg, int result, struct svc_db_err *err)
@@ -110,13 +111,25 @@ page_readyz(struct http_request *req)
 	checked = __atomic_load_n(&svc.shared->db_checked_ms, __ATOMIC_RELAXED);
 	if (now - checked >= READY_CHECK_MS && !ping_running) {
 		ping_running = 1;
+		ping_started_ms = now;
 		(void)svc_db_background(ping_job, NULL, ping_done);
 	}
 
 	ready = __atomic_load_n(&svc.shared->ready, __ATOMIC_ACQUIRE);
-	db_ok = __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED) &&
-	    now - checked < READY_STALE_MS;
 	age = svc_policy_proof_age_ms();
+	if (now - checked < READY_STALE_MS)
+		db_ok = __atomic_load_n(&svc.shared->db_ok, __ATOMIC_RELAXED);
+	else if (ping_running && now - ping_started_ms >= READY_STALE_MS)
+		db_ok = 0;	/* asked long ago and still no answer */
+	else {
+		/*
+		 * Nobody asked lately (a probe every 10 s is common), so the
+		 * last ping says nothing about now, and the one just started
+		 * has not answered.  The listener's heartbeat, a query this
+		 * instance sent to the database, is the evidence instead.
+		 */
+		db_ok = age < READY_STALE_MS;
+	}
 	stale = svc_policy_stale();
 	ok = ready && db_ok && !stale;
 	/*

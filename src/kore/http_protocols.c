@@ -1,7 +1,7 @@
 /*
  * http_protocols.c: the standard shapes gateways already speak, answered
  * from the same in-memory index and with the same semantics as
- * /v1/authorize (policy-api.md "Decision semantics"):
+ * /v1/authorize (README, "Decision semantics"):
  *
  *   POST /access/v1/evaluation           OpenID AuthZEN 1.0, one decision
  *   POST /access/v1/evaluations          AuthZEN batch, with defaults and

@@ -1,6 +1,7 @@
 /*
  * http_scim.c: /scim/v2/Users and /scim/v2/Groups (RFC 7644), in the
- * shape Microsoft Entra provisions (docs: entra-scim.md).
+ * shape Microsoft Entra provisions (README, "SCIM 2.0 for Microsoft
+ * Entra ID").
  *
  * The handlers only unpack requests: query parameters, bodies (normalised
  * by scim_schema before any database work, so a bad body never costs a
@@ -29,13 +30,13 @@
 #include "scim_discovery.h"
 #include "scim_error.h"
 #include "scim_filter.h"
+#include "scim_filter_sql.h"
 #include "scim_schema.h"
 #include "scim_store.h"
 #include "svc.h"
 #include "util.h"
 
 #define SCIM_LIST_MAX		SCIM_DISCOVERY_MAX_RESULTS /* advertised */
-#define SCIM_JOB_ATTEMPTS	3	/* after serialisation failures */
 #define SCIM_LIST_URN		\
 	"urn:ietf:params:scim:api:messages:2.0:ListResponse"
 #define SCIM_PARAM_MAX	8192
@@ -172,78 +173,82 @@ project(const struct scim_job *job, const json_t *r)
 	    job->excluded));
 }
 
+/* One attempt of a job (store_txn_run); a rerun starts from nothing. */
+static enum store_outcome
+scim_job_attempt(PGconn *conn, void *arg)
+{
+	struct scim_job		*job = arg;
+	struct scim_store_req	 rq;
+	struct scim_store_query	 q;
+	int			 rc;
+
+	store_changes_reset(&job->changes);
+	json_decref(job->result);
+	job->result = NULL;
+	memset(&rq, 0, sizeof(rq));
+	rq.actor = &job->actor;
+	rq.directory_id = job->actor.directory_id;
+	rq.base = job->base;
+	rq.changes = &job->changes;
+	rq.if_match = job->if_match;
+	scim_err_init(&job->err);
+
+	rc = -1;
+	switch (job->op) {
+	case SCIM_OP_LIST:
+		memset(&q, 0, sizeof(q));
+		if (job->has_where) {
+			q.where = job->where.text;
+			q.params = (const char *const *)job->where.params;
+			q.nparams = job->where.nparams;
+		}
+		q.sort = job->has_sort ? &job->sort : NULL;
+		q.descending = job->descending;
+		q.start = job->start;
+		q.count = job->count;
+		q.with_refs = want_refs(job);
+		rc = scim_store_list(conn, &rq, job->type, &q,
+		    &job->result, &job->total, &job->err);
+		break;
+	case SCIM_OP_GET:
+		rc = scim_store_get(conn, &rq, job->type, job->id,
+		    want_refs(job), &job->result, &job->err);
+		break;
+	case SCIM_OP_CREATE:
+		rc = scim_store_create(conn, &rq, job->type,
+		    job->body, &job->result, &job->err);
+		break;
+	case SCIM_OP_REPLACE:
+		rc = scim_store_replace(conn, &rq, job->type, job->id,
+		    job->body, &job->result, &job->err);
+		break;
+	case SCIM_OP_PATCH:
+		rc = scim_store_patch(conn, &rq, job->type, job->id,
+		    job->body, job->want_out, &job->result, &job->err);
+		break;
+	case SCIM_OP_DELETE:
+		rc = scim_store_delete(conn, &rq, job->type, job->id,
+		    &job->err);
+		break;
+	}
+	if (rc == 0)
+		return (STORE_OK);
+	if (rq.retry)
+		return (STORE_RETRY);
+	return (job->err.status == 409 ? STORE_CONFLICT :
+	    job->err.status == 400 ? STORE_INVALID : STORE_INTERNAL);
+}
+
 /* Runs on a task thread: no Kore calls here. */
 static int
 scim_job_run(PGconn *conn, void *arg, struct svc_db_err *dberr)
 {
 	struct scim_job		*job = arg;
-	struct scim_store_req	 rq;
-	struct scim_store_query	 q;
 	json_t			*list, *p, *r;
 	size_t			 i;
-	int			 attempt, rc;
 
 	(void)dberr;
-	rc = -1;
-	for (attempt = 0; attempt < SCIM_JOB_ATTEMPTS; attempt++) {
-		if (attempt > 0) {
-			store_changes_cleanup(&job->changes);
-			store_changes_init(&job->changes, svc.instance);
-			json_decref(job->result);
-			job->result = NULL;
-			/* Jittered, so two colliders do not meet again. */
-			(void)usleep(2000 * attempt + (rc_now_ms() % 7) * 1000);
-		}
-		memset(&rq, 0, sizeof(rq));
-		rq.actor = &job->actor;
-		rq.directory_id = job->actor.directory_id;
-		rq.base = job->base;
-		rq.changes = &job->changes;
-		rq.if_match = job->if_match;
-		scim_err_init(&job->err);
-
-		switch (job->op) {
-		case SCIM_OP_LIST:
-			memset(&q, 0, sizeof(q));
-			if (job->has_where) {
-				q.where = job->where.text;
-				q.params =
-				    (const char *const *)job->where.params;
-				q.nparams = job->where.nparams;
-			}
-			q.sort = job->has_sort ? &job->sort : NULL;
-			q.descending = job->descending;
-			q.start = job->start;
-			q.count = job->count;
-			q.with_refs = want_refs(job);
-			rc = scim_store_list(conn, &rq, job->type, &q,
-			    &job->result, &job->total, &job->err);
-			break;
-		case SCIM_OP_GET:
-			rc = scim_store_get(conn, &rq, job->type, job->id,
-			    want_refs(job), &job->result, &job->err);
-			break;
-		case SCIM_OP_CREATE:
-			rc = scim_store_create(conn, &rq, job->type,
-			    job->body, &job->result, &job->err);
-			break;
-		case SCIM_OP_REPLACE:
-			rc = scim_store_replace(conn, &rq, job->type, job->id,
-			    job->body, &job->result, &job->err);
-			break;
-		case SCIM_OP_PATCH:
-			rc = scim_store_patch(conn, &rq, job->type, job->id,
-			    job->body, job->want_out, &job->result, &job->err);
-			break;
-		case SCIM_OP_DELETE:
-			rc = scim_store_delete(conn, &rq, job->type, job->id,
-			    &job->err);
-			break;
-		}
-		if (rc == 0 || !rq.retry)
-			break;
-	}
-	if (rc == -1)
+	if (store_txn_run(conn, scim_job_attempt, job) != STORE_OK)
 		return (job->err.status >= 500 ? -1 : 0);
 
 	/*

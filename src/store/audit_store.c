@@ -22,8 +22,6 @@
 #define GENESIS_HEX		"0000000000000000000000000000000000000000" \
 				"000000000000000000000000"
 
-static void	 err_fmt(struct store_err *, int, const char *, const char *,
-		    ...) __attribute__((format(printf, 4, 5)));
 static json_t	*audit_row_json(PGresult *, int);
 static void	 problem_add(json_t *, long long *, const char *, const char *,
 		    const char *, ...) __attribute__((format(printf, 5, 6)));
@@ -41,19 +39,6 @@ static const char	audit_cols[] = "SELECT a.id, to_char(a.at AT TIME ZONE "
     "AND ($6::text IS NULL OR a.action = $6) "
     "AND ($7::text IS NULL OR a.action LIKE $7) "
     "AND ($9::bigint IS NULL OR a.id <= $9) ";
-
-static void
-err_fmt(struct store_err *err, int status, const char *code, const char *fmt,
-    ...)
-{
-	va_list	ap;
-
-	err->status = status;
-	rc_strlcpy(err->code, code, sizeof(err->code));
-	va_start(ap, fmt);
-	(void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-}
 
 static json_t *
 audit_row_json(PGresult *res, int i)
@@ -99,7 +84,7 @@ audit_store_list(PGconn *conn, const struct audit_query *q, json_t **rows,
 	*rows = NULL;
 	*more = 0;
 	if (q->limit < 1 || q->limit > AUDIT_STORE_LIMIT_MAX) {
-		err_fmt(err, 400, "invalid_limit", "limit must be 1-%d",
+		store_err_set(err, 400, "invalid_limit", "limit must be 1-%d",
 		    AUDIT_STORE_LIMIT_MAX);
 		return (-1);
 	}
@@ -138,8 +123,8 @@ audit_store_list(PGconn *conn, const struct audit_query *q, json_t **rows,
 	    q->ascending ? ">" : "<", q->ascending ? "ASC" : "DESC");
 	if (store_exec(conn, sql, 10, p, &res, err) == -1) {
 		if (err->status == 400)
-			err_fmt(err, 400, "invalid_time", "from/to are not "
-			    "valid timestamps");
+			store_err_set(err, 400, "invalid_time", "from/to are "
+			    "not valid timestamps");
 		return (-1);
 	}
 	*rows = json_array();
@@ -153,7 +138,7 @@ audit_store_list(PGconn *conn, const struct audit_query *q, json_t **rows,
 			PQclear(res);
 			json_decref(*rows);
 			*rows = NULL;
-			err_fmt(err, 500, "internal", "out of memory");
+			store_err_set(err, 500, "internal", "out of memory");
 			return (-1);
 		}
 	}
@@ -216,13 +201,13 @@ audit_store_verify(PGconn *conn, json_t **report, struct store_err *err)
 		goto fail;
 	if (PQntuples(head) != 1) {
 		PQclear(head);
-		err_fmt(err, 500, "internal", "audit_chain has no head row: "
-		    "run 'rollcallctl migrate'");
+		store_err_set(err, 500, "internal", "audit_chain has no head "
+		    "row: run 'rollcallctl migrate'");
 		goto fail;
 	}
 	if ((problems = json_array()) == NULL) {
 		PQclear(head);
-		err_fmt(err, 500, "internal", "out of memory");
+		store_err_set(err, 500, "internal", "out of memory");
 		goto fail;
 	}
 
@@ -289,7 +274,7 @@ audit_store_verify(PGconn *conn, json_t **report, struct store_err *err)
 	PQclear(head);
 	store_rollback(conn);
 	if (*report == NULL) {
-		err_fmt(err, 500, "internal", "out of memory");
+		store_err_set(err, 500, "internal", "out of memory");
 		return (-1);
 	}
 
@@ -312,7 +297,7 @@ audit_store_cursor_key(PGconn *conn, unsigned char *key,
 	unsigned int	 b;
 
 	if (rc_random_bytes(fresh, sizeof(fresh)) == -1) {
-		err_fmt(err, 500, "internal", "no randomness available");
+		store_err_set(err, 500, "internal", "no randomness available");
 		return (-1);
 	}
 	rc_hex_encode(fresh, sizeof(fresh), hex);
@@ -331,13 +316,14 @@ audit_store_cursor_key(PGconn *conn, unsigned char *key,
 	if (PQntuples(res) != 1 ||
 	    strlen(v = PQgetvalue(res, 0, 0)) < 2 * CURSOR_KEY_LEN) {
 		PQclear(res);
-		err_fmt(err, 500, "internal", "cursor key unreadable");
+		store_err_set(err, 500, "internal", "cursor key unreadable");
 		return (-1);
 	}
 	for (i = 0; i < CURSOR_KEY_LEN; i++) {
 		if (sscanf(v + 2 * i, "%2x", &b) != 1) {
 			PQclear(res);
-			err_fmt(err, 500, "internal", "cursor key unreadable");
+			store_err_set(err, 500, "internal", "cursor key "
+			    "unreadable");
 			return (-1);
 		}
 		key[i] = (unsigned char)b;

@@ -30,6 +30,16 @@ store_changes_cleanup(struct store_changes *c)
 }
 
 void
+store_changes_reset(struct store_changes *c)
+{
+	char	origin[sizeof(c->origin)];
+
+	rc_strlcpy(origin, c->origin, sizeof(origin));
+	store_changes_cleanup(c);
+	store_changes_init(c, origin);
+}
+
+void
 store_changes_add(struct store_changes *c, json_t *rec)
 {
 	if (rec != NULL)
@@ -75,9 +85,8 @@ store_changes_flush(PGconn *conn, struct store_changes *c,
 		return (-1);
 	if (rc_parse_int(PQgetvalue(res, 0, 0), 1, INT64_MAX, &v) == -1) {
 		PQclear(res);
-		err->status = 500;
-		rc_strlcpy(err->msg, "bad policy version", sizeof(err->msg));
-		return (-1);
+		return (store_err_set(err, 500, "internal", "bad policy "
+		    "version"));
 	}
 	PQclear(res);
 	c->version = v;
@@ -150,9 +159,7 @@ store_changes_flush(PGconn *conn, struct store_changes *c,
 	json_decref(note);
 	free(text);
 	if (payload == NULL) {
-		err->status = 500;
-		rc_strlcpy(err->msg, "out of memory", sizeof(err->msg));
-		return (-1);
+		return (store_err_set(err, 500, "internal", "out of memory"));
 	}
 	p[0] = payload;
 	if (store_exec(conn, "SELECT pg_notify('rollcall', $1)", 1, p, NULL,

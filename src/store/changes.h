@@ -57,6 +57,12 @@ void	store_changes_init(struct store_changes *, const char *origin);
 /* Frees the batch's records. */
 void	store_changes_cleanup(struct store_changes *);
 
+/*
+ * Drops every record and event queued so far, keeping the origin: for
+ * a transaction that rolled back and runs again (store_txn_run).
+ */
+void	store_changes_reset(struct store_changes *);
+
 /* Appends a change record; consumes rec (may be NULL on OOM: ignored). */
 void	store_changes_add(struct store_changes *, json_t *rec);
 

@@ -5,7 +5,6 @@
  * count live users only: a tombstoned user is no longer a member of
  * anything that matters to a decision.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +26,6 @@
 	"mu.id = m.user_id AND mu.deleted_at IS NULL WHERE " \
 	"m.group_id = g.id), " TS("g.created_at") ", " TS("g.updated_at")
 
-static void	 err_fmt(struct store_err *, int, const char *, const char *,
-		    ...) __attribute__((format(printf, 4, 5)));
 static json_t	*user_row_json(PGresult *, int);
 static json_t	*group_row_json(PGresult *, int);
 static int	 page_fill(PGresult *, int, json_t *(*)(PGresult *, int),
@@ -36,19 +33,6 @@ static int	 page_fill(PGresult *, int, json_t *(*)(PGresult *, int),
 static int	 visible(PGconn *, const char *, int64_t, const char *,
 		    const char *, struct store_err *);
 static const char *sort_key(enum directory_sort, char);
-
-static void
-err_fmt(struct store_err *err, int status, const char *code, const char *fmt,
-    ...)
-{
-	va_list	ap;
-
-	err->status = status;
-	rc_strlcpy(err->code, code, sizeof(err->code));
-	va_start(ap, fmt);
-	(void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-}
 
 static const char *
 cell(PGresult *res, int i, int c)
@@ -118,7 +102,7 @@ oom:
 	PQclear(res);
 	json_decref(page->rows);
 	page->rows = NULL;
-	err_fmt(err, 500, "internal", "out of memory");
+	store_err_set(err, 500, "internal", "out of memory");
 	return (-1);
 }
 
@@ -133,8 +117,8 @@ visible(PGconn *conn, const char *table, int64_t dir, const char *id,
 	int		 n;
 
 	if (!rc_is_uuid(id)) {
-		err_fmt(err, 404, "not_found", "no %s with id '%.64s'", what,
-		    id);
+		store_err_set(err, 404, "not_found", "no %s with id '%.64s'",
+		    what, id);
 		return (-1);
 	}
 	(void)snprintf(d, sizeof(d), "%lld", (long long)dir);
@@ -148,8 +132,8 @@ visible(PGconn *conn, const char *table, int64_t dir, const char *id,
 	n = PQntuples(res);
 	PQclear(res);
 	if (n != 1) {
-		err_fmt(err, 404, "not_found", "no %s with id '%.64s'", what,
-		    id);
+		store_err_set(err, 404, "not_found", "no %s with id '%.64s'",
+		    what, id);
 		return (-1);
 	}
 
@@ -185,7 +169,7 @@ directory_store_users(PGconn *conn, const struct directory_query *q,
 	if (q->sort != DIRECTORY_SORT_CREATED &&
 	    q->sort != DIRECTORY_SORT_USERNAME &&
 	    q->sort != DIRECTORY_SORT_DISPLAYNAME) {
-		err_fmt(err, 400, "invalid_sort", "unknown sort");
+		store_err_set(err, 400, "invalid_sort", "unknown sort");
 		return (-1);
 	}
 	(void)snprintf(d, sizeof(d), "%lld", (long long)q->directory_id);
@@ -196,7 +180,7 @@ directory_store_users(PGconn *conn, const struct directory_query *q,
 	    &rc)) == NULL) || (q->email != NULL && (ek = idkey_dup(q->email,
 	    &rc)) == NULL)) {
 		free(nk);
-		err_fmt(err, rc == IDKEY_ENOMEM ? 500 : 400, rc ==
+		store_err_set(err, rc == IDKEY_ENOMEM ? 500 : 400, rc ==
 		    IDKEY_ENOMEM ? "internal" : "invalid_name", "%s %s",
 		    nk == NULL ? "userName" : "email", idkey_strerror(rc));
 		return (-1);
@@ -250,9 +234,10 @@ directory_store_user(PGconn *conn, int64_t directory_id, const char *key,
 	nk = NULL;
 	if (!rc_is_uuid(key) && (nk = idkey_dup(key, &rc)) == NULL) {
 		if (rc == IDKEY_ENOMEM)
-			err_fmt(err, 500, "internal", "out of memory");
+			store_err_set(err, 500, "internal", "out of memory");
 		else
-			err_fmt(err, 404, "not_found", "no user '%.64s'", key);
+			store_err_set(err, 404, "not_found", "no user '%.64s'",
+			    key);
 		return (-1);
 	}
 	p[0] = nk != NULL ? nk : key;
@@ -274,15 +259,16 @@ directory_store_user(PGconn *conn, int64_t directory_id, const char *key,
 		i = PQntuples(res);
 		PQclear(res);
 		if (i > 1)
-			err_fmt(err, 409, "ambiguous", "userName '%.64s' "
+			store_err_set(err, 409, "ambiguous", "userName '%.64s' "
 			    "exists in several directories: use the id", key);
 		else
-			err_fmt(err, 404, "not_found", "no user '%.64s'", key);
+			store_err_set(err, 404, "not_found", "no user '%.64s'",
+			    key);
 		return (-1);
 	}
 	if ((user = user_row_json(res, 0)) == NULL) {
 		PQclear(res);
-		err_fmt(err, 500, "internal", "out of memory");
+		store_err_set(err, 500, "internal", "out of memory");
 		return (-1);
 	}
 	if ((doc = json_loads(PQgetvalue(res, 0, 10), 0, NULL)) != NULL)
@@ -368,8 +354,8 @@ directory_store_groups(PGconn *conn, const struct directory_query *q,
 	memset(page, 0, sizeof(*page));
 	if (q->sort != DIRECTORY_SORT_CREATED &&
 	    q->sort != DIRECTORY_SORT_DISPLAYNAME) {
-		err_fmt(err, 400, "invalid_sort", "groups sort by created or "
-		    "displayName");
+		store_err_set(err, 400, "invalid_sort", "groups sort by "
+		    "created or displayName");
 		return (-1);
 	}
 	(void)snprintf(d, sizeof(d), "%lld", (long long)q->directory_id);
@@ -408,7 +394,8 @@ directory_store_group(PGconn *conn, int64_t directory_id, const char *id,
 
 	*out = NULL;
 	if (!rc_is_uuid(id)) {
-		err_fmt(err, 404, "not_found", "no group with id '%.64s'", id);
+		store_err_set(err, 404, "not_found", "no group with id "
+		    "'%.64s'", id);
 		return (-1);
 	}
 	(void)snprintf(d, sizeof(d), "%lld", (long long)directory_id);
@@ -422,13 +409,14 @@ directory_store_group(PGconn *conn, int64_t directory_id, const char *id,
 		return (-1);
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		err_fmt(err, 404, "not_found", "no group with id '%.64s'", id);
+		store_err_set(err, 404, "not_found", "no group with id "
+		    "'%.64s'", id);
 		return (-1);
 	}
 	*out = group_row_json(res, 0);
 	PQclear(res);
 	if (*out == NULL) {
-		err_fmt(err, 500, "internal", "out of memory");
+		store_err_set(err, 500, "internal", "out of memory");
 		return (-1);
 	}
 

@@ -50,15 +50,6 @@ static int	change_rows(PGconn *, int64_t, int64_t, int64_t, json_t *,
 		    struct store_err *);
 static json_t	*item_cursor(int64_t, int32_t);
 static long long num(PGresult *, int, int);
-static void	set_err(struct store_err *, int, const char *, const char *);
-
-static void
-set_err(struct store_err *err, int status, const char *code, const char *msg)
-{
-	err->status = status;
-	rc_strlcpy(err->code, code, sizeof(err->code));
-	rc_strlcpy(err->msg, msg, sizeof(err->msg));
-}
 
 static long long
 num(PGresult *res, int row, int col)
@@ -111,7 +102,7 @@ read_begin(PGconn *conn, int64_t *db, int64_t *floor, int *rows,
 		return (-1);
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		set_err(err, 500, "internal", "policy_state has no row");
+		store_err_set(err, 500, "internal", "policy_state has no row");
 		return (-1);
 	}
 	*db = num(res, 0, 0);
@@ -130,16 +121,16 @@ check_after(const struct sse_cursor *after, int64_t db, int64_t floor,
 	if (after == NULL)
 		return (0);
 	if (after->version > db) {
-		set_err(err, 400, "cursor_ahead", "the position is ahead of "
-		    "this server's policy version: start again without it");
+		store_err_set(err, 400, "cursor_ahead", "the position is ahead "
+		    "of this server's policy version: start again without it");
 		return (-1);
 	}
 	/* Inside the floor version itself, its rest may be pruned too. */
 	if (after->version < floor || (after->version == floor && rows &&
 	    floor > 0 && after->idx != SSE_IDX_END)) {
-		set_err(err, 410, "gone", "the position is older than what "
-		    "is retained: fetch /v1/policy/snapshot and continue from "
-		    "its revocations_cursor");
+		store_err_set(err, 410, "gone", "the position is older than "
+		    "what is retained: fetch /v1/policy/snapshot and continue "
+		    "from its revocations_cursor");
 		return (-1);
 	}
 	return (0);
@@ -193,7 +184,7 @@ revocation_rows(PGconn *conn, int64_t dir, const struct sse_cursor *after,
 		    "detail", detail ? detail : json_object());
 		if (ev == NULL || json_array_append_new(out, ev) == -1) {
 			PQclear(res);
-			set_err(err, 500, "internal", "out of memory");
+			store_err_set(err, 500, "internal", "out of memory");
 			return (-1);
 		}
 	}
@@ -235,7 +226,8 @@ change_rows(PGconn *conn, int64_t dir, int64_t from, int64_t upper,
 			    "records");
 			if (cur == NULL || json_array_append_new(out, cur)) {
 				PQclear(res);
-				set_err(err, 500, "internal", "out of memory");
+				store_err_set(err, 500, "internal", "out of "
+				    "memory");
 				return (-1);
 			}
 			last = v;
@@ -411,7 +403,7 @@ feed_store_stream(PGconn *conn, int64_t dir, const struct sse_cursor *after,
 			break;
 		}
 		if (item == NULL) {
-			set_err(err, 500, "internal", "out of memory");
+			store_err_set(err, 500, "internal", "out of memory");
 			goto fail;
 		}
 		key.version = item_version(item, &key.idx);
@@ -535,7 +527,8 @@ feed_store_snapshot(PGconn *conn, int64_t dir, char **text, int64_t *version,
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		store_rollback(conn);
-		set_err(err, 500, "internal", "snapshot query returned no row");
+		store_err_set(err, 500, "internal", "snapshot query returned "
+		    "no row");
 		return (-1);
 	}
 	*version = (int64_t)num(res, 0, 0);
@@ -546,7 +539,7 @@ feed_store_snapshot(PGconn *conn, int64_t dir, char **text, int64_t *version,
 		free(*text);
 		*text = NULL;
 		if (err->status == 0)
-			set_err(err, 500, "internal", "out of memory");
+			store_err_set(err, 500, "internal", "out of memory");
 		return (-1);
 	}
 	return (0);

@@ -1,7 +1,6 @@
 /*
  * idkey_store: see idkey_store.h.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +10,6 @@
 #include "util.h"
 
 #define BACKFILL_ROWS	"1000"
-
-static int
-err_set(struct store_err *err, int status, const char *code, const char *fmt,
-    ...)
-{
-	va_list	ap;
-
-	err->status = status;
-	rc_strlcpy(err->code, code, sizeof(err->code));
-	va_start(ap, fmt);
-	(void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return (-1);
-}
 
 int
 idkey_store_user_keys(const json_t *doc, char **name_key, char **emails_key,
@@ -102,12 +87,12 @@ backfill_update(PGconn *conn, const char *batch, struct store_err *err)
 	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 	if (state != NULL && strcmp(state, "23505") == 0)
-		rc = err_set(err, 409, "conflict", "two live users now share "
-		    "one userName key (Unicode NFC + case folding): %s; rename "
-		    "or delete one of them and run migrate again",
+		rc = store_err_set(err, 409, "conflict", "two live users now "
+		    "share one userName key (Unicode NFC + case folding): %s; "
+		    "rename or delete one of them and run migrate again",
 		    detail ? detail : "");
 	else
-		rc = err_set(err, 500, "internal", "keying users: %s",
+		rc = store_err_set(err, 500, "internal", "keying users: %s",
 		    PQresultErrorMessage(res));
 	PQclear(res);
 	return (rc);
@@ -148,21 +133,23 @@ idkey_store_backfill(PGconn *conn, long *n, struct store_err *err)
 		}
 		if ((batch = json_array()) == NULL) {
 			PQclear(res);
-			return (err_set(err, 500, "internal", "out of memory"));
+			return (store_err_set(err, 500, "internal", "out of "
+			    "memory"));
 		}
 		for (i = 0; i < rows; i++) {
 			if ((doc = json_loads(PQgetvalue(res, i, 1), 0,
 			    NULL)) == NULL) {
 				json_decref(batch);
 				PQclear(res);
-				return (err_set(err, 500, "internal", "user %s: "
-				    "cannot read its row", PQgetvalue(res, i,
-				    0)));
+				return (store_err_set(err, 500, "internal",
+				    "user %s: cannot read its row",
+				    PQgetvalue(res, i, 0)));
 			}
 			if (idkey_store_user_keys(doc, &nk, &ek, what,
 			    sizeof(what), &why) == -1) {
-				(void)err_set(err, 400, "invalid", "user %s: "
-				    "%s %s", PQgetvalue(res, i, 0), what, why);
+				(void)store_err_set(err, 400, "invalid", "user "
+				    "%s: %s %s", PQgetvalue(res, i, 0), what,
+				    why);
 				json_decref(doc);
 				json_decref(batch);
 				PQclear(res);
@@ -178,7 +165,7 @@ idkey_store_backfill(PGconn *conn, long *n, struct store_err *err)
 			    row) == -1) {
 				json_decref(batch);
 				PQclear(res);
-				return (err_set(err, 500, "internal",
+				return (store_err_set(err, 500, "internal",
 				    "out of memory"));
 			}
 		}
@@ -186,7 +173,8 @@ idkey_store_backfill(PGconn *conn, long *n, struct store_err *err)
 		text = json_dumps(batch, JSON_COMPACT);
 		json_decref(batch);
 		if (text == NULL)
-			return (err_set(err, 500, "internal", "out of memory"));
+			return (store_err_set(err, 500, "internal", "out of "
+			    "memory"));
 		if (backfill_update(conn, text, err) == -1) {
 			free(text);
 			return (-1);

@@ -52,8 +52,6 @@ enum policy_admin_op {
  * the tool name.  query holds list filters (rules: server, subject;
  * grants: state, principal; may be NULL).  body is the request (may be
  * NULL).  Everything is borrowed.  The caller owns changes (init'd).
- * retry is set when a serialisation failure makes running it again
- * worthwhile.
  */
 struct policy_admin_req {
 	enum policy_admin_entity	 entity;
@@ -64,13 +62,15 @@ struct policy_admin_req {
 	const json_t			*query;
 	const json_t			*body;
 	struct store_changes		*changes;
-	int				 retry;
 };
 
 /*
- * Runs rq.  0 with *out (a new reference the caller decrefs; NULL for
- * deletes), or -1 with err (400 invalid input, 403 wrong directory or
- * not global, 404, 409 state or name conflict, 503 retry).
+ * Runs rq, in one transaction for a write, run again (store_txn_run)
+ * when a serialisation failure or deadlock aborted it; changes holds
+ * the records of the run that committed.  0 with *out (a new reference
+ * the caller decrefs; NULL for deletes), or -1 with err (400 invalid
+ * input, 403 wrong directory or not global, 404, 409 state or name
+ * conflict, 503 with outcome STORE_RETRY after the last attempt).
  */
 int	policy_admin_run(PGconn *, struct policy_admin_req *rq, json_t **out,
 	    struct store_err *err);
@@ -78,8 +78,9 @@ int	policy_admin_run(PGconn *, struct policy_admin_req *rq, json_t **out,
 /*
  * Marks approved grants whose expires_at has passed as expired (at most
  * a few hundred per call; rows locked by others are skipped), queuing a
- * grant record and a grant.expired event each, and commits.  *count is
- * how many expired.  0, or -1 with err.
+ * grant record and a grant.expired event each, and commits (run again
+ * after a serialisation failure).  *count is how many expired.  0, or
+ * -1 with err.
  */
 int	policy_admin_expire_grants(PGconn *, const struct store_actor *,
 	    struct store_changes *, int *count, struct store_err *err);

@@ -16,10 +16,11 @@
  * the user or service principal id within actor->directory_id (0: any
  * directory), revokes its requested and approved grants when revoking,
  * queues the change records and revocation events into changes, flushes
- * them, audits, commits.  *ngrants is the number of grants revoked.
+ * them, audits, commits (run again after a serialisation failure, with
+ * changes emptied first).  *ngrants is the number of grants revoked.
  * 0, or -1 with err (404 when no such principal).
  */
-int	store_principal_revoke_all(PGconn *, const struct store_actor *,
+int	principal_store_revoke_all(PGconn *, const struct store_actor *,
 	    const char *id, int revoke, struct store_changes *, int *ngrants,
 	    struct store_err *);
 

@@ -100,10 +100,11 @@ static int	 identity_differs(const json_t *, const json_t *);
 static json_t	*doc_diff(const json_t *, const json_t *);
 static json_t	*doc_stored(enum scim_resource, const json_t *,
 		    struct scim_err *);
-static int	 commit(PGconn *, struct scim_store_req *,
+static int	 commit_unchanged(PGconn *, struct scim_store_req *,
 		    struct scim_err *);
-static int	 finish(PGconn *, struct scim_store_req *, enum scim_resource,
-		    const char *, const char *, json_t *, struct scim_err *);
+static int	 end_write(PGconn *, struct scim_store_req *,
+		    enum scim_resource, const char *, const char *, json_t *,
+		    struct scim_err *);
 
 static const char *
 tbl(enum scim_resource type)
@@ -127,7 +128,7 @@ sx(PGconn *conn, struct scim_store_req *rq, const char *sql, int n,
 	memset(&serr, 0, sizeof(serr));
 	if (store_exec(conn, sql, n, p, res, &serr) == 0)
 		return (0);
-	if (serr.status == 503 && strcmp(serr.code, "conflict_retry") == 0) {
+	if (serr.outcome == STORE_RETRY) {
 		rq->retry = 1;
 		return (scim_err_set(err, 503, NULL, "The request collided "
 		    "with a concurrent change; retry it."));
@@ -913,30 +914,37 @@ doc_stored(enum scim_resource type, const json_t *doc, struct scim_err *err)
 
 /* COMMIT of a transaction that wrote nothing. */
 static int
-commit(PGconn *conn, struct scim_store_req *rq, struct scim_err *err)
+commit_unchanged(PGconn *conn, struct scim_store_req *rq,
+    struct scim_err *err)
 {
 	return (sx(conn, rq, "COMMIT", 0, NULL, NULL, err));
 }
 
-/* Audit, flush and COMMIT. */
+/*
+ * The write protocol's last step (store.h: flush, audit, COMMIT, rolled
+ * back on failure), its outcome in SCIM terms.  summary is borrowed.
+ */
 static int
-finish(PGconn *conn, struct scim_store_req *rq, enum scim_resource type,
+end_write(PGconn *conn, struct scim_store_req *rq, enum scim_resource type,
     const char *action, const char *id, json_t *summary, struct scim_err *err)
 {
 	struct store_err	serr;
 
 	memset(&serr, 0, sizeof(serr));
-	/* Flush, then audit: the audit chain's lock is held to commit. */
-	if (store_changes_flush(conn, rq->changes, &serr) == -1 ||
-	    store_audit(conn, rq->actor, rq->directory_id, action,
-	    type == SCIM_RES_USER ? "User" : "Group", id, summary,
-	    &serr) == -1 || store_commit(conn, &serr) == -1) {
-		if (strcmp(serr.code, "conflict_retry") == 0)
-			rq->retry = 1;
-		return (scim_err_set(err, serr.status == 503 ? 503 : 500,
-		    NULL, "Cannot record the change: %s", serr.msg));
+	switch (store_finish(conn, rq->changes, rq->actor, rq->directory_id,
+	    action, type == SCIM_RES_USER ? "User" : "Group", id,
+	    json_incref(summary), &serr)) {
+	case STORE_OK:
+		return (0);
+	case STORE_RETRY:
+		rq->retry = 1;
+		break;
+	default:
+		break;
 	}
-	return (0);
+
+	return (scim_err_set(err, serr.status == 503 ? 503 : 500, NULL,
+	    "Cannot record the change: %s", serr.msg));
 }
 
 int
@@ -1052,7 +1060,7 @@ scim_store_create(PGconn *conn, struct scim_store_req *rq,
 		(void)json_object_set_new(summary, "members", json_pack("{s:I}",
 		    "added", (json_int_t)n));
 	rc = type == SCIM_RES_USER ? 0 : load(conn, rq, type, id, 1, out, err);
-	if (rc == -1 || finish(conn, rq, type, type == SCIM_RES_USER ?
+	if (rc == -1 || end_write(conn, rq, type, type == SCIM_RES_USER ?
 	    "scim.user.create" : "scim.group.create", id, summary,
 	    err) == -1) {
 		json_decref(summary);
@@ -1155,7 +1163,7 @@ scim_store_replace(PGconn *conn, struct scim_store_req *rq,
 			    json_pack("{s:I, s:I}", "added", (json_int_t)added,
 			    "removed", (json_int_t)removed));
 		if (load(conn, rq, type, id, 1, out, err) == -1 ||
-		    finish(conn, rq, type, type == SCIM_RES_USER ?
+		    end_write(conn, rq, type, type == SCIM_RES_USER ?
 		    "scim.user.replace" : "scim.group.replace", id, summary,
 		    err) == -1) {
 			json_decref(summary);
@@ -1164,7 +1172,7 @@ scim_store_replace(PGconn *conn, struct scim_store_req *rq,
 		json_decref(summary);
 	} else {
 		if (load(conn, rq, type, id, 1, out, err) == -1 ||
-		    commit(conn, rq, err) == -1)
+		    commit_unchanged(conn, rq, err) == -1)
 			goto fail;
 	}
 	json_decref(old);
@@ -1268,7 +1276,7 @@ scim_store_patch(PGconn *conn, struct scim_store_req *rq,
 			    (json_int_t)added, "removed", (json_int_t)removed,
 			    "cleared", pr.members.clear));
 		if ((want_out && load(conn, rq, type, id, 1, out, err) == -1) ||
-		    finish(conn, rq, type, type == SCIM_RES_USER ?
+		    end_write(conn, rq, type, type == SCIM_RES_USER ?
 		    "scim.user.patch" : "scim.group.patch", id, summary,
 		    err) == -1) {
 			json_decref(summary);
@@ -1278,7 +1286,7 @@ scim_store_patch(PGconn *conn, struct scim_store_req *rq,
 	} else {
 		/* Nothing changed (Entra's periodic "active: True"). */
 		if ((want_out && load(conn, rq, type, id, 1, out, err) == -1) ||
-		    commit(conn, rq, err) == -1)
+		    commit_unchanged(conn, rq, err) == -1)
 			goto fail;
 	}
 	scim_patch_result_cleanup(&pr);
@@ -1356,8 +1364,9 @@ scim_store_delete(PGconn *conn, struct scim_store_req *rq,
 	summary = json_pack("{s:s?, s:I}", type == SCIM_RES_USER ? "userName" :
 	    "displayName", name, type == SCIM_RES_USER ? "groups_left" :
 	    "members_removed", (json_int_t)removed);
-	if (finish(conn, rq, type, type == SCIM_RES_USER ? "scim.user.delete" :
-	    "scim.group.delete", id, summary, err) == -1) {
+	if (end_write(conn, rq, type, type == SCIM_RES_USER ?
+	    "scim.user.delete" : "scim.group.delete", id, summary,
+	    err) == -1) {
 		json_decref(summary);
 		goto fail;
 	}

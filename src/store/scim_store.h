@@ -55,7 +55,8 @@ struct scim_store_query {
  * All calls return 0, or -1 with err filled: 400/404/409/412 for the
  * client, 503 when the database is unreachable, 500 otherwise.  When a
  * serialisation failure or deadlock aborted the transaction, rq->retry
- * is set: reset rq->changes and call again.  Resources handed back in
+ * is set: reset rq->changes and call again (store_txn_run, store.h).
+ * Writes follow the write protocol of store.h.  Resources handed back in
  * *out are new references the caller json_decref()s.
  */
 

@@ -17,10 +17,25 @@
 
 #include "token.h"
 
+/*
+ * What a failed statement or transaction means to whoever runs it.
+ * Only STORE_RETRY is worth running again: PostgreSQL aborted the
+ * transaction to break a serialisation failure or deadlock (SQLSTATE
+ * class 40) and the same work may well succeed now.
+ */
+enum store_outcome {
+	STORE_OK = 0,
+	STORE_RETRY,		/* 503: run the whole transaction again */
+	STORE_CONFLICT,		/* 409: a name, key or state is taken */
+	STORE_INVALID,		/* 400: the input was refused */
+	STORE_INTERNAL		/* anything else: 403, 404, 5xx */
+};
+
 struct store_err {
-	int	status;			/* 400, 404, 409, 500, 503 */
-	char	code[32];		/* machine-readable: "not_found" */
-	char	msg[256];
+	int			status;	/* 400, 404, 409, 500, 503 */
+	char			code[32]; /* machine-readable: "not_found" */
+	char			msg[256];
+	enum store_outcome	outcome; /* set with status, never by hand */
 };
 
 /* Who is acting, for the audit trail. */
@@ -43,7 +58,18 @@ struct store_new_token {
 	char		name[129];
 };
 
-/* Runs the statement; 0, or -1 with err (status 503 when transient). */
+/*
+ * Fills err (status, code, a printf message) and derives its outcome
+ * from status: 409 conflict, 400 invalid, anything else internal.
+ * Returns -1, so a failing path can end "return (store_err_set(...))".
+ */
+int	store_err_set(struct store_err *, int status, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * Runs the statement; 0, or -1 with err (status 503 when transient;
+ * outcome STORE_RETRY for a serialisation failure or deadlock).
+ */
 int	store_exec(PGconn *, const char *sql, int n, const char *const *p,
 	    PGresult **res, struct store_err *err);
 
@@ -58,6 +84,84 @@ void	store_cancel_watch(const int *flag);
 int	store_begin(PGconn *, struct store_err *);
 int	store_commit(PGconn *, struct store_err *);
 void	store_rollback(PGconn *);
+
+/*
+ * The write protocol.  Every transaction that writes follows it, so the
+ * lock order is the same everywhere (writers cannot deadlock on each
+ * other's bookkeeping) and a serialisation failure is recognised and
+ * retried in one place:
+ *
+ *  1. store_begin();
+ *  2. lock and change rows, queueing a change record (changes.h) for
+ *     everything the policy index holds, and a revocation event where
+ *     access can be lost; on a failure here, store_rollback() and
+ *     return err->outcome;
+ *  3. return store_finish(): it flushes the records (takes the
+ *     policy_state row), appends the audit entry (takes the audit chain
+ *     head, sql/003_audit.sql: always in this order, and as late as
+ *     possible, since both serialise every writer), and COMMITs; on any
+ *     failure it rolls back.  A NOTIFY the write needs (store_notify)
+ *     goes before it: notifications are delivered at COMMIT anyway.
+ *
+ * The whole transaction runs through store_txn_run(), which runs it
+ * again, a bounded number of times after a short jittered sleep, while
+ * it ends with STORE_RETRY.  So each attempt starts from scratch: it
+ * drops what an earlier attempt queued or built.  A writer, in short:
+ *
+ *	static enum store_outcome
+ *	rename_txn(PGconn *conn, void *arg)
+ *	{
+ *		struct rename_job	*job = arg;
+ *		const char		*p[2] = { job->id, job->name };
+ *
+ *		store_changes_cleanup(&job->changes);
+ *		store_changes_init(&job->changes, job->origin);
+ *		if (store_begin(conn, &job->err) == -1)
+ *			return (job->err.outcome);
+ *		if (store_exec(conn, "UPDATE things SET name = $2 WHERE "
+ *		    "id = $1", 2, p, NULL, &job->err) == -1) {
+ *			store_rollback(conn);
+ *			return (job->err.outcome);
+ *		}
+ *		store_changes_add(&job->changes, json_pack("{s:s, s:s, "
+ *		    "s:s}", "kind", "thing", "id", job->id, "name",
+ *		    job->name));
+ *		return (store_finish(conn, &job->changes, job->actor,
+ *		    job->actor->directory_id, "thing.rename", "Thing",
+ *		    job->id, json_pack("{s:s}", "name", job->name),
+ *		    &job->err));
+ *	}
+ *
+ *	if (store_txn_run(conn, rename_txn, job) != STORE_OK)
+ *		... job->err says why ...
+ */
+struct store_changes;
+
+/*
+ * Step 3 above, inside a transaction store_begin() opened: flushes
+ * changes (NULL or empty: nothing to flush), audits action on
+ * resource_type/resource_id in directory_id (0: global) with summary
+ * (consumed; may be NULL), COMMITs.  STORE_OK, or, rolled back, the
+ * outcome of what failed with err filled.
+ */
+enum store_outcome store_finish(PGconn *, struct store_changes *changes,
+	    const struct store_actor *, int64_t directory_id,
+	    const char *action, const char *resource_type,
+	    const char *resource_id, json_t *summary, struct store_err *);
+
+#define STORE_TXN_ATTEMPTS	3	/* runs of one transaction at most */
+
+/*
+ * Runs txn(conn, arg), a whole transaction (store_begin to store_finish
+ * or store_rollback) that returns STORE_OK or the outcome of its
+ * failure, again while it returns STORE_RETRY, up to STORE_TXN_ATTEMPTS
+ * runs, sleeping a few jittered milliseconds (more after each attempt)
+ * before each rerun so two colliding writers do not meet again.  The
+ * error itself is txn's to keep (in arg).  Returns txn's last outcome.
+ * Blocks: for the CLI and the server's database task threads only.
+ */
+enum store_outcome store_txn_run(PGconn *,
+	    enum store_outcome (*txn)(PGconn *, void *), void *arg);
 
 /* Appends an audit record (inside the caller's transaction). */
 int	store_audit(PGconn *, const struct store_actor *, int64_t directory_id,

@@ -1,6 +1,7 @@
 /*
  * Fuzzes the SCIM filter: parse, canonical text, in-memory evaluation
- * and SQL compilation, plus PATCH paths and value filters.
+ * (src/core) and SQL compilation (src/store/scim_filter_sql.c), plus
+ * PATCH paths and value filters.
  *
  * Input: byte 0 picks the resource type (User, Group, schema-less) and
  * the first SQL placeholder number; the rest is the filter text.
@@ -20,6 +21,7 @@
 
 #include "fuzz.h"
 #include "scim_filter.h"
+#include "scim_filter_sql.h"
 
 static const char	*alice_json =
     "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\","

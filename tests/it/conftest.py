@@ -115,7 +115,7 @@ class Server:
         # The shared Kore settings, as production uses them.
         conf = (ROOT / "conf" / "common.conf").read_text()
         conf = f"pidfile\t{self.tmp}/rollcall.pid\n" + conf
-        # Spread fresh connections over workers (kore-craft.md 6.4).
+        # Spread fresh connections over workers (conf/common.conf).
         conf = re.sub(r"(?m)^worker_accept_threshold.*$",
                       "worker_accept_threshold\t1", conf)
         if privsep:

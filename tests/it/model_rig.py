@@ -90,13 +90,27 @@ class ClusterDatabase(Database):
 
 # Everything a decision rests on, as PostgreSQL holds it, in one
 # statement (one snapshot): the shape policy_model.Local reads.
+# Emails are the values Entra sent (doc->'emails', string values, in
+# order), which policy_model folds itself, not emails_lc: PostgreSQL's
+# lower() is no identity key (lower('İ') is 'i', while full case
+# folding gives 'i' + U+0307, README "Who is the same user"), so
+# emails_lc claims aliases rollcall rightly does not match.  A row with
+# no keys yet (written by hand, not by SCIM) is what rollcall loads
+# from emails_lc, so the model does the same there.
 STATE_SQL = r"""
 SELECT json_build_object(
  'version', (SELECT version FROM policy_state),
  'users', (SELECT coalesce(json_agg(json_build_object(
      'id', u.id, 'type', 'user', 'directory', u.directory_id::text,
      'userName', u.user_name, 'externalId', u.external_id,
-     'emails', u.emails_lc, 'appId', NULL, 'owner', NULL,
+     'emails', CASE WHEN u.emails_key IS NULL THEN to_json(u.emails_lc)
+         ELSE (SELECT coalesce(json_agg(e->>'value' ORDER BY o), '[]')
+               FROM jsonb_array_elements(CASE WHEN
+                   jsonb_typeof(u.doc->'emails') = 'array'
+                   THEN u.doc->'emails' ELSE '[]' END)
+                   WITH ORDINALITY AS t(e, o)
+               WHERE jsonb_typeof(e->'value') = 'string') END,
+     'appId', NULL, 'owner', NULL,
      'active', u.active, 'deleted', u.deleted_at IS NOT NULL,
      'revoked', u.revoked_all_at IS NOT NULL,
      'groups', (SELECT coalesce(json_agg(m.group_id ORDER BY m.group_id),

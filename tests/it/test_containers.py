@@ -25,7 +25,7 @@ import yaml
 
 from conftest import BUILD, ROOT, free_port
 
-# What containers-here.md found these machines need: runc with cgroupfs
+# What these build machines need: runc with cgroupfs
 # (crun refuses hybrid cgroups) and no default ulimits (setrlimit is not
 # permitted in this sandbox).  Given to podman through CONTAINERS_CONF,
 # so nothing under /etc changes.

@@ -344,3 +344,37 @@ def test_statement_timeout(srv):
         locker.terminate()
         locker.wait()
         s.stop()
+
+
+def test_statement_timeout_survives_a_reconnect(srv):
+    """A task thread whose connection died opens a new one with the same
+    session settings: still statement_timeout_ms, still application_name.
+    (The idle check used PQreset, which keeps neither; here a background
+    job usually meets the dead connection first and takes the full
+    reconnect path, so this guards the reconnect in general.)"""
+    db = srv.db
+    s = Server(db, workers=1, env={"ROLLCALL_STATEMENT_TIMEOUT_MS": "500",
+                                   "ROLLCALL_DB_THREADS": "1"})
+    locker = None
+    try:
+        path = f"/scim/v2/Users/{srv.patch_id}"
+        assert s.get(path, token=srv.tokens["scim"]).status == 200
+        db.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+               f"WHERE datname = '{db.name}' AND application_name = "
+               "'rollcall'")
+        # Past the idle check, which finds the connection dead.
+        time.sleep(2.5)
+        locker = hold_lock(db, 10)
+        wait_locked(db)
+        t0 = time.monotonic()
+        r = s.get(path, token=srv.tokens["scim"], timeout=8)
+        took = time.monotonic() - t0
+        assert r.status == 503, r
+        assert locker.poll() is None, "lock released before the timeout"
+        print(f"\n[disconnect] after a reconnect: 503 after "
+              f"{took * 1000:.0f} ms")
+    finally:
+        if locker is not None:
+            locker.terminate()
+            locker.wait()
+        s.stop()

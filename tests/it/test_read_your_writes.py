@@ -1,4 +1,5 @@
-"""The consistency promise (policy-api.md): once rollcall answers 2xx to
+"""The consistency promise (README, "How a disable reaches every
+decision at once"): once rollcall answers 2xx to
 the SCIM request that disables a user or removes a membership, no
 decision from any worker may reflect the old state.  Many connections
 keep asking, spread over all workers, while the write happens; every

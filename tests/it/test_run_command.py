@@ -10,6 +10,9 @@ import urllib.request
 
 from conftest import ROOT, free_port
 
+# What `make run` builds and README's second shell calls.
+RUN_CTL = str(ROOT / "build" / "release" / "rollcallctl")
+
 
 def wait_for(pred, timeout):
     deadline = time.time() + timeout
@@ -61,14 +64,14 @@ def test_run_script_end_to_end():
         # extra step (run from a directory laid out like the checkout).
         ctl_env = {k: v for k, v in os.environ.items()
                    if not k.startswith("ROLLCALL_")}
-        r = subprocess.run([str(ROOT / "rollcallctl"), "token", "list"],
+        r = subprocess.run([RUN_CTL, "token", "list"],
                            cwd=tmp, env=ctl_env, capture_output=True,
                            text=True, timeout=30)
         assert r.returncode == 0, r.stderr
         assert "entra-provisioning" in r.stdout
         # A variable still wins over the file.
         ctl_env["ROLLCALL_DATABASE_URL"] = "hostaddr=127.0.0.1 port=1"
-        r = subprocess.run([str(ROOT / "rollcallctl"), "token", "list"],
+        r = subprocess.run([RUN_CTL, "token", "list"],
                            cwd=tmp, env=ctl_env, capture_output=True,
                            text=True, timeout=30)
         assert r.returncode != 0 and "port 1" in r.stderr, r.stderr

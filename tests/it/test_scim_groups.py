@@ -1,5 +1,5 @@
-"""SCIM /Groups against the real server: Entra's group flows
-(entra-scim.md 4.6), membership changes (one member, thousands, in
+"""SCIM /Groups against the real server: Entra's group flows,
+membership changes (one member, thousands, in
 parallel), all-or-nothing PATCHes, isolation between directories and
 the policy records every membership change leaves."""
 import concurrent.futures
@@ -469,4 +469,7 @@ def test_deadlock_is_retried_inside_the_job(env):
         if d1 > d0:
             break
         time.sleep(0.2)
-    assert d1 == d0 + 1
+    # At least one: under load the retried PATCH can meet the other
+    # session again and be retried once more; what matters is that the
+    # deadlock happened and the client still got its 204.
+    assert d1 >= d0 + 1

@@ -1,5 +1,5 @@
 """SCIM /Users against the real server, in the shapes Microsoft Entra
-sends (entra-scim.md sections 4 and 7), plus the RFC behaviour other
+sends (README, "SCIM 2.0 for Microsoft Entra ID"), plus the RFC behaviour other
 clients rely on: errors, paging, projection, preconditions, isolation
 between directories, audit and policy-version bookkeeping."""
 import concurrent.futures

@@ -18,6 +18,8 @@ import urllib.parse
 import pytest
 
 from conftest import ROOT, Database, Server, localpg, psql_admin
+from model_rig import STATE_SQL
+from policy_model import Local
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCHOP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -190,6 +192,30 @@ def test_turkish_dotted_and_dotless_i_stay_apart(env):
     resolves(e, "IPEK@contoso.com", plain)
     resolves(e, f"{DOTLESS_I}pek@CONTOSO.com", dotless)
     assert admin_users(e, userName=f"{DOTTED_I}pek@contoso.com") == [dotted]
+
+
+def test_model_reads_emails_as_sent(env):
+    """test_model's oracle (model_rig.STATE_SQL + policy_model) must key
+    an email the way rollcall does.  It read emails_lc, PostgreSQL's
+    lower(), which turns İ into plain i: the model then resolved
+    "irem.m@..." to the holder of "İrem.m@..." where rollcall rightly
+    answers principal_unknown (seed 20261203, step 297)."""
+    e = env
+    sent = f"{DOTTED_I}rem.m@contoso.com"
+    uid = create(e, "irem-model@contoso.com", [sent])
+    st = json.loads(e.db.sql(STATE_SQL))
+    row, = [u for u in st["users"] if u["id"] == uid]
+    assert row["emails"] == [sent]
+    local = Local({"policy_version": st["version"],
+                   "directory": {"id": row["directory"]},
+                   "principals": st["users"], "rules": [], "grants": [],
+                   "servers": []})
+    for asked, want in (("irem.m@contoso.com", None),
+                        (f"{DOTLESS_I}rem.m@contoso.com", None),
+                        (sent, uid), ("i\u0307REM.M@contoso.com", uid)):
+        resolves(e, {"email": asked}, want)
+        got = local.resolve({"email": asked})
+        assert (got["id"] if got else None) == want, (asked, got)
 
 
 @pytest.mark.parametrize("body,attr", [

@@ -38,7 +38,7 @@ CPPFLAGS	= -D_GNU_SOURCE=1 -D_FILE_OFFSET_BITS=64 -I$(PG_INCLUDE)
 
 # Kore's sources are vendor code: built with its own flags, from a copy
 # under $(KSRC) with our patches (src/kore-patches/*.patch, in order)
-# applied.  Our glue includes the patched headers too.
+# applied.  Our service layer includes the patched headers too.
 KPATCHES	= $(sort $(wildcard src/kore-patches/*.patch))
 KSRC		= $(B)/kore-src
 KSTAMP		= $(KSRC)/.patched
@@ -52,12 +52,13 @@ WARN		= -Wall -Wextra -Werror -Wstrict-prototypes \
 CFLAGS		= -std=c99 $(OPT) -g $(WARN) $(SANFLAGS)
 
 CORE_SRCS	= $(wildcard src/core/*.c)
-GLUE_SRCS	= $(wildcard src/kore/*.c)
+# The service layer (svc_*): our Kore handlers, hooks and jobs.
+SVC_SRCS	= $(wildcard src/kore/*.c)
 CTL_SRCS	= $(wildcard src/ctl/*.c)
 STORE_SRCS	= $(wildcard src/store/*.c)
 STORE_OBJS	= $(STORE_SRCS:src/%.c=$(B)/%.o)
 CORE_OBJS	= $(CORE_SRCS:src/%.c=$(B)/%.o)
-GLUE_OBJS	= $(GLUE_SRCS:src/kore/%.c=$(B)/glue/%.o)
+SVC_OBJS	= $(SVC_SRCS:src/kore/%.c=$(B)/svc/%.o)
 CTL_OBJS	= $(CTL_SRCS:src/%.c=$(B)/%.o)
 CHECK_SRCS	= $(wildcard tests/check_*.c)
 CHECK_BINS	= $(CHECK_SRCS:tests/%.c=$(B)/tests/%)
@@ -74,10 +75,10 @@ LDLIBS		= -ljansson -lssl -lcrypto -lutf8proc -lm
 
 all: $(B)/rollcall $(B)/rollcallctl
 
-$(B)/rollcall: $(KOBJS) $(GLUE_OBJS) $(STORE_OBJS) $(B)/libcore.a \
+$(B)/rollcall: $(KOBJS) $(SVC_OBJS) $(STORE_OBJS) $(B)/libcore.a \
     $(BUILDINFO_OBJ)
 	$(CC) $(SANFLAGS) $(SANLDFLAGS) -rdynamic -o $@ $(KOBJS) \
-	    $(GLUE_OBJS) $(STORE_OBJS) $(BUILDINFO_OBJ) $(B)/libcore.a -lpq \
+	    $(SVC_OBJS) $(STORE_OBJS) $(BUILDINFO_OBJ) $(B)/libcore.a -lpq \
 	    -lpthread -ldl $(LDLIBS)
 
 $(B)/rollcallctl: $(CTL_OBJS) $(STORE_OBJS) $(B)/libcore.a $(BUILDINFO_OBJ)
@@ -102,7 +103,7 @@ $(B)/core/%.o: src/core/%.c src/core/*.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -c $< -o $@
 
-$(B)/glue/%.o: src/kore/%.c src/kore/*.h src/core/*.h src/store/*.h \
+$(B)/svc/%.o: src/kore/%.c src/kore/*.h src/core/*.h src/store/*.h \
     $(B)/kore/platform.h $(KSTAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(FEATURES) $(CFLAGS) -I$(KSRC)/include -Isrc/core \

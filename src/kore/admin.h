@@ -1,5 +1,7 @@
 /*
- * admin.h: what the admin API's glue files share.
+ * admin.h: what the admin API's glue files share.  Defined in
+ * admin_common.c, except admin_effective_tools (http_admin_principal.c,
+ * next to the endpoint that shows it).
  */
 #ifndef RC_ADMIN_H
 #define RC_ADMIN_H
@@ -9,21 +11,37 @@
 
 struct policy_index;
 
-/* The cursor signing key (loaded by the parent; once per process else). */
-int	admin_cursor_key(PGconn *, const unsigned char **,
+/*
+ * The cursor signing key: loaded by the parent (svc_admin_load in
+ * lifecycle.h), else once per process by the first job that needs it.
+ * *key points to the process's copy (cursor.h owns it); any thread.
+ */
+int	admin_cursor_key(PGconn *, const unsigned char **key,
 	    struct store_err *);
 
-/* 400 naming the query parameter. */
-void	admin_param_error(struct http_request *, const char *, const char *,
-	    ...) __attribute__((format(printf, 3, 4)));
+/*
+ * Answers 400 invalid_parameter naming the query parameter param
+ * (empty: "query"), with the formatted detail.
+ */
+void	admin_param_error(struct http_request *, const char *param,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Maps a finished job's error to a response: 0 running, 1 answered, -1 ok. */
-int	admin_job_finish(struct http_request *, struct store_err *,
-	    const char *);
+/*
+ * After a job run with svc_db_run whose fn fills err (and param, the
+ * query parameter at fault, if any): 0 while it runs, 1 when an error
+ * answer was sent, -1 when it succeeded and the caller answers.
+ */
+int	admin_job_finish(struct http_request *, struct store_err *err,
+	    const char *param);
 
-/* The directory a request may see (token's, or one a global token names). */
-int	admin_directory_scope(PGconn *, int64_t, const char *, int64_t *,
-	    struct store_err *, char *, size_t);
+/*
+ * On a task thread: the directory a request may see, into *dir: the
+ * token's own (token_dir), or for a global token (0) all (0) or the one
+ * named.  A bound token naming another directory gets 403 in err; an
+ * unknown name 404 with "directory" copied to param (size bytes).
+ */
+int	admin_directory_scope(PGconn *, int64_t token_dir, const char *name,
+	    int64_t *dir, struct store_err *err, char *param, size_t size);
 
 /*
  * The tools a principal may call now, from the worker's index, as a

@@ -22,7 +22,9 @@
 
 #include "digest.h"
 #include "digest_store.h"
+#include "lifecycle.h"
 #include "policy.h"
+#include "policy_glue.h"
 #include "svc.h"
 #include "util.h"
 

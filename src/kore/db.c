@@ -410,10 +410,9 @@ job_task_done(struct kore_task *t)
 }
 
 int
-svc_db_release(void *arg, void *state, void (*state_free)(void *))
+svc_db_release(struct svc_db_job *job, void *state,
+    void (*state_free)(void *))
 {
-	struct svc_db_job	*job = arg;
-
 	job->req = NULL;
 	if (job->finished) {
 		free(job);
@@ -473,6 +472,18 @@ svc_db_done(struct http_request *req, int *result, struct svc_db_err **err)
 		metrics_add(svc.metrics, METRIC_DB_ERRORS, 1);
 
 	return (1);
+}
+
+void
+svc_db_forget(struct http_request *req)
+{
+	struct svc_ctx	*ctx;
+
+	ctx = svc_ctx(req);
+	if (ctx->job != NULL && ctx->job->finished) {
+		(void)svc_db_release(ctx->job, NULL, NULL);
+		ctx->job = NULL;
+	}
 }
 
 static void

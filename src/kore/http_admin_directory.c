@@ -22,6 +22,7 @@
 
 #include "cursor.h"
 #include "directory_store.h"
+#include "policy_glue.h"
 #include "store.h"
 #include "admin.h"
 #include "policy.h"

@@ -31,7 +31,9 @@
 #include "admin.h"
 #include "changes.h"
 #include "cursor.h"
+#include "lifecycle.h"
 #include "policy_admin_store.h"
+#include "policy_glue.h"
 #include "svc.h"
 #include "util.h"
 

@@ -21,6 +21,7 @@
 #include "changes.h"
 #include "cursor.h"
 #include "gateway.h"
+#include "policy_glue.h"
 #include "policy_store.h"
 #include "principal_store.h"
 #include "store.h"

@@ -20,6 +20,7 @@
 
 #include "admin.h"
 #include "policy.h"
+#include "policy_glue.h"
 #include "store.h"
 #include "svc.h"
 #include "util.h"

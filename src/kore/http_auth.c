@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "svc.h"
 #include "token.h"
 #include "util.h"
@@ -99,6 +100,7 @@ lookup_start(struct http_request *req, const unsigned char *hash)
 	l = kore_calloc(1, sizeof(*l));
 	for (i = 0; i < TOKEN_HASH_LEN; i++)
 		(void)snprintf(l->hex + 2 * i, 3, "%02x", hash[i]);
+	ctx->auth_lookup = 1;
 	ctx->state = l;
 	ctx->state_free = lookup_free;
 
@@ -128,9 +130,9 @@ lookup_finish(struct http_request *req)
 		metrics_add(svc.metrics, l->found ?
 		    METRIC_TOKEN_LOOKUPS_FOUND : METRIC_TOKEN_LOOKUPS_UNKNOWN,
 		    1);
-	(void)svc_db_release(ctx->job, NULL, NULL);	/* finished: freed */
-	ctx->job = NULL;
+	svc_db_forget(req);
 	lookup_free(l);
+	ctx->auth_lookup = 0;
 	ctx->state = NULL;
 	ctx->state_free = NULL;
 
@@ -214,7 +216,7 @@ authenticate(struct http_request *req, unsigned int scope)
 		return (KORE_RESULT_ERROR);
 	/* Back from a database look-up (below): finish it first. */
 	looked_up = 0;
-	if (ctx->state_free == lookup_free) {
+	if (ctx->auth_lookup) {
 		if (lookup_finish(req) == KORE_RESULT_RETRY)
 			return (KORE_RESULT_RETRY);
 		looked_up = 1;

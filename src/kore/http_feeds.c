@@ -11,7 +11,7 @@
  * never ties up the worker.  A long-poll or stream that has nothing to
  * send sleeps (http_request_sleep) on this worker's waiter list, and
  * is woken when the worker's policy index passes the version it has
- * read (feeds_policy_advanced(), called by the policy glue; a kore_msg
+ * read (policy_advanced(), our observer of the policy glue; a kore_msg
  * nudge makes every worker apply new ring entries at once), or by the
  * tick timer when its wait runs out.  A sleeping request costs nothing
  * per event-loop pass.
@@ -44,8 +44,9 @@
 
 #include "cursor.h"
 #include "feed_store.h"
-#include "feeds.h"
+#include "lifecycle.h"
 #include "policy.h"
+#include "policy_glue.h"
 #include "sse.h"
 #include "svc.h"
 #include "util.h"
@@ -168,6 +169,14 @@ static void	nudge_recv(struct kore_msg *, const void *);
 static void	prune_tick(void *, u_int64_t);
 static int	prune_job(PGconn *, void *, struct svc_db_err *);
 static void	prune_done(void *, int, struct svc_db_err *);
+static void	policy_advanced(uint64_t);
+static void	changes_appended(void);
+
+/* What the feeds follow in this worker's index (policy_glue.h). */
+static struct svc_policy_observer	observer = {
+	.advanced = policy_advanced,
+	.appended = changes_appended,
+};
 
 static void
 waiters_init(void)
@@ -183,15 +192,16 @@ void
 feeds_worker_init(void)
 {
 	waiters_init();
-	(void)kore_msg_register(FEEDS_MSG_NUDGE, nudge_recv);
+	svc_policy_observe(&observer);
+	(void)kore_msg_register(SVC_MSG_FEEDS_NUDGE, nudge_recv);
 	(void)kore_timer_add(tick, FEEDS_TICK_MS, NULL, 0);
 	if (worker != NULL && worker->id == 1)
 		(void)kore_timer_add(prune_tick, PRUNE_FIRST_MS, NULL,
 		    KORE_TIMER_ONESHOT);
 }
 
-void
-feeds_policy_advanced(uint64_t v)
+static void
+policy_advanced(uint64_t v)
 {
 	struct feed_req	*fr, *next;
 
@@ -208,8 +218,13 @@ feeds_policy_advanced(uint64_t v)
 	}
 }
 
-void
-feeds_changes_appended(void)
+/*
+ * Change records were appended to the shared ring: make every worker
+ * apply them soon (a coalesced kore_msg broadcast), so that sleeping
+ * feeds wake in milliseconds, not on the next 100 ms sync tick.
+ */
+static void
+changes_appended(void)
 {
 	/* Bulk writes append many batches: one broadcast per few ms. */
 	if (nudge_pending)
@@ -225,7 +240,7 @@ nudge_send(void *arg, u_int64_t now)
 	(void)arg;
 	(void)now;
 	nudge_pending = 0;
-	kore_msg_send(KORE_MSG_WORKER_ALL, FEEDS_MSG_NUDGE, NULL, 0);
+	kore_msg_send(KORE_MSG_WORKER_ALL, SVC_MSG_FEEDS_NUDGE, NULL, 0);
 }
 
 static void
@@ -233,7 +248,7 @@ nudge_recv(struct kore_msg *msg, const void *data)
 {
 	(void)msg;
 	(void)data;
-	/* Applying the ring calls feeds_policy_advanced() if it moved. */
+	/* Applying the ring calls policy_advanced() if it moved. */
 	(void)svc_policy();
 }
 

@@ -19,6 +19,7 @@
 #include "decision_req.h"
 #include "gateway.h"
 #include "jsonw.h"
+#include "policy_glue.h"
 #include "util.h"
 
 int	page_gw_session_check(struct http_request *);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops_metrics.h"
 #include "policy.h"
+#include "policy_glue.h"
 #include "svc.h"
 #include "util.h"
 

@@ -32,6 +32,7 @@
 #include <strings.h>
 
 #include "gateway.h"
+#include "policy_glue.h"
 #include "token.h"
 #include "util.h"
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "changes.h"
+#include "policy_glue.h"
 #include "scim_discovery.h"
 #include "scim_error.h"
 #include "scim_filter.h"

@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 
+#include "lifecycle.h"
 #include "svc.h"
 
 #if defined(RC_SANITIZE)
@@ -83,18 +84,18 @@ __wrap_munmap(void *addr, size_t len)
 #endif
 
 void
-svc_leak_check(int worker_exit)
+svc_leak_check(int held_requests)
 {
 #if defined(RC_SANITIZE)
 	/*
 	 * Only in the leak-checked variant: a normal sanitizer run may be
 	 * stopped with requests in flight.
 	 */
-	if (worker_exit && svc_leak_checking() && http_request_count != 0)
+	if (held_requests && http_request_count != 0)
 		svc_log(SVC_LOG_ERROR, "leak check: %u HTTP requests still "
 		    "allocated as the worker stops", http_request_count);
 	__lsan_do_leak_check();
 #else
-	(void)worker_exit;
+	(void)held_requests;
 #endif
 }

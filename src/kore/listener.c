@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lifecycle.h"
+#include "policy_glue.h"
 #include "store.h"
 #include "svc.h"
 #include "util.h"
@@ -115,6 +117,12 @@ static void	fetch_changes(uint64_t, uint64_t, uint64_t);
 static int	fetch_job(PGconn *, void *, struct svc_db_err *);
 static void	fetch_done(void *, int, struct svc_db_err *);
 
+/* What the listener follows in this worker's index (policy_glue.h). */
+static struct svc_policy_observer	observer = {
+	.seen = mark_seen,
+	.rebuilt = mark_rebuilt,
+};
+
 static uint64_t
 mono_ms(void)
 {
@@ -130,8 +138,7 @@ svc_listener_start(void)
 	listener.retry_ms = RETRY_MIN_MS;
 	contig = svc_policy_base_version();
 	seen_above = json_object();
-	svc_policy_on_seen(mark_seen);
-	svc_policy_on_rebuilt(mark_rebuilt);
+	svc_policy_observe(&observer);
 	connect_later(NULL, 0);
 	(void)kore_timer_add(watch, WATCH_MS, NULL, 0);
 	(void)kore_timer_add(flush_used, TOKENS_FLUSH_MS, NULL, 0);

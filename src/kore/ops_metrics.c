@@ -24,7 +24,9 @@
 #include <unistd.h>
 
 #include "build_info.h"
+#include "ops_metrics.h"
 #include "policy.h"
+#include "policy_glue.h"
 #include "svc.h"
 #include "token.h"
 #include "util.h"

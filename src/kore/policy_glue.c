@@ -29,7 +29,7 @@
 
 #include "changering.h"
 #include "changes.h"
-#include "feeds.h"
+#include "policy_glue.h"
 #include "policy_store.h"
 #include "svc.h"
 #include "util.h"
@@ -52,9 +52,8 @@ static uint64_t			 ring_pos;
 static int			 rebuilding;
 static unsigned char		*readbuf;
 static size_t			 readbuf_size;
-static void			(*seen_hook)(uint64_t);
-static void			(*rebuilt_hook)(uint64_t);
-static uint64_t			 feeds_version;
+static struct svc_policy_observer	*observers;
+static uint64_t			 advanced_version;
 static uint64_t			 ring_seen;
 
 static void	sync_timer(void *, u_int64_t);
@@ -116,20 +115,19 @@ void
 svc_policy_worker_init(void)
 {
 	(void)kore_timer_add(sync_timer, SYNC_MS, NULL, 0);
-	feeds_version = base_version;
-	feeds_worker_init();
+	advanced_version = base_version;
 }
 
 void
-svc_policy_on_seen(void (*hook)(uint64_t))
+svc_policy_observe(struct svc_policy_observer *o)
 {
-	seen_hook = hook;
-}
+	struct svc_policy_observer	**p;
 
-void
-svc_policy_on_rebuilt(void (*hook)(uint64_t))
-{
-	rebuilt_hook = hook;
+	/* Registration order is call order. */
+	for (p = &observers; *p != NULL; p = &(*p)->next)
+		;
+	o->next = NULL;
+	*p = o;
 }
 
 void
@@ -179,7 +177,8 @@ sync_timer(void *arg, u_int64_t now)
 static void
 apply_entry(const unsigned char *buf, size_t len)
 {
-	struct policy_refusal	 ref;
+	struct policy_refusal		 ref;
+	struct svc_policy_observer	*o;
 	json_error_t	 jerr;
 	json_t		*doc, *rec;
 	json_int_t	 v;
@@ -219,8 +218,11 @@ apply_entry(const unsigned char *buf, size_t len)
 				    ref.msg);
 		}
 		v = json_integer_value(json_object_get(rec, "version"));
-		if (seen_hook != NULL && v > 0)
-			seen_hook((uint64_t)v);
+		if (v > 0) {
+			for (o = observers; o != NULL; o = o->next)
+				if (o->seen != NULL)
+					o->seen((uint64_t)v);
+		}
 		if (v > 0 && (uint64_t)v > ring_seen)
 			ring_seen = (uint64_t)v;
 	}
@@ -234,6 +236,7 @@ apply_entry(const unsigned char *buf, size_t len)
 struct policy_index *
 svc_policy(void)
 {
+	struct svc_policy_observer	*o;
 	enum changering_read	 r;
 	size_t			 len;
 	unsigned char		*p;
@@ -263,11 +266,13 @@ svc_policy(void)
 		apply_entry(readbuf, len);
 	}
 	/* Sleeping long-polls and streams wait for the index to move. */
-	if (policy_version(index_cur) > feeds_version ||
-	    ring_seen > feeds_version) {
-		feeds_version = policy_version(index_cur) > ring_seen ?
+	if (policy_version(index_cur) > advanced_version ||
+	    ring_seen > advanced_version) {
+		advanced_version = policy_version(index_cur) > ring_seen ?
 		    policy_version(index_cur) : ring_seen;
-		feeds_policy_advanced(feeds_version);
+		for (o = observers; o != NULL; o = o->next)
+			if (o->advanced != NULL)
+				o->advanced(advanced_version);
 	}
 
 	return (index_cur);
@@ -300,6 +305,7 @@ ring_append_array(json_t *arr)
 void
 svc_changes_append(json_t *records)
 {
+	struct svc_policy_observer	*o;
 	json_t	*chunk, *rec;
 	size_t	 i, bytes;
 	char	*text;
@@ -320,7 +326,9 @@ svc_changes_append(json_t *records)
 	}
 	ring_append_array(chunk);
 	json_decref(chunk);
-	feeds_changes_appended();
+	for (o = observers; o != NULL; o = o->next)
+		if (o->appended != NULL)
+			o->appended();
 }
 
 void
@@ -373,8 +381,9 @@ rebuild_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 static void
 rebuild_done(void *arg, int result, struct svc_db_err *err)
 {
-	struct rebuild	*rb = arg;
-	struct policy_lww *fresh;
+	struct rebuild			*rb = arg;
+	struct policy_lww		*fresh;
+	struct svc_policy_observer	*o;
 
 	rebuilding = 0;
 	if (result == -1 || (fresh = policy_lww_new()) == NULL) {
@@ -397,7 +406,8 @@ rebuild_done(void *arg, int result, struct svc_db_err *err)
 	svc_log(SVC_LOG_INFO, "policy: index rebuilt at version %llu "
 	    "(%zu principals quarantined)", (unsigned long long)base_version,
 	    policy_quarantined(index_cur));
-	if (rebuilt_hook != NULL)
-		rebuilt_hook(base_version);
+	for (o = observers; o != NULL; o = o->next)
+		if (o->rebuilt != NULL)
+			o->rebuilt(base_version);
 	(void)svc_policy();
 }

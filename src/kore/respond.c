@@ -28,7 +28,6 @@
 #define LOG_BURST		5
 #define LOG_INTERVAL_MS		1000
 
-static void	ctx_free(struct http_request *);
 static void	finish(struct http_request *, int);
 static const char	*method_name(int);
 static void	log_write(json_t *);
@@ -43,74 +42,6 @@ static void	log_sweep(void *, u_int64_t);
 static struct loglimit	log_limit;
 static int		log_limit_ready;
 static pthread_mutex_t	log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static uint64_t	request_counter;
-static char	request_prefix[9];
-
-static void
-ctx_free(struct http_request *req)
-{
-	struct svc_ctx	*ctx;
-
-	if ((ctx = req->hdlr_extra) == NULL)
-		return;
-	/*
-	 * The request is going away (answered, or the client left).  A job
-	 * still running on its thread writes into the handler's state: it
-	 * takes the state over, is cancelled, and frees both when its
-	 * thread is done (db.c).
-	 */
-	if (ctx->job != NULL &&
-	    svc_db_release(ctx->job, ctx->state, ctx->state_free))
-		ctx->state = NULL;
-	ctx->job = NULL;
-	if (ctx->state != NULL && ctx->state_free != NULL)
-		ctx->state_free(ctx->state);
-	ctx->state = NULL;
-}
-
-struct svc_ctx *
-svc_ctx(struct http_request *req)
-{
-	struct svc_ctx	*ctx;
-	const char	*rid;
-	unsigned char	 rnd[4];
-	size_t		 i, len;
-
-	if ((ctx = http_state_get(req)) != NULL)
-		return (ctx);
-
-	ctx = http_state_create(req, sizeof(*ctx), ctx_free);
-	ctx->start_us = rc_mono_us();
-
-	/* Keep a caller's request id if it is short and plain. */
-	if (http_request_header(req, "x-request-id", &rid) &&
-	    (len = strlen(rid)) > 0 && len < sizeof(ctx->request_id)) {
-		for (i = 0; i < len; i++) {
-			if (!(rid[i] == '-' || rid[i] == '_' || rid[i] == '.' ||
-			    (rid[i] >= '0' && rid[i] <= '9') ||
-			    (rid[i] >= 'a' && rid[i] <= 'z') ||
-			    (rid[i] >= 'A' && rid[i] <= 'Z')))
-				break;
-		}
-		if (i == len) {
-			rc_strlcpy(ctx->request_id, rid,
-			    sizeof(ctx->request_id));
-			return (ctx);
-		}
-	}
-
-	if (request_prefix[0] == '\0') {
-		if (rc_random_bytes(rnd, sizeof(rnd)) == -1)
-			memset(rnd, 0, sizeof(rnd));
-		rc_hex_encode(rnd, sizeof(rnd), request_prefix);
-	}
-	(void)snprintf(ctx->request_id, sizeof(ctx->request_id),
-	    "%s%02x%08llx", request_prefix, worker ? worker->id : 0,
-	    (unsigned long long)++request_counter);
-
-	return (ctx);
-}
 
 static const char *
 method_name(int m)

@@ -1,0 +1,82 @@
+/*
+ * ctx.c: the per-request context (ctx.h): created on a request's first
+ * use, with its request id, and torn down with the request, when it
+ * releases the request's database job and frees the handler's state.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "svc.h"
+#include "util.h"
+
+static void	ctx_free(struct http_request *);
+
+static uint64_t	request_counter;
+static char	request_prefix[9];
+
+static void
+ctx_free(struct http_request *req)
+{
+	struct svc_ctx	*ctx;
+
+	if ((ctx = req->hdlr_extra) == NULL)
+		return;
+	/*
+	 * The request is going away (answered, or the client left).  A job
+	 * still running on its thread writes into the handler's state: it
+	 * takes the state over, is cancelled, and frees both when its
+	 * thread is done (db.c).
+	 */
+	if (ctx->job != NULL &&
+	    svc_db_release(ctx->job, ctx->state, ctx->state_free))
+		ctx->state = NULL;
+	ctx->job = NULL;
+	if (ctx->state != NULL && ctx->state_free != NULL)
+		ctx->state_free(ctx->state);
+	ctx->state = NULL;
+}
+
+struct svc_ctx *
+svc_ctx(struct http_request *req)
+{
+	struct svc_ctx	*ctx;
+	const char	*rid;
+	unsigned char	 rnd[4];
+	size_t		 i, len;
+
+	if ((ctx = http_state_get(req)) != NULL)
+		return (ctx);
+
+	ctx = http_state_create(req, sizeof(*ctx), ctx_free);
+	ctx->start_us = rc_mono_us();
+
+	/* Keep a caller's request id if it is short and plain. */
+	if (http_request_header(req, "x-request-id", &rid) &&
+	    (len = strlen(rid)) > 0 && len < sizeof(ctx->request_id)) {
+		for (i = 0; i < len; i++) {
+			if (!(rid[i] == '-' || rid[i] == '_' || rid[i] == '.' ||
+			    (rid[i] >= '0' && rid[i] <= '9') ||
+			    (rid[i] >= 'a' && rid[i] <= 'z') ||
+			    (rid[i] >= 'A' && rid[i] <= 'Z')))
+				break;
+		}
+		if (i == len) {
+			rc_strlcpy(ctx->request_id, rid,
+			    sizeof(ctx->request_id));
+			return (ctx);
+		}
+	}
+
+	if (request_prefix[0] == '\0') {
+		if (rc_random_bytes(rnd, sizeof(rnd)) == -1)
+			memset(rnd, 0, sizeof(rnd));
+		rc_hex_encode(rnd, sizeof(rnd), request_prefix);
+	}
+	(void)snprintf(ctx->request_id, sizeof(ctx->request_id),
+	    "%s%02x%08llx", request_prefix, worker ? worker->id : 0,
+	    (unsigned long long)++request_counter);
+
+	return (ctx);
+}

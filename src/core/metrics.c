@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "strbuf.h"
 
 static const int	status_codes[] = {
 	200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 410, 411, 412,
@@ -101,16 +102,6 @@ struct metrics {
 	struct route_stats	 stats[];
 };
 
-struct strbuf {
-	char	*data;
-	size_t	 len;
-	size_t	 cap;
-	int	 failed;
-};
-
-static void	sb_printf(struct strbuf *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
-
 size_t
 metrics_size(size_t nroutes)
 {
@@ -191,53 +182,17 @@ metrics_get(const struct metrics *m, enum metric_counter c)
 	return (__atomic_load_n(&m->counters[c], __ATOMIC_RELAXED));
 }
 
-static void
-sb_printf(struct strbuf *sb, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*p;
-	int	 n;
-
-	if (sb->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(sb->data + sb->len, sb->cap - sb->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			sb->failed = 1;
-			return;
-		}
-		if ((size_t)n < sb->cap - sb->len) {
-			sb->len += (size_t)n;
-			return;
-		}
-		if ((p = realloc(sb->data, sb->cap * 2 + (size_t)n)) == NULL) {
-			sb->failed = 1;
-			return;
-		}
-		sb->data = p;
-		sb->cap = sb->cap * 2 + (size_t)n;
-	}
-}
-
 char *
 metrics_render(const struct metrics *m, const char *extra)
 {
 	const struct route_stats	*rs;
-	struct strbuf			 sb;
+	struct strbuf			 sb = { 0 };
 	const char			*help;
 	uint64_t			 v, cum;
 	size_t				 r, i, j, flen;
 
-	sb.cap = 16384;
-	sb.len = 0;
-	sb.failed = 0;
-	if ((sb.data = malloc(sb.cap)) == NULL)
-		return (NULL);
-	sb.data[0] = '\0';
 
-	sb_printf(&sb, "# HELP rollcall_http_requests_total HTTP requests "
+	strbuf_printf(&sb, "# HELP rollcall_http_requests_total HTTP requests "
 	    "answered, by route and status.\n"
 	    "# TYPE rollcall_http_requests_total counter\n");
 	for (r = 0; r < m->nroutes; r++) {
@@ -247,18 +202,18 @@ metrics_render(const struct metrics *m, const char *extra)
 			if (v == 0)
 				continue;
 			if (i < NSTATUS - 1)
-				sb_printf(&sb, "rollcall_http_requests_total"
+				strbuf_printf(&sb, "rollcall_http_requests_total"
 				    "{route=\"%s\",status=\"%d\"} %llu\n",
 				    m->routes[r], status_codes[i],
 				    (unsigned long long)v);
 			else
-				sb_printf(&sb, "rollcall_http_requests_total"
+				strbuf_printf(&sb, "rollcall_http_requests_total"
 				    "{route=\"%s\",status=\"other\"} %llu\n",
 				    m->routes[r], (unsigned long long)v);
 		}
 	}
 
-	sb_printf(&sb, "# HELP rollcall_http_request_duration_seconds Time "
+	strbuf_printf(&sb, "# HELP rollcall_http_request_duration_seconds Time "
 	    "from routing to response, by route.\n"
 	    "# TYPE rollcall_http_request_duration_seconds histogram\n");
 	for (r = 0; r < m->nroutes; r++) {
@@ -269,22 +224,22 @@ metrics_render(const struct metrics *m, const char *extra)
 		for (i = 0; i < NBUCKETS; i++) {
 			cum += __atomic_load_n(&rs->bucket[i], __ATOMIC_RELAXED);
 			if (i < NBUCKETS - 1)
-				sb_printf(&sb, "rollcall_http_request_duration"
+				strbuf_printf(&sb, "rollcall_http_request_duration"
 				    "_seconds_bucket{route=\"%s\",le=\"%g\"} "
 				    "%llu\n", m->routes[r],
 				    (double)bucket_us[i] / 1e6,
 				    (unsigned long long)cum);
 			else
-				sb_printf(&sb, "rollcall_http_request_duration"
+				strbuf_printf(&sb, "rollcall_http_request_duration"
 				    "_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
 				    "%llu\n", m->routes[r],
 				    (unsigned long long)cum);
 		}
-		sb_printf(&sb, "rollcall_http_request_duration_seconds_sum"
+		strbuf_printf(&sb, "rollcall_http_request_duration_seconds_sum"
 		    "{route=\"%s\"} %.6f\n", m->routes[r],
 		    (double)__atomic_load_n(&rs->sum_us, __ATOMIC_RELAXED) /
 		    1e6);
-		sb_printf(&sb, "rollcall_http_request_duration_seconds_count"
+		strbuf_printf(&sb, "rollcall_http_request_duration_seconds_count"
 		    "{route=\"%s\"} %llu\n", m->routes[r],
 		    (unsigned long long)cum);
 	}
@@ -308,7 +263,7 @@ metrics_render(const struct metrics *m, const char *extra)
 			    flen) == 0)
 				help = counter_help[j].help;
 		}
-		sb_printf(&sb, "# HELP %.*s %s\n# TYPE %.*s counter\n",
+		strbuf_printf(&sb, "# HELP %.*s %s\n# TYPE %.*s counter\n",
 		    (int)flen, counter_names[i], help, (int)flen,
 		    counter_names[i]);
 		for (j = i; j < METRIC_COUNT; j++) {
@@ -316,19 +271,19 @@ metrics_render(const struct metrics *m, const char *extra)
 			    strncmp(counter_names[j], counter_names[i],
 			    flen) != 0)
 				continue;
-			sb_printf(&sb, "%s %llu\n", counter_names[j],
+			strbuf_printf(&sb, "%s %llu\n", counter_names[j],
 			    (unsigned long long)__atomic_load_n(
 			    &m->counters[j], __ATOMIC_RELAXED));
 		}
 	}
 
 	if (extra != NULL)
-		sb_printf(&sb, "%s", extra);
+		strbuf_printf(&sb, "%s", extra);
 
-	if (sb.failed) {
-		free(sb.data);
+	if (sb.oom) {
+		free(sb.s);
 		return (NULL);
 	}
 
-	return (sb.data);
+	return (sb.s);
 }

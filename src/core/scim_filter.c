@@ -30,6 +30,7 @@
 #include "scim_error.h"
 #include "scim_filter.h"
 #include "scim_schema.h"
+#include "strbuf.h"
 
 struct parser {
 	const char			*text;
@@ -40,13 +41,6 @@ struct parser {
 	int				 terms;
 	int				 failed;
 	struct scim_err			*err;
-};
-
-struct sbuf {
-	char	*s;
-	size_t	 len;
-	size_t	 cap;
-	int	 oom;
 };
 
 static const struct {
@@ -86,11 +80,9 @@ static void			 path_free(struct scim_filter_path *);
 static int			 run_parse(struct parser *,
 				    struct scim_filter **);
 
-static void			 sb_add(struct sbuf *, const char *, ...)
-				    __attribute__((format(printf, 2, 3)));
-static void			 to_string(struct sbuf *,
+static void			 to_string(struct strbuf *,
 				    const struct scim_filter *);
-static void			 path_string(struct sbuf *,
+static void			 path_string(struct strbuf *,
 				    const struct scim_filter_path *);
 
 int
@@ -1090,54 +1082,19 @@ scim_filter_free(struct scim_filter *f)
 /* Text output.                                                      */
 
 static void
-sb_add(struct sbuf *b, const char *fmt, ...)
-{
-	va_list		 ap;
-	int		 n;
-	size_t		 need, ncap;
-	char		*ns;
-
-	if (b->oom)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->oom = 1;
-		return;
-	}
-	need = b->len + (size_t)n + 1;
-	if (need > b->cap) {
-		ncap = b->cap ? b->cap : 128;
-		while (ncap < need)
-			ncap *= 2;
-		if ((ns = realloc(b->s, ncap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->s = ns;
-		b->cap = ncap;
-	}
-	va_start(ap, fmt);
-	(void)vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-static void
-path_string(struct sbuf *b, const struct scim_filter_path *path)
+path_string(struct strbuf *b, const struct scim_filter_path *path)
 {
 	if (!path->relative && path->ref.schema != NULL &&
 	    path->ref.schema->extension)
-		sb_add(b, "%s:", path->ref.schema->urn);
+		strbuf_printf(b, "%s:", path->ref.schema->urn);
 	if (path->name != NULL)
-		sb_add(b, "%s", path->name);
+		strbuf_printf(b, "%s", path->name);
 	if (path->sub != NULL)
-		sb_add(b, ".%s", path->sub);
+		strbuf_printf(b, ".%s", path->sub);
 }
 
 static void
-to_string(struct sbuf *b, const struct scim_filter *f)
+to_string(struct strbuf *b, const struct scim_filter *f)
 {
 	char		*lit;
 	const char	*word;
@@ -1146,27 +1103,27 @@ to_string(struct sbuf *b, const struct scim_filter *f)
 	switch (f->op) {
 	case SCIM_FOP_AND:
 	case SCIM_FOP_OR:
-		sb_add(b, "(");
+		strbuf_printf(b, "(");
 		to_string(b, f->left);
-		sb_add(b, f->op == SCIM_FOP_AND ? " and " : " or ");
+		strbuf_printf(b, f->op == SCIM_FOP_AND ? " and " : " or ");
 		to_string(b, f->right);
-		sb_add(b, ")");
+		strbuf_printf(b, ")");
 		return;
 	case SCIM_FOP_NOT:
-		sb_add(b, "not (");
+		strbuf_printf(b, "not (");
 		to_string(b, f->left);
-		sb_add(b, ")");
+		strbuf_printf(b, ")");
 		return;
 	case SCIM_FOP_VALUEPATH:
 		path_string(b, &f->path);
-		sb_add(b, "[");
+		strbuf_printf(b, "[");
 		to_string(b, f->left);
-		sb_add(b, "]");
+		strbuf_printf(b, "]");
 		if (f->right != NULL) {
 			if (f->right->path.name != NULL)
-				sb_add(b, ".");
+				strbuf_printf(b, ".");
 			else
-				sb_add(b, " ");
+				strbuf_printf(b, " ");
 			to_string(b, f->right);
 		}
 		return;
@@ -1181,15 +1138,15 @@ to_string(struct sbuf *b, const struct scim_filter *f)
 	}
 	if (f->path.name != NULL) {
 		path_string(b, &f->path);
-		sb_add(b, " ");
+		strbuf_printf(b, " ");
 	}
-	sb_add(b, "%s", word);
+	strbuf_printf(b, "%s", word);
 	if (f->value != NULL) {
 		if ((lit = json_dumps(f->value, JSON_ENCODE_ANY)) == NULL) {
 			b->oom = 1;
 			return;
 		}
-		sb_add(b, " %s", lit);
+		strbuf_printf(b, " %s", lit);
 		free(lit);
 	}
 }
@@ -1197,7 +1154,7 @@ to_string(struct sbuf *b, const struct scim_filter *f)
 char *
 scim_filter_to_string(const struct scim_filter *f)
 {
-	struct sbuf	b;
+	struct strbuf	b;
 
 	if (f == NULL)
 		return (strdup(""));

@@ -23,65 +23,20 @@
 #include "scim_filter.h"
 #include "scim_filter_sql.h"
 #include "scim_schema.h"
-
-/* The SQL text under construction; oom sticks once set. */
-struct sbuf {
-	char	*s;
-	size_t	 len;
-	size_t	 cap;
-	int	 oom;
-};
+#include "strbuf.h"
 
 struct sqlgen {
-	struct sbuf		 b;
+	struct strbuf		 b;
 	struct scim_sql		*out;
 	enum scim_resource	 type;
 	int			 next;
 	struct scim_err		*err;
 };
 
-static void			 sb_add(struct sbuf *, const char *, ...)
-				    __attribute__((format(printf, 2, 3)));
 static int			 sql_node(struct sqlgen *,
 				    const struct scim_filter *, const char *);
 static int			 sql_param(struct sqlgen *, const char *,
 				    size_t);
-
-/* Appends formatted text; on allocation failure sets oom and stops. */
-static void
-sb_add(struct sbuf *b, const char *fmt, ...)
-{
-	va_list		 ap;
-	int		 n;
-	size_t		 need, ncap;
-	char		*ns;
-
-	if (b->oom)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->oom = 1;
-		return;
-	}
-	need = b->len + (size_t)n + 1;
-	if (need > b->cap) {
-		ncap = b->cap ? b->cap : 128;
-		while (ncap < need)
-			ncap *= 2;
-		if ((ns = realloc(b->s, ncap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->s = ns;
-		b->cap = ncap;
-	}
-	va_start(ap, fmt);
-	(void)vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
 
 /* How a top-level attribute maps onto a real column. */
 enum sql_colkind {
@@ -257,19 +212,19 @@ sql_cmp(struct sqlgen *g, enum scim_filter_op op, const json_t *lit,
 	case SCIM_TYPE_BOOLEAN:
 		if ((n = sql_lit(g, lit)) == -1)
 			return (sql_oom(g));
-		sb_add(&g->b, "(%s = $%d::text)", T, n);
+		strbuf_printf(&g->b, "(%s = $%d::text)", T, n);
 		return (0);
 	case SCIM_TYPE_DATETIME:
 		if ((n = sql_time(g, lit)) == -1)
 			return (sql_oom(g));
-		sb_add(&g->b, "((%s)::timestamptz %s $%d::timestamptz)", T,
+		strbuf_printf(&g->b, "((%s)::timestamptz %s $%d::timestamptz)", T,
 		    sql_opword(op), n);
 		return (0);
 	case SCIM_TYPE_INTEGER:
 	case SCIM_TYPE_DECIMAL:
 		if ((n = sql_lit(g, lit)) == -1)
 			return (sql_oom(g));
-		sb_add(&g->b, "(CASE WHEN jsonb_typeof(%s) = 'number' THEN "
+		strbuf_printf(&g->b, "(CASE WHEN jsonb_typeof(%s) = 'number' THEN "
 		    "(%s)::numeric END %s $%d::numeric)", J, T,
 		    sql_opword(op), n);
 		return (0);
@@ -288,28 +243,28 @@ sql_cmp(struct sqlgen *g, enum scim_filter_op op, const json_t *lit,
 		if ((n = sql_like(g, op, lit)) == -1)
 			return (sql_oom(g));
 		if (ci)
-			sb_add(&g->b, "(lower(%s) LIKE lower($%d::text) "
+			strbuf_printf(&g->b, "(lower(%s) LIKE lower($%d::text) "
 			    "ESCAPE '\\')", T, n);
 		else
-			sb_add(&g->b, "(%s LIKE $%d::text ESCAPE '\\')", T, n);
+			strbuf_printf(&g->b, "(%s LIKE $%d::text ESCAPE '\\')", T, n);
 		return (0);
 	case SCIM_FOP_EQ:
 		if ((n = sql_lit(g, lit)) == -1)
 			return (sql_oom(g));
 		if (ci)
-			sb_add(&g->b, "(lower(%s) = lower($%d::text))", T, n);
+			strbuf_printf(&g->b, "(lower(%s) = lower($%d::text))", T, n);
 		else
-			sb_add(&g->b, "(%s = $%d::text)", T, n);
+			strbuf_printf(&g->b, "(%s = $%d::text)", T, n);
 		return (0);
 	default:
 		/* Byte order, as scim_filter_match() compares. */
 		if ((n = sql_lit(g, lit)) == -1)
 			return (sql_oom(g));
 		if (ci)
-			sb_add(&g->b, "(lower(%s) COLLATE \"C\" %s "
+			strbuf_printf(&g->b, "(lower(%s) COLLATE \"C\" %s "
 			    "lower($%d::text))", T, sql_opword(op), n);
 		else
-			sb_add(&g->b, "(%s COLLATE \"C\" %s $%d::text)", T,
+			strbuf_printf(&g->b, "(%s COLLATE \"C\" %s $%d::text)", T,
 			    sql_opword(op), n);
 		return (0);
 	}
@@ -318,7 +273,7 @@ sql_cmp(struct sqlgen *g, enum scim_filter_op op, const json_t *lit,
 static void
 sql_present(struct sqlgen *g, const char *J)
 {
-	sb_add(&g->b, "COALESCE(%s NOT IN ('null'::jsonb, '\"\"'::jsonb, "
+	strbuf_printf(&g->b, "COALESCE(%s NOT IN ('null'::jsonb, '\"\"'::jsonb, "
 	    "'[]'::jsonb, '{}'::jsonb), false)", J);
 }
 
@@ -341,19 +296,19 @@ sql_leaf(struct sqlgen *g, const struct scim_filter *f,
 	op = f->op == SCIM_FOP_NE ? SCIM_FOP_EQ : f->op;
 	if (json_is_null(f->value)) {
 		if (op != SCIM_FOP_EQ) {
-			sb_add(&g->b, "FALSE");
+			strbuf_printf(&g->b, "FALSE");
 			return (0);
 		}
-		sb_add(&g->b, f->op == SCIM_FOP_NE ? "(" : "(NOT ");
+		strbuf_printf(&g->b, f->op == SCIM_FOP_NE ? "(" : "(NOT ");
 		sql_present(g, J);
-		sb_add(&g->b, ")");
+		strbuf_printf(&g->b, ")");
 		return (0);
 	}
 	if (f->op == SCIM_FOP_NE)
-		sb_add(&g->b, "(NOT COALESCE(");
+		strbuf_printf(&g->b, "(NOT COALESCE(");
 	r = sql_cmp(g, op, f->value, t, T, J);
 	if (f->op == SCIM_FOP_NE)
-		sb_add(&g->b, ", false))");
+		strbuf_printf(&g->b, ", false))");
 	return (r);
 }
 
@@ -487,24 +442,24 @@ sql_colnode(struct sqlgen *g, const struct scim_filter *f, const char *col,
 	t = scim_attr_ref_target(&f->path.ref);
 	if (f->op == SCIM_FOP_PR) {
 		if (kind == COL_TEXT)
-			sb_add(&g->b, "(%s IS NOT NULL AND %s <> '')", col, col);
+			strbuf_printf(&g->b, "(%s IS NOT NULL AND %s <> '')", col, col);
 		else
-			sb_add(&g->b, "(%s IS NOT NULL)", col);
+			strbuf_printf(&g->b, "(%s IS NOT NULL)", col);
 		return (0);
 	}
 	op = f->op == SCIM_FOP_NE ? SCIM_FOP_EQ : f->op;
 	if (json_is_null(f->value)) {
 		if (op != SCIM_FOP_EQ)
-			sb_add(&g->b, "FALSE");
+			strbuf_printf(&g->b, "FALSE");
 		else if (f->op == SCIM_FOP_NE)
-			sb_add(&g->b, "(%s IS NOT NULL)", col);
+			strbuf_printf(&g->b, "(%s IS NOT NULL)", col);
 		else
-			sb_add(&g->b, "(%s IS NULL)", col);
+			strbuf_printf(&g->b, "(%s IS NULL)", col);
 		return (0);
 	}
 
 	if (f->op == SCIM_FOP_NE)
-		sb_add(&g->b, "(NOT COALESCE(");
+		strbuf_printf(&g->b, "(NOT COALESCE(");
 	r = 0;
 	switch (kind) {
 	case COL_UUID:
@@ -512,12 +467,12 @@ sql_colnode(struct sqlgen *g, const struct scim_filter *f, const char *col,
 			/* A malformed id can match nothing; never cast it. */
 			if (!json_is_string(f->value) ||
 			    !is_uuid(json_string_value(f->value))) {
-				sb_add(&g->b, "FALSE");
+				strbuf_printf(&g->b, "FALSE");
 				break;
 			}
 			if ((n = sql_lit(g, f->value)) == -1)
 				return (sql_oom(g));
-			sb_add(&g->b, "(%s = $%d::uuid)", col, n);
+			strbuf_printf(&g->b, "(%s = $%d::uuid)", col, n);
 			break;
 		}
 		/* uuid text is lower case; compare the literal alike. */
@@ -527,12 +482,12 @@ sql_colnode(struct sqlgen *g, const struct scim_filter *f, const char *col,
 	case COL_BOOL:
 		if ((n = sql_lit(g, f->value)) == -1)
 			return (sql_oom(g));
-		sb_add(&g->b, "(%s = $%d::boolean)", col, n);
+		strbuf_printf(&g->b, "(%s = $%d::boolean)", col, n);
 		break;
 	case COL_TIME:
 		if ((n = sql_time(g, f->value)) == -1)
 			return (sql_oom(g));
-		sb_add(&g->b, "(%s %s $%d::timestamptz)", col, sql_opword(op),
+		strbuf_printf(&g->b, "(%s %s $%d::timestamptz)", col, sql_opword(op),
 		    n);
 		break;
 	case COL_KEY:
@@ -547,7 +502,7 @@ sql_colnode(struct sqlgen *g, const struct scim_filter *f, const char *col,
 		break;
 	}
 	if (f->op == SCIM_FOP_NE)
-		sb_add(&g->b, ", false))");
+		strbuf_printf(&g->b, ", false))");
 	return (r);
 }
 
@@ -601,7 +556,7 @@ static void
 sql_elements(struct sqlgen *g, const char *J)
 {
 	/* The ordinal finds an email's key in users.emails_key. */
-	sb_add(&g->b, "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
+	strbuf_printf(&g->b, "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
 	    "jsonb_typeof(%s) = 'array' THEN %s ELSE '[]'::jsonb END) WITH "
 	    "ORDINALITY AS e(v, o) WHERE ", J, J);
 }
@@ -642,7 +597,7 @@ sql_membership(struct sqlgen *g, const struct scim_filter *f)
 	other = g->type == SCIM_RES_GROUP ? "user_id" : "group_id";
 
 	if (f->op == SCIM_FOP_PR && !f->path.relative) {
-		sb_add(&g->b, "EXISTS (SELECT 1 FROM memberships m WHERE "
+		strbuf_printf(&g->b, "EXISTS (SELECT 1 FROM memberships m WHERE "
 		    "m.%s = %s.id)", self, table);
 		return (0);
 	}
@@ -657,13 +612,13 @@ sql_membership(struct sqlgen *g, const struct scim_filter *f)
 		    "'%s pr' can be used to filter on %s.", f->path.name,
 		    f->path.name, f->path.name, f->path.name));
 	if (!is_uuid(json_string_value(lit))) {
-		sb_add(&g->b, neg ? "TRUE" : "FALSE");
+		strbuf_printf(&g->b, neg ? "TRUE" : "FALSE");
 		return (0);
 	}
 	if ((n = sql_param(g, json_string_value(lit),
 	    json_string_length(lit))) == -1)
 		return (sql_oom(g));
-	sb_add(&g->b, "%sEXISTS (SELECT 1 FROM memberships m WHERE m.%s = "
+	strbuf_printf(&g->b, "%sEXISTS (SELECT 1 FROM memberships m WHERE m.%s = "
 	    "%s.id AND m.%s = $%d::uuid)", neg ? "NOT " : "", self, table,
 	    other, n);
 	return (0);
@@ -700,19 +655,19 @@ sql_node(struct sqlgen *g, const struct scim_filter *f, const char *base)
 	switch (f->op) {
 	case SCIM_FOP_AND:
 	case SCIM_FOP_OR:
-		sb_add(&g->b, "(");
+		strbuf_printf(&g->b, "(");
 		if (sql_node(g, f->left, base) == -1)
 			return (-1);
-		sb_add(&g->b, f->op == SCIM_FOP_AND ? " AND " : " OR ");
+		strbuf_printf(&g->b, f->op == SCIM_FOP_AND ? " AND " : " OR ");
 		if (sql_node(g, f->right, base) == -1)
 			return (-1);
-		sb_add(&g->b, ")");
+		strbuf_printf(&g->b, ")");
 		return (0);
 	case SCIM_FOP_NOT:
-		sb_add(&g->b, "(NOT COALESCE(");
+		strbuf_printf(&g->b, "(NOT COALESCE(");
 		if (sql_node(g, f->left, base) == -1)
 			return (-1);
-		sb_add(&g->b, ", false))");
+		strbuf_printf(&g->b, ", false))");
 		return (0);
 	default:
 		break;
@@ -735,7 +690,7 @@ sql_node(struct sqlgen *g, const struct scim_filter *f, const char *base)
 		if ((col = sql_column(g->type, &f->path, &kind)) != NULL)
 			return (sql_colnode(g, f, col, kind));
 		if (f->path.sub == NULL && f->op == SCIM_FOP_PR) {
-			sb_add(&g->b, "TRUE");
+			strbuf_printf(&g->b, "TRUE");
 			return (0);
 		}
 		if (f->path.sub != NULL &&
@@ -771,15 +726,15 @@ sql_node(struct sqlgen *g, const struct scim_filter *f, const char *base)
 		if (n == -1)
 			return (sql_oom(g));
 		if (f->op != SCIM_FOP_VALUEPATH) {
-			sb_add(&g->b, "(emails_key @> ARRAY[$%d::text])", n);
+			strbuf_printf(&g->b, "(emails_key @> ARRAY[$%d::text])", n);
 			return (0);
 		}
-		sb_add(&g->b, "(emails_key @> ARRAY[$%d::text] AND ", n);
+		strbuf_printf(&g->b, "(emails_key @> ARRAY[$%d::text] AND ", n);
 		sql_elements(g, J);
-		sb_add(&g->b, "(");
+		strbuf_printf(&g->b, "(");
 		if (sql_node(g, f->left, "e.v") == -1)
 			return (-1);
-		sb_add(&g->b, ") AND emails_key[e.o::int] = $%d::text))", n);
+		strbuf_printf(&g->b, ") AND emails_key[e.o::int] = $%d::text))", n);
 		return (0);
 	}
 
@@ -787,19 +742,19 @@ sql_node(struct sqlgen *g, const struct scim_filter *f, const char *base)
 		if (attr->multi_valued)
 			sql_elements(g, J);
 		else
-			sb_add(&g->b, "(jsonb_typeof(%s) = 'object' AND ", J);
-		sb_add(&g->b, "(");
+			strbuf_printf(&g->b, "(jsonb_typeof(%s) = 'object' AND ", J);
+		strbuf_printf(&g->b, "(");
 		if (sql_node(g, f->left, attr->multi_valued ? "e.v" : J) == -1)
 			return (-1);
-		sb_add(&g->b, ")");
+		strbuf_printf(&g->b, ")");
 		if (f->right != NULL) {
-			sb_add(&g->b, " AND (");
+			strbuf_printf(&g->b, " AND (");
 			if (sql_node(g, f->right, attr->multi_valued ? "e.v" :
 			    J) == -1)
 				return (-1);
-			sb_add(&g->b, ")");
+			strbuf_printf(&g->b, ")");
 		}
-		sb_add(&g->b, ")");
+		strbuf_printf(&g->b, ")");
 		return (0);
 	}
 
@@ -822,7 +777,7 @@ sql_node(struct sqlgen *g, const struct scim_filter *f, const char *base)
 	if (f->op == SCIM_FOP_PR && f->path.sub == NULL) {
 		sql_elements(g, J);
 		sql_present(g, "e.v");
-		sb_add(&g->b, ")");
+		strbuf_printf(&g->b, ")");
 		return (0);
 	}
 	if (f->op == SCIM_FOP_NE || json_is_null(f->value)) {
@@ -831,20 +786,20 @@ sql_node(struct sqlgen *g, const struct scim_filter *f, const char *base)
 		neg = (f->op == SCIM_FOP_NE) != json_is_null(f->value);
 		if (json_is_null(f->value) && f->op != SCIM_FOP_EQ &&
 		    f->op != SCIM_FOP_NE) {
-			sb_add(&g->b, "FALSE");
+			strbuf_printf(&g->b, "FALSE");
 			return (0);
 		}
-		sb_add(&g->b, neg ? "(NOT " : "(");
+		strbuf_printf(&g->b, neg ? "(NOT " : "(");
 		sql_elements(g, J);
 		if (sql_relleaf(g, &pos, attr, f->path.sub, "e.v") == -1)
 			return (-1);
-		sb_add(&g->b, "))");
+		strbuf_printf(&g->b, "))");
 		return (0);
 	}
 	sql_elements(g, J);
 	if (sql_relleaf(g, f, attr, f->path.sub, "e.v") == -1)
 		return (-1);
-	sb_add(&g->b, ")");
+	strbuf_printf(&g->b, ")");
 	return (0);
 }
 

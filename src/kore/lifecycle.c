@@ -9,9 +9,11 @@
  * with no backoff (measured: about 270 restarts a second).
  */
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,9 @@ static struct sock_filter	filter_rollcall[] = {
 	KORE_SYSCALL_ALLOW(sched_yield),
 	KORE_SYSCALL_ALLOW(clock_nanosleep),
 	KORE_SYSCALL_ALLOW(nanosleep),
+	/* worker_follow_parent: only this prctl, and getppid. */
+	KORE_SYSCALL_ARG(prctl, 0, PR_SET_PDEATHSIG, SECCOMP_RET_ALLOW),
+	KORE_SYSCALL_ALLOW(getppid),
 #if defined(RC_SANITIZE)
 	KORE_SYSCALL_ALLOW(gettid),
 	KORE_SYSCALL_ALLOW(sched_getaffinity),
@@ -341,9 +346,27 @@ kore_parent_configure(int argc, char **argv)
 	    (unsigned long long)load_ms, svc.settings.public_url);
 }
 
+/*
+ * A worker must not outlive its parent: orphaned, it would go on
+ * answering on the shared socket with nobody to restart it, stop it
+ * or run a second instance's start-up checks (a parent killed with
+ * SIGKILL left its workers serving).  The kernel sends SIGTERM, which
+ * Kore handles as a normal stop; the getppid check covers a parent
+ * that died before the prctl.
+ */
+static void
+worker_follow_parent(void)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		fatalx("rollcall: prctl(PR_SET_PDEATHSIG): %s", errno_s);
+	if ((uint32_t)getppid() != svc.shared->parent_pid)
+		fatalx("rollcall: parent gone before the worker started");
+}
+
 void
 kore_worker_configure(void)
 {
+	worker_follow_parent();
 	metrics_attach(svc.metrics, svc_routes);
 	metrics_add(svc.metrics, METRIC_WORKER_STARTS, 1);
 	svc_log_worker_init();

@@ -7,6 +7,8 @@ The factories are driven here with a stand-in for pytest's request that
 collects the finalizers, so the test can run them and look at what is
 left: the same calls pytest makes at the end of a test or module."""
 import os
+import subprocess
+import time
 
 import pytest
 
@@ -80,8 +82,17 @@ def test_teardown_goes_on_after_a_server_crashed():
     b = make(db=a.db, workers=1)
     assert a.tokens is b.tokens is a.db.tokens and list(a.tokens) == ["scim"]
     assert len(children() - kids) == 2
+    workers = [int(p) for p in subprocess.run(
+        ["pgrep", "-P", str(a.proc.pid)], capture_output=True,
+        text=True).stdout.split()]
+    assert workers
     a.proc.kill()                   # as if it had crashed
     a.proc.wait()
+    # Its workers follow it (PR_SET_PDEATHSIG), not serve on orphaned.
+    deadline = time.time() + 10
+    while time.time() < deadline and any(alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(alive(w) for w in workers), "workers outlived the parent"
     errors = fin.run()
     # a's check fails; b is still stopped and the database dropped.
     assert len(errors) == 1 and "exit -9" in str(errors[0]), errors
@@ -117,3 +128,11 @@ def test_tokens_and_seed_in_order():
         assert rows == ["it-gateway|{gateway}|f", "mine|{admin}|t"], rows
     finally:
         assert fin.run() == []
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False

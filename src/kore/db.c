@@ -195,9 +195,8 @@ thread_conn_get(struct db_thread *dt, struct svc_db_err *err)
 	thread_conn_used_us = rc_mono_us();
 	if (thread_conn != NULL && PQstatus(thread_conn) == CONNECTION_OK)
 		return (thread_conn);
-	thread_cancel_set(dt, NULL);
 	if (thread_conn != NULL)
-		PQfinish(thread_conn);
+		thread_conn_drop(dt);
 	thread_conn = PQconnectdbParams(conn_keys, conn_vals(vals), 1);
 	if (PQstatus(thread_conn) != CONNECTION_OK) {
 		err->transient = 1;

@@ -867,13 +867,58 @@ finish_changes(struct feed_req *fr, struct feed_job *job)
 	return (KORE_RESULT_OK);
 }
 
+struct unavailable_acc {
+	const char	*directory;
+	json_t		*ids;
+};
+
+static int
+unavailable_cb(void *arg, const char *id, const char *dir, const char *why)
+{
+	struct unavailable_acc	*acc = arg;
+
+	(void)why;
+	/* A quarantine of no known directory may be any directory's. */
+	if (dir != NULL && strcmp(dir, acc->directory) != 0)
+		return (0);
+	return (json_array_append_new(acc->ids, json_string(id)) == -1 ?
+	    -1 : 0);
+}
+
+/*
+ * The principals this worker's index denies as principal_unavailable in
+ * directory dir, as a JSON array (caller frees), or NULL when that
+ * cannot be known.  The database snapshot still carries their stored
+ * state, which may read "active": without this list a gateway deciding
+ * from the snapshot would allow what rollcall denies.
+ */
+static char *
+snapshot_unavailable(int64_t dir)
+{
+	struct unavailable_acc	 acc;
+	struct policy_index	*idx;
+	char			 dirbuf[24], *text;
+
+	if ((idx = svc_policy()) == NULL)
+		return (NULL);
+	(void)snprintf(dirbuf, sizeof(dirbuf), "%lld", (long long)dir);
+	acc.directory = dirbuf;
+	if ((acc.ids = json_array()) == NULL)
+		return (NULL);
+	text = NULL;
+	if (policy_quarantine_each(idx, unavailable_cb, &acc) == 0)
+		text = json_dumps(acc.ids, JSON_COMPACT);
+	json_decref(acc.ids);
+	return (text);
+}
+
 /* job NULL: answer 304 for the client's version (or the index's). */
 static int
 finish_snapshot(struct feed_req *fr, struct feed_job *job)
 {
 	struct sse_cursor	 c;
 	const char		*comma;
-	char			 etag[32], cur[SSE_CURSOR_MAX], *body;
+	char			 etag[32], cur[SSE_CURSOR_MAX], *body, *unavail;
 	int64_t			 v;
 	size_t			 len;
 	int			 n;
@@ -900,14 +945,23 @@ finish_snapshot(struct feed_req *fr, struct feed_job *job)
 	c.version = v;
 	c.idx = SSE_IDX_END;
 	body = NULL;
+	if ((unavail = snapshot_unavailable(fr->dir)) == NULL) {
+		/* Fail closed: no snapshot that could read as an allow. */
+		svc_error(fr->req, HTTP_STATUS_SERVICE_UNAVAILABLE,
+		    "unavailable", "the policy index is being rebuilt; retry");
+		job_free(job);
+		return (KORE_RESULT_OK);
+	}
 	if (sse_cursor_encode(&c, cur, sizeof(cur)) == 0 &&
 	    job->snapshot[0] == '{') {
 		comma = job->snapshot[1] == '}' ? "" : ",";
-		n = asprintf(&body, "{\"revocations_cursor\":\"%s\"%s%s", cur,
-		    comma, job->snapshot + 1);
+		n = asprintf(&body, "{\"revocations_cursor\":\"%s\","
+		    "\"unavailable\":%s%s%s", cur, unavail, comma,
+		    job->snapshot + 1);
 		if (n == -1)
 			body = NULL;
 	}
+	free(unavail);
 	if (body == NULL) {
 		svc_error(fr->req, HTTP_STATUS_INTERNAL_ERROR, "internal",
 		    "cannot build the snapshot");

@@ -50,9 +50,11 @@ class Local:
                       for t in s["tools"]}
         self.rules = snap["rules"]
         self.grants = snap["grants"]
+        self.unavailable = set(snap["unavailable"])
 
     def live(self, p):
-        return p["active"] and not p["deleted"]
+        return p["active"] and not p["deleted"] and \
+            p["id"] not in self.unavailable
 
     def resolve_alias(self, by, value):
         folds = by != "externalId"
@@ -97,6 +99,8 @@ class Local:
         return self.resolve_alias(key, value)
 
     def state(self, p):
+        if p is not None and p["id"] in self.unavailable:
+            return "principal_unavailable"
         if p is None:
             return "principal_unknown"
         if p["deleted"] or not p["active"]:
@@ -104,6 +108,8 @@ class Local:
         if p["revoked"]:
             return "principal_revoked"
         if p["type"] == "service_principal" and p.get("owner"):
+            if p["owner"] in self.unavailable:
+                return "principal_unavailable"
             o = self.principals.get(p["owner"])
             if o is None or o["deleted"] or not o["active"] or \
                     o["revoked"]:

@@ -21,6 +21,8 @@ import time
 
 import pytest
 
+from policy_model import Local
+
 
 SCIM = "application/scim+json"
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -364,6 +366,36 @@ def test_rename_to_refused_value_does_not_leave_old_name_allowed(srv, db):
                                       "value": "fixed@contoso.com"}])
     assert authorize(srv, {"userName": "fixed@contoso.com"},
                      slug) == "allowed_by_rule"
+
+
+def test_snapshot_names_quarantined_principals(srv, db):
+    """A gateway that decides from /v1/policy/snapshot must deny what
+    rollcall denies: the stored row of a quarantined principal may still
+    read active, so the snapshot lists it under "unavailable"."""
+    group, slug = world(srv)
+    u = new_user(srv, "snapq@contoso.com")
+    add_members(srv, group["id"], u["id"])
+    inject(db, [user_rec(db, u["id"], "snap\u0001q@contoso.com")])
+    assert eventually(lambda: authorize(srv, u["id"], slug),
+                      "principal_unavailable") == "principal_unavailable"
+
+    def listed():
+        r = srv.get("/v1/policy/snapshot", token=srv.tokens["gateway"])
+        assert r.status == 200, r
+        return r.json if u["id"] in r.json["unavailable"] else None
+    deadline = time.time() + 10
+    while (snap := listed()) is None:
+        assert time.time() < deadline, "never listed as unavailable"
+        time.sleep(0.1)
+    local = Local(snap)
+    stored_row = local.principals[u["id"]]
+    assert stored_row["active"] and not stored_row["deleted"]
+    got = local.decide(u["id"], slug, "t", int(time.time() * 1000))
+    assert got["reason_code"] == "principal_unavailable"
+    assert authorize(srv, u["id"], slug) == got["reason_code"]
+    # Another directory's snapshot does not carry it.
+    r = srv.get("/v1/policy/snapshot", token=srv.tokens["other_gateway"])
+    assert r.status == 200 and u["id"] not in r.json["unavailable"]
 
 
 def test_late_older_record_does_not_lift_a_quarantine(srv, db):

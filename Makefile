@@ -145,7 +145,7 @@ $(B)/kore/%.o: $(KSTAMP) $(B)/kore/platform.h
 	$(CC) $(CPPFLAGS) $(KCFLAGS) -c $(KSRC)/src/$*.c -o $@
 
 # Unit tests: one Check program per core module.
-$(B)/tests/check_%: tests/check_%.c $(B)/libcore.a
+$(B)/tests/check_%: tests/check_%.c tests/check_main.h $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -DTESTS_DIR='"$(CURDIR)/tests"' \
 	    -DSHARED_DIR='"$(CURDIR)/../shared"' $< -o $@ $(B)/libcore.a \
@@ -154,7 +154,7 @@ $(B)/tests/check_%: tests/check_%.c $(B)/libcore.a
 # The store's filter->SQL compiler is pure text generation: its program
 # links that one store object and needs no database.
 $(B)/tests/check_scim_filter_sql: tests/check_scim_filter_sql.c \
-    $(B)/store/scim_filter_sql.o $(B)/libcore.a
+    tests/check_main.h $(B)/store/scim_filter_sql.o $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -Isrc/store \
 	    -DTESTS_DIR='"$(CURDIR)/tests"' $< -o $@ \

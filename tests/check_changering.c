@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "changering.h"
+#include "check_main.h"
 
 #define CAP	4096
 
@@ -196,9 +197,7 @@ int
 main(void)
 {
 	Suite	*s;
-	SRunner	*sr;
 	TCase	*tc;
-	int	 failed;
 
 	s = suite_create("changering");
 	tc = tcase_create("changering");
@@ -210,9 +209,5 @@ main(void)
 	tcase_add_test(tc, test_other_process_sees_appends);
 	tcase_add_test(tc, test_concurrent_writers);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(s));
 }

@@ -13,6 +13,7 @@
 
 #include <utf8proc.h>
 
+#include "check_main.h"
 #include "idkey.h"
 
 static char *
@@ -236,9 +237,7 @@ int
 main(void)
 {
 	Suite	*s;
-	SRunner	*sr;
 	TCase	*tc;
-	int	 failed;
 
 	s = suite_create("idkey");
 	tc = tcase_create("core");
@@ -252,10 +251,5 @@ main(void)
 	tcase_add_test(tc, test_edge_space);
 	tcase_add_test(tc, test_cost);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(s));
 }

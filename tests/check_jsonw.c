@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "jsonw.h"
 
 START_TEST(test_shapes_round_trip)
@@ -85,9 +86,7 @@ int
 main(void)
 {
 	Suite	*s;
-	SRunner	*sr;
 	TCase	*tc;
-	int	 failed;
 
 	s = suite_create("jsonw");
 	tc = tcase_create("jsonw");
@@ -95,9 +94,5 @@ main(void)
 	tcase_add_test(tc, test_invalid_utf8_is_replaced);
 	tcase_add_test(tc, test_large_output_grows);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(s));
 }

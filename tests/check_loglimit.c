@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "loglimit.h"
 
 static struct loglimit	lim;
@@ -156,9 +157,7 @@ int
 main(void)
 {
 	Suite	*s;
-	SRunner	*sr;
 	TCase	*tc;
-	int	 failed;
 
 	s = suite_create("loglimit");
 	tc = tcase_create("loglimit");
@@ -169,9 +168,5 @@ main(void)
 	tcase_add_test(tc, test_long_keys_and_clock_steps);
 	tcase_add_test(tc, test_zero_arguments_are_raised);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(s));
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "migration.h"
 
 #define N(a)	(sizeof(a) / sizeof((a)[0]))
@@ -92,9 +93,7 @@ int
 main(void)
 {
 	Suite	*s;
-	SRunner	*sr;
 	TCase	*tc;
-	int	 failed;
 
 	s = suite_create("migration");
 	tc = tcase_create("migration");
@@ -103,9 +102,5 @@ main(void)
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_small_buffer);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? 0 : 1);
+	return (check_run(s));
 }

@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "check_main.h"
 #include "hashmap.h"
 #include "policy.h"
 
@@ -2309,12 +2310,5 @@ policy_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(policy_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(policy_suite()));
 }

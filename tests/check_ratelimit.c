@@ -4,6 +4,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "ratelimit.h"
 
 START_TEST(test_burst_then_refill)
@@ -52,9 +53,7 @@ int
 main(void)
 {
 	Suite	*s;
-	SRunner	*sr;
 	TCase	*tc;
-	int	 failed;
 
 	s = suite_create("ratelimit");
 	tc = tcase_create("ratelimit");
@@ -62,10 +61,5 @@ main(void)
 	tcase_add_test(tc, test_clock_going_back);
 	tcase_add_test(tc, test_zero_rate_refuses_after_burst);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(s));
 }

@@ -14,6 +14,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "check_main.h"
 #include "scim_discovery.h"
 #include "scim_error.h"
 #include "scim_schema.h"
@@ -492,12 +493,5 @@ discovery_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(discovery_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(discovery_suite()));
 }

@@ -20,6 +20,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "check_main.h"
 #include "scim_error.h"
 #include "scim_filter.h"
 #include "scim_schema.h"
@@ -1111,11 +1112,10 @@ filter_suite(void)
 int
 main(void)
 {
-	SRunner		*sr;
 	json_error_t	 jerr;
 	const char	*dir;
 	char		 path[4096];
-	int		 failed;
+	int		 rc;
 
 	if ((dir = getenv("RC_SHARED_DIR")) == NULL || *dir == '\0')
 		dir = SHARED_DIR;
@@ -1129,10 +1129,7 @@ main(void)
 		    jerr.text);
 		return (1);
 	}
-	sr = srunner_create(filter_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = check_run(filter_suite());
 	json_decref(vectors);
-	return (failed == 0 ? 0 : 1);
+	return (rc);
 }

@@ -14,6 +14,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "check_main.h"
 #include "scim_error.h"
 #include "scim_filter.h"
 #include "scim_filter_sql.h"
@@ -323,12 +324,5 @@ filter_sql_suite(void)
 int
 main(void)
 {
-	SRunner		*sr;
-	int		 failed;
-
-	sr = srunner_create(filter_sql_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? 0 : 1);
+	return (check_run(filter_sql_suite()));
 }

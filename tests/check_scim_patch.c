@@ -18,6 +18,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "check_main.h"
 #include "scim_error.h"
 #include "scim_schema.h"
 #include "scim_patch.h"
@@ -1004,11 +1005,10 @@ patch_suite(void)
 int
 main(void)
 {
-	SRunner		*sr;
 	json_t		*file, *sfile;
 	const char	*dir;
 	char		 path[4096];
-	int		 failed;
+	int		 rc;
 
 	file = load(TESTS_DIR "/fixtures/patch-entra.json");
 	if (file == NULL)
@@ -1035,11 +1035,8 @@ main(void)
 			return (1);
 	}
 
-	sr = srunner_create(patch_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = check_run(patch_suite());
 	json_decref(fixtures);
 	json_decref(scimmy);
-	return (failed == 0 ? 0 : 1);
+	return (rc);
 }

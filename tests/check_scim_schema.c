@@ -13,6 +13,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "check_main.h"
 #include "scim_error.h"
 #include "scim_schema.h"
 
@@ -736,12 +737,5 @@ schema_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(schema_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? 0 : 1);
+	return (check_run(schema_suite()));
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "metrics.h"
 #include "settings.h"
 #include "util.h"
@@ -281,9 +282,7 @@ int
 main(void)
 {
 	Suite	*s;
-	SRunner	*sr;
 	TCase	*tc;
-	int	 failed;
 
 	s = suite_create("settings");
 	tc = tcase_create("settings");
@@ -296,9 +295,5 @@ main(void)
 	tcase_add_test(tc, test_util);
 	tcase_add_test(tc, test_metrics_render);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(s));
 }

@@ -9,6 +9,7 @@
 
 #include <check.h>
 
+#include "check_main.h"
 #include "sse.h"
 
 START_TEST(test_cursor_round_trip)
@@ -242,12 +243,5 @@ sse_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(sse_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(sse_suite()));
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "strbuf.h"
 
 START_TEST(test_appends)
@@ -57,8 +58,6 @@ main(void)
 {
 	Suite	*s;
 	TCase	*tc;
-	SRunner	*sr;
-	int	 failed;
 
 	s = suite_create("strbuf");
 	tc = tcase_create("core");
@@ -66,10 +65,5 @@ main(void)
 	tcase_add_test(tc, test_grows_past_its_first_block);
 	tcase_add_test(tc, test_oom_sticks);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(s));
 }

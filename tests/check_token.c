@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "token.h"
 #include "tokentab.h"
 #include "util.h"
@@ -307,9 +308,7 @@ int
 main(void)
 {
 	Suite	*s;
-	SRunner	*sr;
 	TCase	*tc, *tab;
-	int	 failed;
 
 	s = suite_create("token");
 	tc = tcase_create("token");
@@ -329,9 +328,5 @@ main(void)
 	tcase_add_test(tab, test_tab_concurrent_readers_never_see_torn_entries);
 	tcase_add_test(tab, test_tab_reload_race);
 	suite_add_tcase(s, tab);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(s));
 }

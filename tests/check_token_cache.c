@@ -9,6 +9,7 @@
 
 #include <openssl/sha.h>
 
+#include "check_main.h"
 #include "token_cache.h"
 
 static void
@@ -114,17 +115,11 @@ main(void)
 {
 	Suite	*s;
 	TCase	*tc;
-	SRunner	*sr;
-	int	 failed;
 
 	s = suite_create("token_cache");
 	tc = tcase_create("cache");
 	tcase_add_test(tc, test_hit_expiry_binding);
 	tcase_add_test(tc, test_bounded);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(s));
 }

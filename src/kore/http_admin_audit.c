@@ -9,8 +9,9 @@
  * A directory-bound admin token sees only its directory's records; a
  * global one sees all, or one directory with ?directory=.  The export
  * never holds more than one page in memory: it sends a page as an HTTP
- * chunk, fetches the next on a task thread once that chunk has left,
- * and stops at the newest record that existed when it began.
+ * chunk (stream.h, SVC_STREAM_CHUNKED), fetches the next on a task
+ * thread once that chunk has left, and stops at the newest record that
+ * existed when it began.
 
  */
 #include <sys/types.h>
@@ -24,6 +25,7 @@
 #include "cursor.h"
 #include "store.h"
 #include "admin.h"
+#include "stream.h"
 #include "svc.h"
 #include "util.h"
 
@@ -64,9 +66,8 @@ struct audit_job {
 
 /* An export in flight: outlives its request (the connection owns it). */
 struct audit_stream {
-	struct connection	*c;		/* NULL once the client left */
+	struct svc_stream	 out;		/* out.c NULL: client left */
 	struct audit_job	 job;
-	struct kore_buf		*chunk;		/* being sent */
 	uint64_t		 records;
 	struct svc_db_job	*page;		/* next page being read */
 };
@@ -87,10 +88,11 @@ static void	 audit_scope(const struct audit_job *, int64_t, char *,
 static int	 audit_job_fn(PGconn *, void *, struct svc_db_err *);
 static void	 audit_job_free(void *);
 static void	 stream_send(struct audit_stream *);
-static int	 stream_chunk_sent(struct netbuf *);
+static void	 stream_chunk_sent(struct svc_stream *);
 static void	 stream_page_done(void *, int, struct svc_db_err *);
-static void	 stream_disconnect(struct connection *);
-static void	 stream_end(struct audit_stream *, int, int);
+static void	 stream_gone(struct svc_stream *);
+static void	 stream_end(struct audit_stream *, int);
+static void	 stream_free(struct audit_stream *);
 
 /* RFC 3339: 2026-11-21, or 2026-11-21T20:45:45[.123456](Z|+01:00). */
 static int
@@ -447,14 +449,16 @@ page_admin_audit_verify(struct http_request *req)
 /*
  * Export: the first page is fetched as an ordinary job, so a bad
  * directory or a database outage still gets a proper status.  Then the
- * response goes out chunked and the stream takes over the connection.
+ * response goes out chunked (stream.h) and the stream takes over the
+ * connection.
  */
 int
 page_admin_audit_export(struct http_request *req)
 {
-	struct audit_job	*job;
-	struct audit_stream	*st;
-	struct connection	*c;
+	static const char *const	headers[] = { "content-disposition",
+	    "attachment; filename=\"rollcall-audit.jsonl\"", NULL };
+	struct audit_job		*job;
+	struct audit_stream		*st;
 
 	if ((job = svc_ctx(req)->state) != NULL) {
 		switch (admin_job_finish(req, &job->err, job->param)) {
@@ -470,8 +474,7 @@ page_admin_audit_export(struct http_request *req)
 		 * run already: a stream set up now would never be told, and
 		 * Kore would kore_free() our calloc'd state as hdlr_extra.
 		 */
-		if (req->method == HTTP_METHOD_HEAD || req->owner == NULL ||
-		    req->owner->state == CONN_STATE_DISCONNECTING) {
+		if (req->method == HTTP_METHOD_HEAD || svc_stream_gone(req)) {
 			svc_respond_raw(req, HTTP_STATUS_OK,
 			    "application/x-ndjson", NULL, 0);
 			return (KORE_RESULT_OK);
@@ -483,18 +486,12 @@ page_admin_audit_export(struct http_request *req)
 		}
 		memcpy(&st->job, job, sizeof(*job));
 		job->result = NULL;		/* the stream owns it now */
-		c = req->owner;
-		st->c = c;
-		st->chunk = kore_buf_alloc(64 * 1024);
-		req->flags |= HTTP_REQUEST_NO_CONTENT_LENGTH;
-		http_response_header(req, "transfer-encoding", "chunked");
-		http_response_header(req, "content-disposition",
-		    "attachment; filename=\"rollcall-audit.jsonl\"");
-		c->flags |= CONN_IS_BUSY;
-		c->hdlr_extra = st;
-		c->disconnect = stream_disconnect;
-		svc_respond_raw(req, HTTP_STATUS_OK, "application/x-ndjson",
-		    NULL, 0);
+		st->out.framing = SVC_STREAM_CHUNKED;
+		st->out.sent = stream_chunk_sent;
+		st->out.gone = stream_gone;
+		st->out.arg = st;
+		(void)svc_stream_open(&st->out, req, "application/x-ndjson",
+		    headers);
 		stream_send(st);
 		return (KORE_RESULT_OK);
 	}
@@ -516,70 +513,60 @@ page_admin_audit_export(struct http_request *req)
 	return (svc_db_run(req, audit_job_fn, job));
 }
 
-/* Queues the current page as one chunk (or ends the stream). */
+/* Sends the current page as one chunk (or ends the stream). */
 static void
 stream_send(struct audit_stream *st)
 {
-	struct connection	*c;
-	struct netbuf		*nb;
 	json_t			*row;
-	size_t			 i, start;
+	size_t			 i;
 	char			*line;
 
 	if (json_array_size(st->job.result) == 0) {
-		stream_end(st, 1, 1);
+		stream_end(st, 1);
 		return;
 	}
-	kore_buf_reset(st->chunk);
-	/* Room for the chunk size line, filled in below. */
-	kore_buf_append(st->chunk, "00000000\r\n", 10);
-	start = st->chunk->offset;
 	json_array_foreach(st->job.result, i, row) {
 		if ((line = json_dumps(row, JSON_COMPACT)) == NULL)
 			continue;
-		kore_buf_append(st->chunk, line, strlen(line));
-		kore_buf_append(st->chunk, "\n", 1);
+		(void)svc_stream_write(&st->out, line, strlen(line));
+		(void)svc_stream_write(&st->out, "\n", 1);
 		free(line);
 		st->records++;
 		st->job.after_id = json_integer_value(json_object_get(row,
 		    "id"));
 	}
-	(void)snprintf((char *)st->chunk->data, 9, "%08zx",
-	    st->chunk->offset - start);
-	st->chunk->data[8] = '\r';
-	kore_buf_append(st->chunk, "\r\n", 2);
 	json_decref(st->job.result);
 	st->job.result = NULL;
 
-	c = st->c;
-	net_send_stream(c, st->chunk->data, st->chunk->offset,
-	    stream_chunk_sent, &nb);
-	nb->extra = st;
-	/* The flush may send the last chunk, and stream_end frees st. */
-	if (!net_send_flush(c))
-		kore_connection_disconnect(c);
+	/* The flush may send the chunk, and stream_chunk_sent free st. */
+	switch (svc_stream_flush(&st->out)) {
+	case 1:
+		/* No row could be encoded: on to the next page. */
+		stream_chunk_sent(&st->out);
+		break;
+	case -1:
+		stream_free(st);
+		break;
+	default:
+		break;
+	}
 }
 
 /* A chunk has left (or the connection is being torn down). */
-static int
-stream_chunk_sent(struct netbuf *nb)
+static void
+stream_chunk_sent(struct svc_stream *out)
 {
-	struct audit_stream	*st = nb->extra;
+	struct audit_stream	*st = out->arg;
 
-	if (st->c == NULL) {
-		kore_buf_free(st->chunk);
-		json_decref(st->job.result);
-		free(st);
-		return (KORE_RESULT_OK);
+	if (st->out.c == NULL) {
+		stream_free(st);
+		return;
 	}
 	if (!st->job.more) {
-		/* Inside Kore's send loop, which flushes what we queue. */
-		stream_end(st, 1, 0);
-		return (KORE_RESULT_OK);
+		stream_end(st, 1);
+		return;
 	}
 	st->page = svc_db_start(audit_job_fn, &st->job, stream_page_done);
-
-	return (KORE_RESULT_OK);
 }
 
 static void
@@ -590,10 +577,8 @@ stream_page_done(void *arg, int result, struct svc_db_err *dberr)
 	st = (struct audit_stream *)(void *)((char *)arg -
 	    offsetof(struct audit_stream, job));
 	st->page = NULL;
-	if (st->c == NULL) {
-		kore_buf_free(st->chunk);
-		json_decref(st->job.result);
-		free(st);
+	if (st->out.c == NULL) {
+		stream_free(st);
 		return;
 	}
 	if (result == -1) {
@@ -601,48 +586,36 @@ stream_page_done(void *arg, int result, struct svc_db_err *dberr)
 		svc_log(SVC_LOG_ERROR, "audit export stopped after %llu "
 		    "records: %s %s", (unsigned long long)st->records,
 		    st->job.err.msg, dberr->msg);
-		stream_end(st, 0, 1);
+		stream_end(st, 0);
 		return;
 	}
 	stream_send(st);
 }
 
-/*
- * Ends the stream: the last chunk when complete, else a hard close.
- * flush is 0 inside Kore's send loop (it flushes on its own).
- */
+/* Ends the stream: the last chunk when complete, else a hard close. */
 static void
-stream_end(struct audit_stream *st, int complete, int flush)
+stream_end(struct audit_stream *st, int complete)
 {
-	struct connection	*c = st->c;
-
-	c->hdlr_extra = NULL;
-	c->disconnect = NULL;
-	c->flags &= ~CONN_IS_BUSY;
-	kore_buf_free(st->chunk);
+	svc_stream_end(&st->out, complete);
 	json_decref(st->job.result);
 	free(st);
-	if (!complete) {
-		kore_connection_disconnect(c);
-		return;
-	}
-	net_send_queue(c, "0\r\n\r\n", 5);
-	http_start_recv(c);
-	if (flush && !net_send_flush(c))
-		kore_connection_disconnect(c);
 }
 
+/* The client left: nobody reads the page, so stop it (done frees). */
 static void
-stream_disconnect(struct connection *c)
+stream_gone(struct svc_stream *out)
 {
-	struct audit_stream	*st = c->hdlr_extra;
+	struct audit_stream	*st = out->arg;
 
-	/* Kore would kore_free() hdlr_extra; the pending callback frees. */
-	c->hdlr_extra = NULL;
-	if (st != NULL) {
-		st->c = NULL;
-		/* Nobody reads the page: stop it (stream_page_done frees). */
-		if (st->page != NULL)
-			svc_db_cancel(st->page);
-	}
+	if (st->page != NULL)
+		svc_db_cancel(st->page);
+}
+
+/* Frees the state of a stream whose client left. */
+static void
+stream_free(struct audit_stream *st)
+{
+	svc_stream_end(&st->out, 0);
+	json_decref(st->job.result);
+	free(st);
 }

@@ -16,17 +16,14 @@
  * tick timer when its wait runs out.  A sleeping request costs nothing
  * per event-loop pass.
  *
- * Streams: Kore 4.1 has no response API for an open-ended body, so a
- * stream stays an in-flight request for its whole life.  We write the
- * status line and headers ourselves with net_send_queue/net_send_flush
- * (what http_response does underneath) and never call http_response;
- * the body is delimited by the connection's close ("connection:
- * close"), which any HTTP/1.x client and proxy understands.  Kore
- * keeps a connection with a pending request out of its idle timeout,
- * and when the client goes away it wakes the request flagged for
- * deletion and frees it without calling us; the state's free hook then
- * takes it off the waiter list.  A client that does not read is
- * dropped once STREAM_QUEUE_MAX bytes wait in its send queue.
+ * Streams: a stream stays an in-flight request for its whole life and
+ * writes its body through stream.h with the connection-delimited
+ * framing (SVC_STREAM_CLOSE: why, there).  Kore keeps a connection with
+ * a pending request out of its idle timeout, and when the client goes
+ * away it wakes the request flagged for deletion and frees it without
+ * calling us; the state's free hook then takes it off the waiter list.
+ * A client that does not read is dropped once STREAM_QUEUE_MAX bytes
+ * wait in its send queue.
  *
  * Database jobs run with svc_db_background, not svc_db_run: the job's
  * state is separate from the request's and survives it, so a client
@@ -48,6 +45,7 @@
 #include "policy.h"
 #include "policy_glue.h"
 #include "sse.h"
+#include "stream.h"
 #include "svc.h"
 #include "util.h"
 
@@ -126,7 +124,7 @@ struct feed_req {
 	int64_t			 seen;		/* wake when index > seen */
 	char			 inm[32];	/* If-None-Match version */
 	int			 inm_any;
-	uint64_t		 last_write_ms;
+	struct svc_stream	 out;		/* FEED_STREAM's body */
 	uint64_t		 heartbeat_ms;
 	uint64_t		 sent;
 	struct feed_job		*job;
@@ -268,7 +266,7 @@ tick(void *arg, u_int64_t now_ms)
 	for (fr = TAILQ_FIRST(&waiters); fr != NULL; fr = next) {
 		next = TAILQ_NEXT(fr, list);
 		if (fr->kind == FEED_STREAM) {
-			if (now - fr->last_write_ms < fr->heartbeat_ms)
+			if (now - fr->out.last_write_ms < fr->heartbeat_ms)
 				continue;
 			sse_buf_init(&b);
 			if (sse_comment(&b, "heartbeat") == 0)
@@ -976,75 +974,40 @@ finish_snapshot(struct feed_req *fr, struct feed_job *job)
 	return (KORE_RESULT_OK);
 }
 
-static size_t
-queued_bytes(struct connection *c)
-{
-	struct netbuf	*nb;
-	size_t		 n;
-
-	n = 0;
-	TAILQ_FOREACH(nb, &c->send_queue, list)
-		n += nb->b_len - nb->s_off;
-	return (n);
-}
-
-/* Writes to the stream's connection; -1 when it is gone or dropped. */
+/* Sends data now; -1 when the client is gone or has been dropped. */
 static int
 stream_write(struct feed_req *fr, const char *data, size_t len)
 {
-	struct connection	*c;
-
-	c = fr->req->owner;
-	if (c == NULL || c->state == CONN_STATE_DISCONNECTING)
+	if (svc_stream_write(&fr->out, data, len) == -1)
 		return (-1);
-	if (queued_bytes(c) + len > STREAM_QUEUE_MAX) {
-		svc_log(SVC_LOG_WARN, "stream: client does not read; "
-		    "dropping it");
-		kore_connection_disconnect(c);
-		return (-1);
-	}
-	net_send_queue(c, data, len);
-	if (net_send_flush(c) == KORE_RESULT_ERROR) {
-		kore_connection_disconnect(c);
-		return (-1);
-	}
-	fr->last_write_ms = rc_now_ms();
-	return (0);
+	return (svc_stream_flush(&fr->out));
 }
 
-/* Status line and headers, written by hand (see the file comment). */
+/* The head (stream.h writes it) and the stream's first lines. */
 static int
 stream_open(struct feed_req *fr)
 {
-	struct sse_buf	 b;
-	char		*head, pos[SSE_CURSOR_MAX], line[96];
-	int		 n, rc;
+	static const char *const	headers[] = { "x-accel-buffering",
+	    "no", NULL };
+	struct sse_buf			b;
+	char				pos[SSE_CURSOR_MAX], line[96];
+	int				rc;
 
 	if (sse_cursor_encode(&fr->cursor, pos, sizeof(pos)) == -1)
-		return (-1);
-	n = asprintf(&head, "HTTP/1.%c 200 OK\r\n"
-	    "server: rollcall\r\n"
-	    "content-type: text/event-stream; charset=utf-8\r\n"
-	    "cache-control: no-store\r\n"
-	    "x-accel-buffering: no\r\n"
-	    "x-request-id: %s\r\n"
-	    "connection: close\r\n\r\n",
-	    (fr->req->flags & HTTP_VERSION_1_0) ? '0' : '1',
-	    svc_ctx(fr->req)->request_id);
-	if (n == -1)
 		return (-1);
 	sse_buf_init(&b);
 	(void)snprintf(line, sizeof(line), "rollcall stream from %s", pos);
 	if (sse_retry(&b, STREAM_RETRY_MS) == -1 ||
 	    sse_comment(&b, line) == -1) {
-		free(head);
 		sse_buf_free(&b);
 		return (-1);
 	}
-	rc = stream_write(fr, head, (size_t)n);
+	fr->out.framing = SVC_STREAM_CLOSE;
+	fr->out.queue_max = STREAM_QUEUE_MAX;
+	rc = svc_stream_open(&fr->out, fr->req,
+	    "text/event-stream; charset=utf-8", headers);
 	if (rc == 0)
 		rc = stream_write(fr, b.data, b.len);
-	free(head);
 	sse_buf_free(&b);
 	if (rc == 0) {
 		fr->streaming = 1;
@@ -1058,12 +1021,7 @@ stream_open(struct feed_req *fr)
 static int
 stream_end(struct feed_req *fr)
 {
-	struct connection	*c;
-
-	if ((c = fr->req->owner) != NULL) {
-		c->flags |= CONN_CLOSE_EMPTY;
-		(void)net_send_flush(c);
-	}
+	svc_stream_end(&fr->out, 1);
 	return (KORE_RESULT_OK);
 }
 

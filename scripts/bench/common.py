@@ -12,8 +12,11 @@ import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("RC_BUILD", os.path.join(ROOT, "build", "release"))
-PGENV = {"RC_PGDIR": os.path.join(ROOT, ".run", "pg-bench"),
-         "RC_PGPORT": "54349"}
+# The benchmark cluster; RC_PGPORT/RC_PGDIR choose another (a shared
+# machine where several checkouts bench at once).
+PGENV = {"RC_PGDIR": os.environ.get("RC_PGDIR",
+                                    os.path.join(ROOT, ".run", "pg-bench")),
+         "RC_PGPORT": os.environ.get("RC_PGPORT", "54349")}
 
 
 def run(args, **kw):

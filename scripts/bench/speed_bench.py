@@ -14,7 +14,11 @@ each as a ratio to the bare handler; then the p99 of /v1/authorize at 4
 connections, and (--batch) the 1,000-item batch one request at a time.
 
     python3 scripts/bench/speed_bench.py [--tier M] [--seconds 8]
-        [--rounds 2] [--batch]
+        [--rounds 2] [--batch] [--before DIR]
+
+--before DIR also runs the rollcall of another checkout, built with
+make (say `git archive <commit> | tar -x -C DIR && make -C DIR`), in the
+same rounds: a before/after comparison on the same data and machine.
 
 wrk runs on the same CPUs as the servers (the ratio is the figure that
 survives a noisy machine).  Needs wrk and make; the benchmark cluster
@@ -79,13 +83,13 @@ class BareServer:
         self.proc.wait(timeout=30)
 
 
-def rollcall(db, env):
+def rollcall(db, env, root=None):
     """A rollcall server at default settings (log_level = info), or None
     when this build refuses env (a setting it does not have)."""
     e = {"ROLLCALL_LOG_LEVEL": "info"}
     e.update(env)
     try:
-        return common.BenchServer(db, env=e)
+        return common.BenchServer(db, env=e, root=root)
     except SystemExit:
         return None
 
@@ -97,6 +101,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch", action="store_true",
                     help="also the 1,000-item batch, one request at a time")
+    ap.add_argument("--before", metavar="DIR",
+                    help="another built checkout to compare, same rounds")
     a = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("speed_bench: wrk is missing (Debian package wrk; "
@@ -131,6 +137,12 @@ def main():
         else:
             dlog = True
         procs += [on] if on is off else [on, off]
+        before = None
+        if a.before:
+            before = rollcall(db, {}, root=os.path.abspath(a.before))
+            if before is None:
+                raise SystemExit(f"{a.before}: its rollcall did not start")
+            procs.append(before)
 
         tmp = tempfile.mkdtemp()
         lua = os.path.join(tmp, "authorize.lua")
@@ -148,8 +160,14 @@ def main():
             targets += [("POST /v1/authorize (this build has no decision "
                          "log setting: defaults)", on.base + "/v1/authorize",
                          lua)]
+        if before is not None:
+            targets += [
+                (f"before ({a.before}): rollcall GET /healthz",
+                 before.base + "/healthz", None),
+                (f"before ({a.before}): POST /v1/authorize, defaults",
+                 before.base + "/v1/authorize", lua)]
         rps = {t[0]: [] for t in targets}
-        p99_4 = {"bare": [], "authorize": []}
+        p99_4 = {"bare": [], "authorize": [], "before": []}
         for _ in range(a.rounds):
             for label, url, script in targets:
                 rps[label].append(common.wrk(url, a.seconds, conns=32,
@@ -159,6 +177,10 @@ def main():
             p99_4["authorize"].append(common.wrk(
                 off.base + "/v1/authorize", a.seconds, conns=4,
                 script=lua)[2])
+            if before is not None:
+                p99_4["before"].append(common.wrk(
+                    before.base + "/v1/authorize", a.seconds, conns=4,
+                    script=lua)[2])
 
         batch_row = None
         if a.batch:
@@ -173,10 +195,14 @@ def main():
             with open(static, "w") as f:
                 f.write(policy_bench.LUA_STATIC % {"token": token,
                                                    "body": json.dumps(body)})
-            res = [common.wrk(off.base + "/v1/authorize/batch", a.seconds,
-                              conns=1, script=static)
-                   for _ in range(a.rounds)]
-            batch_row = res
+            batch_row = []
+            for _ in range(a.rounds):
+                for label, srv in (("", off), ("before: ", before)):
+                    if srv is None:
+                        continue
+                    batch_row.append((label, common.wrk(
+                        srv.base + "/v1/authorize/batch", a.seconds,
+                        conns=1, script=static)))
         shutil.rmtree(tmp)
     finally:
         for p in procs:
@@ -200,13 +226,16 @@ def main():
           + " |")
     print(f"| POST /v1/authorize, tier {a.tier} | " +
           ", ".join(f"{x:.2f}" for x in p99_4["authorize"]) + " |")
+    if p99_4["before"]:
+        print(f"| before: POST /v1/authorize, tier {a.tier} | " +
+              ", ".join(f"{x:.2f}" for x in p99_4["before"]) + " |")
     if batch_row:
         print("\n| one request at a time (wrk -t1 -c1) | req/s | p50 ms | "
               "p99 ms |")
         print("| --- | --- | --- | --- |")
-        for r in batch_row:
-            print(f"| POST /v1/authorize/batch, 1,000 items, tier {a.tier} "
-                  f"| {r[0]:,.0f} | {r[1]:.2f} | {r[2]:.2f} |")
+        for label, r in batch_row:
+            print(f"| {label}POST /v1/authorize/batch, 1,000 items, tier "
+                  f"{a.tier} | {r[0]:,.0f} | {r[1]:.2f} | {r[2]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -445,6 +445,59 @@ START_TEST(test_batch_text)
 }
 END_TEST
 
+START_TEST(test_authorize_text)
+{
+	static const char	*accepted[] = {
+		"{\"subject\":\"user5@contoso.com\",\"server\":\"server1\","
+		    "\"tool\":\"list_thing1\"}",
+		"\n{ \"tool\" : \"t\",\"subject\":\"id\" ,\t\"server\":\"s\"}\r\n",
+	};
+	static const char	*refused[] = {
+		"",
+		"{}",
+		"{\"subject\":\"u\",\"server\":\"s\"}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"t\",\"x\":1}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"server\":\"t\"}",
+		"{\"subject\":{\"id\":\"u\"},\"server\":\"s\",\"tool\":\"t\"}",
+		"{\"subject\":\"u\",\"server\":\"\",\"tool\":\"t\"}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"t\\n\"}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"caf\xc3\xa9\"}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"t\"}}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":7}",
+	};
+	struct decision_subject	 s1, s2;
+	struct policy_query	 q1, q2;
+	struct decision_err	 err;
+	json_t			*b;
+	char			*text;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+		text = strdup(accepted[i]);
+		ck_assert_int_eq(decision_authorize_parse_text(text,
+		    strlen(text), &s1, &q1), 0);
+		b = body(accepted[i]);
+		ck_assert_int_eq(decision_authorize_parse(b, &s2, &q2, &err),
+		    0);
+		ck_assert_int_eq(s1.any, s2.any);
+		ck_assert_int_eq(s1.by, s2.by);
+		ck_assert_str_eq(s1.value, s2.value);
+		ck_assert_str_eq(q1.server, q2.server);
+		ck_assert_str_eq(q1.tool, q2.tool);
+		json_decref(b);
+		free(text);
+	}
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		text = strdup(refused[i]);
+		ck_assert_msg(decision_authorize_parse_text(text, strlen(text),
+		    &s1, &q1) == 1, "accepted: %s", refused[i]);
+		ck_assert_str_eq(text, refused[i]);
+		ck_assert_ptr_null(q1.server);
+		free(text);
+	}
+}
+END_TEST
+
 static Suite *
 decision_req_suite(void)
 {
@@ -462,6 +515,7 @@ decision_req_suite(void)
 	tcase_add_test(tc, test_tools);
 	tcase_add_test(tc, test_result_write);
 	tcase_add_test(tc, test_batch_text);
+	tcase_add_test(tc, test_authorize_text);
 	suite_add_tcase(s, tc);
 
 	return (s);

@@ -345,6 +345,58 @@ other:
 }
 
 int
+decision_authorize_parse_text(char *text, size_t len,
+    struct decision_subject *subj, struct policy_query *q)
+{
+	struct btext	 t;
+	const char	*key, *v, *subject;
+	size_t		 klen, k;
+
+	memset(subj, 0, sizeof(*subj));
+	memset(q, 0, sizeof(*q));
+	if (memchr(text, '\0', len) != NULL)
+		return (1);
+	t.p = text;
+	t.end = text + len;
+	subject = NULL;
+	if (!bt_char(&t, '{'))
+		return (1);
+	for (k = 0; k < 3; k++) {
+		if ((k > 0 && !bt_char(&t, ',')) || !bt_str(&t, &key, &klen) ||
+		    !bt_char(&t, ':') || !bt_name(&t, &v))
+			goto other;
+		if (klen == 7 && memcmp(key, "subject", 7) == 0 &&
+		    subject == NULL)
+			subject = v;
+		else if (klen == 6 && memcmp(key, "server", 6) == 0 &&
+		    q->server == NULL)
+			q->server = v;
+		else if (klen == 4 && memcmp(key, "tool", 4) == 0 &&
+		    q->tool == NULL)
+			q->tool = v;
+		else
+			goto other;
+	}
+	if (!bt_char(&t, '}'))
+		goto other;
+	bt_ws(&t);
+	if (t.p != t.end)
+		goto other;
+
+	bt_terminate(text, subject);
+	bt_terminate(text, q->server);
+	bt_terminate(text, q->tool);
+	subj->any = 1;
+	subj->by = POLICY_BY_ID;
+	subj->value = subject;
+	return (0);
+
+other:
+	memset(q, 0, sizeof(*q));
+	return (1);
+}
+
+int
 decision_tools_parse(const json_t *body, struct decision_subject *subj,
     struct policy_query **q, size_t *n, struct decision_err *err)
 {

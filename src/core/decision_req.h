@@ -90,6 +90,15 @@ int	decision_batch_parse_text(char *text, size_t len,
 	    struct decision_subject *, struct policy_query **q, size_t *n);
 
 /*
+ * /v1/authorize's common form read from its text the same way: one
+ * object with exactly "subject", "server" and "tool", all strings, in
+ * any order.  Same returns as decision_batch_parse_text() (no -1: it
+ * allocates nothing); on 0, *q and *subj point into text.
+ */
+int	decision_authorize_parse_text(char *text, size_t len,
+	    struct decision_subject *, struct policy_query *q);
+
+/*
  * /v1/tools/filter: one server and 0 to DECISION_BATCH_MAX tools, each a
  * name or an object with a "name".  Same ownership as the batch: *q has
  * *n + 1 entries (every server is the one server), freed by the caller.

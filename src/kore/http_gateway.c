@@ -189,6 +189,45 @@ gw_refuse(struct http_request *req, const struct decision_err *err)
 	svc_error(req, err->status, err->code, "%s", err->msg);
 }
 
+/*
+ * gw_begin() for /v1/authorize, with its body parsed into *ds and *q:
+ * the common form straight from the text, anything else as a tree (the
+ * same errors, in the same order).  On 0 the caller frees *text and
+ * *body (NULL when not needed), which *ds and *q borrow from; -1 when
+ * answered.
+ */
+static int
+gw_begin_authorize(struct http_request *req, struct policy_index **idx,
+    struct kore_buf **text, json_t **body, struct decision_subject *ds,
+    struct policy_query *q)
+{
+	struct decision_err	err;
+	int			rc;
+
+	*body = NULL;
+	if (!svc_method_allowed(req, HTTP_METHOD_POST) ||
+	    (*text = svc_body_read(req)) == NULL)
+		return (-1);
+	rc = decision_authorize_parse_text((char *)(*text)->data,
+	    (*text)->offset, ds, q);
+	if (rc == 1 && (*body = svc_body_parse(req, *text)) == NULL)
+		goto answered;
+	if ((*idx = svc_policy()) == NULL || svc_policy_stale()) {
+		gw_unavailable(req);
+		goto answered;
+	}
+	if (rc == 1 && decision_authorize_parse(*body, ds, q, &err) == -1) {
+		gw_refuse(req, &err);
+		goto answered;
+	}
+	return (0);
+
+answered:
+	json_decref(*body);
+	kore_buf_free(*text);
+	return (-1);
+}
+
 int
 page_gw_authorize(struct http_request *req)
 {
@@ -196,18 +235,13 @@ page_gw_authorize(struct http_request *req)
 	struct policy_result	 res;
 	struct policy_query	 q;
 	struct decision_subject	 ds;
-	struct decision_err	 err;
 	struct gw_subject	 s;
 	struct jsonw		 w;
+	struct kore_buf		*text;
 	json_t			*body;
 
-	if ((body = gw_begin(req, &idx)) == NULL)
+	if (gw_begin_authorize(req, &idx, &text, &body, &ds, &q) == -1)
 		return (KORE_RESULT_OK);
-	if (decision_authorize_parse(body, &ds, &q, &err) == -1) {
-		gw_refuse(req, &err);
-		json_decref(body);
-		return (KORE_RESULT_OK);
-	}
 	gw_subject_resolve(req, idx, &ds, &s);
 	(void)policy_evaluate(idx, &s.subj, q.server, q.tool,
 	    (int64_t)rc_now_ms(), &res);
@@ -216,6 +250,7 @@ page_gw_authorize(struct http_request *req)
 	gw_respond_text(req, &w);
 	jsonw_cleanup(&w);
 	json_decref(body);
+	kore_buf_free(text);
 
 	return (KORE_RESULT_OK);
 }

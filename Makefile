@@ -10,12 +10,19 @@
 #   make check      unit tests only (fast)
 #   make fuzz       every libFuzzer harness for FUZZ_SECONDS (300) each
 #
-# SANITIZE=1 builds everything into build/asan with ASan + UBSan.
+# SANITIZE=1 builds everything into build/asan with ASan + UBSan;
+# PROFILE=1 into build/profile, optimised, with frame pointers for perf.
 
 KORE		?= /usr/share/kore
 PG_INCLUDE	:= $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 
-ifeq ($(SANITIZE),1)
+ifeq ($(PROFILE),1)
+# For perf: a release build that keeps frame pointers (perf record -g).
+B		= build/profile
+SANFLAGS	= -fno-omit-frame-pointer
+SANLDFLAGS	=
+OPT		= -O2
+else ifeq ($(SANITIZE),1)
 B		= build/asan
 SANFLAGS	= -fsanitize=address,undefined -fno-omit-frame-pointer \
 		  -fno-sanitize-recover=undefined -DRC_SANITIZE -DRC_TESTHOOKS
@@ -160,6 +167,17 @@ $(B)/tests/check_scim_filter_sql: tests/check_scim_filter_sql.c \
 	    -DTESTS_DIR='"$(CURDIR)/tests"' $< -o $@ \
 	    $(B)/store/scim_filter_sql.o $(B)/libcore.a $(CHECK_LIBS) $(LDLIBS)
 
+# The benchmarks' yardstick (scripts/bench/speed_bench.py): a trivial
+# handler linked with the same Kore objects, flags and modules as rollcall.
+$(B)/bench/bare: scripts/bench/bare/bare.c $(KOBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(FEATURES) $(CFLAGS) -I$(KSRC)/include -c $< \
+	    -o $(B)/bench/bare.o
+	$(CC) $(SANFLAGS) $(SANLDFLAGS) -rdynamic -o $@ $(KOBJS) \
+	    $(B)/bench/bare.o -lpq -lpthread -ldl $(LDLIBS)
+
+bench-bare: $(B)/bench/bare
+
 check-bins: $(CHECK_BINS)
 
 check: $(CHECK_BINS)
@@ -238,6 +256,6 @@ test:
 clean:
 	rm -rf build rollcall rollcallctl
 
-.PHONY: all check check-bins headers run stop test clean fuzz fuzz-bins FORCE
+.PHONY: all bench-bare check check-bins headers run stop test clean fuzz fuzz-bins FORCE
 
 FORCE:

@@ -30,7 +30,7 @@ esac
 if [ "$mode" = test ]; then
 	want="$want python3 python3-pytest python3-yaml nginx-light openssl chromium \
 curl cppcheck shellcheck pyflakes3 clang libclang-rt-14-dev prometheus \
-podman podman-compose runc debootstrap"
+podman podman-compose runc debootstrap wrk"
 	# The third-party SCIM suites run on Node.js; a machine may have it
 	# from elsewhere (a nodesource package includes npm).
 	command -v npm >/dev/null 2>&1 || want="$want nodejs npm"

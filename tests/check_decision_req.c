@@ -258,6 +258,247 @@ START_TEST(test_tools)
 }
 END_TEST
 
+/*
+ * The answer written as text is byte for byte what the jansson tree
+ * /v1/authorize used to build and serialise (gw_decision_json).
+ */
+static char *
+tree_text(const struct policy_result *r, int ttl_s)
+{
+	json_t	*out, *ob;
+	char	*text;
+
+	out = json_pack("{s:s, s:b, s:s, s:I, s:I, s:i}",
+	    "decision", r->decision == POLICY_ALLOW ? "allow" : "deny",
+	    "allow", r->decision == POLICY_ALLOW,
+	    "reason_code", policy_reason_str(r->reason),
+	    "policy_version", (json_int_t)r->policy_version,
+	    "subject_epoch", (json_int_t)r->subject_epoch,
+	    "ttl_s", ttl_s);
+	ck_assert_ptr_nonnull(out);
+	if (r->rule_id != NULL)
+		json_object_set_new(out, "rule_id", json_string(r->rule_id));
+	if (r->group_id != NULL)
+		json_object_set_new(out, "group_id", json_string(r->group_id));
+	if (r->grant_id != NULL)
+		json_object_set_new(out, "grant_id", json_string(r->grant_id));
+	if (r->reason == POLICY_R_ELEVATION_REQUIRED) {
+		ob = json_pack("{s:s, s:s*, s:I}", "type", "request_grant",
+		    "rule_id", r->rule_id, "max_duration_s",
+		    (json_int_t)(r->max_grant_ms / 1000));
+		json_object_set_new(out, "obligations", json_pack("[o]", ob));
+	}
+	text = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	return (text);
+}
+
+START_TEST(test_result_write)
+{
+	struct policy_result	r[5];
+	struct jsonw		w;
+	char			*want;
+	size_t			i;
+
+	memset(r, 0, sizeof(r));
+	r[0].decision = POLICY_ALLOW;
+	r[0].reason = POLICY_R_ALLOWED_BY_RULE;
+	r[0].rule_id = "9b2c5c1e-0000-4000-8000-000000000001";
+	r[0].group_id = "g\"1\\";
+	r[0].policy_version = 18446744073709551ULL;
+	r[0].subject_epoch = 7;
+	r[1].decision = POLICY_DENY;
+	r[1].reason = POLICY_R_PRINCIPAL_UNKNOWN;
+	r[2].decision = POLICY_ALLOW;
+	r[2].reason = POLICY_R_ALLOWED_BY_GRANT;
+	r[2].rule_id = "r";
+	r[2].grant_id = "gr\xc3\xa9";
+	r[3].decision = POLICY_DENY;
+	r[3].reason = POLICY_R_ELEVATION_REQUIRED;
+	r[3].rule_id = "elev";
+	r[3].max_grant_ms = 3600500;
+	r[4].decision = POLICY_DENY;
+	r[4].reason = POLICY_R_ELEVATION_REQUIRED;	/* no rule id: left out */
+	for (i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+		jsonw_init(&w, 16);
+		decision_result_write(&w, &r[i], (int)i * 10);
+		ck_assert_int_eq(w.failed, 0);
+		want = tree_text(&r[i], (int)i * 10);
+		ck_assert_str_eq(w.buf, want);
+		ck_assert_uint_eq(w.len, strlen(want));
+		free(want);
+		jsonw_cleanup(&w);
+	}
+}
+END_TEST
+
+/*
+ * The text reader agrees with the tree parser on every body it accepts,
+ * and leaves every other body untouched for the tree parser.
+ */
+START_TEST(test_batch_text)
+{
+	static const char	*accepted[] = {
+		"{\"subject\":\"u@x.com\",\"items\":[{\"server\":\"gh\","
+		    "\"tool\":\"list\"}]}",
+		" {\n\t\"items\" : [ {\"tool\":\"t1\" , \"server\":\"s\"},"
+		    "{\"server\":\"s2\",\"tool\":\"t 2\"} ] ,\r\n"
+		    "\"subject\":\"id-1\" } \n",
+	};
+	static const char	*refused[] = {
+		"",
+		"[]",
+		"{}",
+		"{\"subject\":\"u\"}",
+		"{\"items\":[{\"server\":\"s\",\"tool\":\"t\"}]}",
+		"{\"subject\":\"u\",\"items\":[]}",
+		"{\"subject\":{\"id\":\"u\"},\"items\":[{\"server\":\"s\","
+		    "\"tool\":\"t\"}]}",
+		"{\"subject\":\"u\",\"items\":[{\"server\":\"s\","
+		    "\"tool\":\"t\"}],\"extra\":1}",
+		"{\"subject\":\"u\",\"subject\":\"v\",\"items\":[{\"server\":"
+		    "\"s\",\"tool\":\"t\"}]}",
+		"{\"subject\":\"u\",\"items\":[{\"server\":\"s\",\"server\":"
+		    "\"t\"}]}",
+		"{\"subject\":\"u\",\"items\":[{\"server\":\"s\",\"tool\":"
+		    "\"t\",\"x\":1}]}",
+		"{\"subject\":\"u\",\"items\":[{\"server\":\"\",\"tool\":"
+		    "\"t\"}]}",
+		"{\"subject\":\"\\u0075\",\"items\":[{\"server\":\"s\","
+		    "\"tool\":\"t\"}]}",
+		"{\"subject\":\"u\",\"items\":[{\"server\":\"s\\\"\","
+		    "\"tool\":\"t\"}]}",
+		"{\"subject\":\"caf\xc3\xa9\",\"items\":[{\"server\":\"s\","
+		    "\"tool\":\"t\"}]}",
+		"{\"subject\":\"u\",\"items\":[{\"server\":\"s\",\"tool\":"
+		    "\"t\"}]} x",
+		"{\"subject\":\"u\",\"items\":[{\"server\":\"s\",\"tool\":"
+		    "\"t\"},]}",
+		"{\"subject\":\"u\",\"items\":[{\"server\":\"s\",\"tool\":"
+		    "\"t\"}]",
+		"{\"subject\":\"u\",\"items\":[{\"server\":\"s\",\"tool\":"
+		    "\"t\"}]}\n{}",
+	};
+	struct decision_subject	 s1, s2;
+	struct policy_query	*q1, *q2;
+	struct decision_err	 err;
+	json_t			*b;
+	char			*text, *big, *p;
+	size_t			 i, j, n1, n2, len;
+
+	for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+		text = strdup(accepted[i]);
+		ck_assert_int_eq(decision_batch_parse_text(text, strlen(text),
+		    &s1, &q1, &n1), 0);
+		b = body(accepted[i]);
+		ck_assert_int_eq(decision_batch_parse(b, &s2, &q2, &n2, &err),
+		    0);
+		ck_assert_int_eq(s1.any, s2.any);
+		ck_assert_int_eq(s1.by, s2.by);
+		ck_assert_str_eq(s1.value, s2.value);
+		ck_assert_uint_eq(n1, n2);
+		for (j = 0; j < n1; j++) {
+			ck_assert_str_eq(q1[j].server, q2[j].server);
+			ck_assert_str_eq(q1[j].tool, q2[j].tool);
+		}
+		ck_assert_ptr_null(q1[n1].server);
+		ck_assert_ptr_null(q1[n1].tool);
+		free(q1);
+		free(q2);
+		json_decref(b);
+		free(text);
+	}
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		text = strdup(refused[i]);
+		ck_assert_msg(decision_batch_parse_text(text, strlen(text),
+		    &s1, &q1, &n1) == 1, "accepted: %s", refused[i]);
+		ck_assert_str_eq(text, refused[i]);
+		ck_assert_ptr_null(q1);
+		ck_assert_uint_eq(n1, 0);
+		free(text);
+	}
+
+	/* A NUL inside (jansson refuses it), and the item limit. */
+	text = strdup("{\"subject\":\"u\",\"items\":[{\"server\":\"s\","
+	    "\"tool\":\"t\"}]}");
+	len = strlen(text);
+	text[13] = '\0';
+	ck_assert_int_eq(decision_batch_parse_text(text, len, &s1, &q1, &n1),
+	    1);
+	free(text);
+	for (n2 = DECISION_BATCH_MAX; n2 <= DECISION_BATCH_MAX + 1; n2++) {
+		big = malloc(64 + n2 * 32);
+		p = big + sprintf(big, "{\"subject\":\"u\",\"items\":[");
+		for (j = 0; j < n2; j++)
+			p += sprintf(p, "%s{\"server\":\"s\",\"tool\":\"t%zu\"}",
+			    j ? "," : "", j);
+		p += sprintf(p, "]}");
+		ck_assert_int_eq(decision_batch_parse_text(big,
+		    (size_t)(p - big), &s1, &q1, &n1),
+		    n2 == DECISION_BATCH_MAX ? 0 : 1);
+		if (n2 == DECISION_BATCH_MAX) {
+			ck_assert_uint_eq(n1, DECISION_BATCH_MAX);
+			ck_assert_str_eq(q1[n1 - 1].tool, "t9999");
+		}
+		free(q1);
+		free(big);
+	}
+}
+END_TEST
+
+START_TEST(test_authorize_text)
+{
+	static const char	*accepted[] = {
+		"{\"subject\":\"user5@contoso.com\",\"server\":\"server1\","
+		    "\"tool\":\"list_thing1\"}",
+		"\n{ \"tool\" : \"t\",\"subject\":\"id\" ,\t\"server\":\"s\"}\r\n",
+	};
+	static const char	*refused[] = {
+		"",
+		"{}",
+		"{\"subject\":\"u\",\"server\":\"s\"}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"t\",\"x\":1}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"server\":\"t\"}",
+		"{\"subject\":{\"id\":\"u\"},\"server\":\"s\",\"tool\":\"t\"}",
+		"{\"subject\":\"u\",\"server\":\"\",\"tool\":\"t\"}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"t\\n\"}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"caf\xc3\xa9\"}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"t\"}}",
+		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":7}",
+	};
+	struct decision_subject	 s1, s2;
+	struct policy_query	 q1, q2;
+	struct decision_err	 err;
+	json_t			*b;
+	char			*text;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+		text = strdup(accepted[i]);
+		ck_assert_int_eq(decision_authorize_parse_text(text,
+		    strlen(text), &s1, &q1), 0);
+		b = body(accepted[i]);
+		ck_assert_int_eq(decision_authorize_parse(b, &s2, &q2, &err),
+		    0);
+		ck_assert_int_eq(s1.any, s2.any);
+		ck_assert_int_eq(s1.by, s2.by);
+		ck_assert_str_eq(s1.value, s2.value);
+		ck_assert_str_eq(q1.server, q2.server);
+		ck_assert_str_eq(q1.tool, q2.tool);
+		json_decref(b);
+		free(text);
+	}
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		text = strdup(refused[i]);
+		ck_assert_msg(decision_authorize_parse_text(text, strlen(text),
+		    &s1, &q1) == 1, "accepted: %s", refused[i]);
+		ck_assert_str_eq(text, refused[i]);
+		ck_assert_ptr_null(q1.server);
+		free(text);
+	}
+}
+END_TEST
+
 static Suite *
 decision_req_suite(void)
 {
@@ -273,6 +514,9 @@ decision_req_suite(void)
 	tcase_add_test(tc, test_batch);
 	tcase_add_test(tc, test_batch_limit);
 	tcase_add_test(tc, test_tools);
+	tcase_add_test(tc, test_result_write);
+	tcase_add_test(tc, test_batch_text);
+	tcase_add_test(tc, test_authorize_text);
 	suite_add_tcase(s, tc);
 
 	return (s);

@@ -12,8 +12,11 @@ import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("RC_BUILD", os.path.join(ROOT, "build", "release"))
-PGENV = {"RC_PGDIR": os.path.join(ROOT, ".run", "pg-bench"),
-         "RC_PGPORT": "54349"}
+# The benchmark cluster; RC_PGPORT/RC_PGDIR choose another (a shared
+# machine where several checkouts bench at once).
+PGENV = {"RC_PGDIR": os.environ.get("RC_PGDIR",
+                                    os.path.join(ROOT, ".run", "pg-bench")),
+         "RC_PGPORT": os.environ.get("RC_PGPORT", "54349")}
 
 
 def run(args, **kw):
@@ -67,12 +70,17 @@ class BenchDB:
 
 
 class BenchServer:
-    def __init__(self, db, workers=2, env=None):
+    def __init__(self, db, workers=2, env=None, root=None):
+        """root: another checkout, built, to run instead of this one (its
+        build/release/rollcall with its own conf/)."""
+        root = root or ROOT
+        build = BUILD if root == ROOT else os.path.join(root, "build",
+                                                        "release")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.tmp = os.path.join(ROOT, ".run", f"bench-{self.port}")
         os.makedirs(self.tmp, exist_ok=True)
-        conf = open(os.path.join(ROOT, "conf", "common.conf")).read()
+        conf = open(os.path.join(root, "conf", "common.conf")).read()
         conf = f"pidfile {self.tmp}/rollcall.pid\n" + conf
         path = os.path.join(self.tmp, "rollcall.conf")
         with open(path, "w") as f:
@@ -87,8 +95,8 @@ class BenchServer:
         self.log = open(os.path.join(self.tmp, "server.log"), "w")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [os.path.join(BUILD, "rollcall"), "-c", path, "-f", "-n", "-r"],
-            cwd=ROOT, env=e, stdout=self.log, stderr=subprocess.STDOUT)
+            [os.path.join(build, "rollcall"), "-c", path, "-f", "-n", "-r"],
+            cwd=root, env=e, stdout=self.log, stderr=subprocess.STDOUT)
         while True:
             try:
                 with urllib.request.urlopen(self.base + "/readyz",

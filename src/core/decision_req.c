@@ -156,6 +156,246 @@ decision_batch_parse(const json_t *body, struct decision_subject *subj,
 	return (0);
 }
 
+/* The batch text scanner: a cursor over the body's bytes. */
+struct btext {
+	const char	*p;
+	const char	*end;
+};
+
+static void
+bt_ws(struct btext *t)
+{
+	while (t->p < t->end && (*t->p == ' ' || *t->p == '\t' ||
+	    *t->p == '\n' || *t->p == '\r'))
+		t->p++;
+}
+
+static int
+bt_char(struct btext *t, char c)
+{
+	bt_ws(t);
+	if (t->p >= t->end || *t->p != c)
+		return (0);
+	t->p++;
+	return (1);
+}
+
+/*
+ * A string of printable ASCII without escapes: *s points at its first
+ * byte, *len its length.  0 when the next value is anything else.
+ */
+static int
+bt_str(struct btext *t, const char **s, size_t *len)
+{
+	const char	*q;
+
+	if (!bt_char(t, '"'))
+		return (0);
+	for (q = t->p; q < t->end && *q != '"'; q++) {
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e ||
+		    *q == '\\')
+			return (0);
+	}
+	if (q >= t->end)
+		return (0);
+	*s = t->p;
+	*len = (size_t)(q - t->p);
+	t->p = q + 1;
+	return (1);
+}
+
+/* A name as name_ok() accepts it. */
+static int
+bt_name(struct btext *t, const char **s)
+{
+	size_t	len;
+
+	return (bt_str(t, s, &len) && len > 0 && len < POLICY_NAME_MAX);
+}
+
+/* {"server": name, "tool": name} in either order, nothing else. */
+static int
+bt_item(struct btext *t, struct policy_query *q)
+{
+	const char	*key, *v;
+	size_t		 klen, i;
+
+	q->server = q->tool = NULL;
+	if (!bt_char(t, '{'))
+		return (0);
+	for (i = 0; i < 2; i++) {
+		if ((i > 0 && !bt_char(t, ',')) || !bt_str(t, &key, &klen) ||
+		    !bt_char(t, ':') || !bt_name(t, &v))
+			return (0);
+		if (klen == 6 && memcmp(key, "server", 6) == 0 &&
+		    q->server == NULL)
+			q->server = v;
+		else if (klen == 4 && memcmp(key, "tool", 4) == 0 &&
+		    q->tool == NULL)
+			q->tool = v;
+		else
+			return (0);
+	}
+	return (bt_char(t, '}'));
+}
+
+/* The items array into *q (grown as needed), its length into *n. */
+static int
+bt_items(struct btext *t, struct policy_query **q, size_t *n)
+{
+	struct policy_query	*nq;
+	size_t			 cap;
+
+	if (!bt_char(t, '['))
+		return (0);
+	cap = 0;
+	for (*n = 0; ; (*n)++) {
+		if (*n >= DECISION_BATCH_MAX)
+			return (0);
+		if (*n + 2 > cap) {
+			cap = cap ? cap * 4 : 64;
+			if (cap > DECISION_BATCH_MAX + 1)
+				cap = DECISION_BATCH_MAX + 1;
+			if ((nq = realloc(*q, cap * sizeof(**q))) == NULL)
+				return (-1);
+			*q = nq;
+		}
+		if (!bt_item(t, &(*q)[*n]))
+			return (0);
+		if (bt_char(t, ']'))
+			break;
+		if (!bt_char(t, ','))
+			return (0);
+	}
+	(*n)++;
+	memset(&(*q)[*n], 0, sizeof(**q));
+	return (1);
+}
+
+/* Ends the string of text that starts at s where its closing quote is. */
+static void
+bt_terminate(char *text, const char *s)
+{
+	text[strchr(s, '"') - text] = '\0';
+}
+
+int
+decision_batch_parse_text(char *text, size_t len,
+    struct decision_subject *subj, struct policy_query **q, size_t *n)
+{
+	struct btext	 t;
+	const char	*key, *subject;
+	size_t		 klen, i, k;
+	int		 rc, items;
+
+	memset(subj, 0, sizeof(*subj));
+	*q = NULL;
+	*n = 0;
+	/* No NUL inside: the second pass looks for quotes with strchr. */
+	if (memchr(text, '\0', len) != NULL)
+		return (1);
+	t.p = text;
+	t.end = text + len;
+	subject = NULL;
+	items = 0;
+	if (!bt_char(&t, '{'))
+		return (1);
+	for (k = 0; k < 2; k++) {
+		if ((k > 0 && !bt_char(&t, ',')) || !bt_str(&t, &key, &klen) ||
+		    !bt_char(&t, ':'))
+			goto other;
+		if (klen == 7 && memcmp(key, "subject", 7) == 0 &&
+		    subject == NULL) {
+			if (!bt_name(&t, &subject))
+				goto other;
+		} else if (klen == 5 && memcmp(key, "items", 5) == 0 &&
+		    !items) {
+			if ((rc = bt_items(&t, q, n)) != 1) {
+				free(*q);
+				*q = NULL;
+				*n = 0;
+				return (rc == -1 ? -1 : 1);
+			}
+			items = 1;
+		} else
+			goto other;
+	}
+	if (!bt_char(&t, '}'))
+		goto other;
+	bt_ws(&t);
+	if (t.p != t.end)
+		goto other;
+
+	/* Accepted: only now end each string in place. */
+	bt_terminate(text, subject);
+	for (i = 0; i < *n; i++) {
+		bt_terminate(text, (*q)[i].server);
+		bt_terminate(text, (*q)[i].tool);
+	}
+	subj->any = 1;
+	subj->by = POLICY_BY_ID;
+	subj->value = subject;
+	return (0);
+
+other:
+	free(*q);
+	*q = NULL;
+	*n = 0;
+	return (1);
+}
+
+int
+decision_authorize_parse_text(char *text, size_t len,
+    struct decision_subject *subj, struct policy_query *q)
+{
+	struct btext	 t;
+	const char	*key, *v, *subject;
+	size_t		 klen, k;
+
+	memset(subj, 0, sizeof(*subj));
+	memset(q, 0, sizeof(*q));
+	if (memchr(text, '\0', len) != NULL)
+		return (1);
+	t.p = text;
+	t.end = text + len;
+	subject = NULL;
+	if (!bt_char(&t, '{'))
+		return (1);
+	for (k = 0; k < 3; k++) {
+		if ((k > 0 && !bt_char(&t, ',')) || !bt_str(&t, &key, &klen) ||
+		    !bt_char(&t, ':') || !bt_name(&t, &v))
+			goto other;
+		if (klen == 7 && memcmp(key, "subject", 7) == 0 &&
+		    subject == NULL)
+			subject = v;
+		else if (klen == 6 && memcmp(key, "server", 6) == 0 &&
+		    q->server == NULL)
+			q->server = v;
+		else if (klen == 4 && memcmp(key, "tool", 4) == 0 &&
+		    q->tool == NULL)
+			q->tool = v;
+		else
+			goto other;
+	}
+	if (!bt_char(&t, '}'))
+		goto other;
+	bt_ws(&t);
+	if (t.p != t.end)
+		goto other;
+
+	bt_terminate(text, subject);
+	bt_terminate(text, q->server);
+	bt_terminate(text, q->tool);
+	subj->any = 1;
+	subj->by = POLICY_BY_ID;
+	subj->value = subject;
+	return (0);
+
+other:
+	memset(q, 0, sizeof(*q));
+	return (1);
+}
+
 int
 decision_tools_parse(const json_t *body, struct decision_subject *subj,
     struct policy_query **q, size_t *n, struct decision_err *err)
@@ -199,4 +439,43 @@ decision_tools_parse(const json_t *body, struct decision_subject *subj,
 	*n = i;
 
 	return (0);
+}
+
+void
+decision_result_write(struct jsonw *w, const struct policy_result *r,
+    int ttl_s)
+{
+	jsonw_raw(w, r->decision == POLICY_ALLOW ?
+	    "{\"decision\":\"allow\",\"allow\":true,\"reason_code\":" :
+	    "{\"decision\":\"deny\",\"allow\":false,\"reason_code\":");
+	jsonw_str(w, policy_reason_str(r->reason));
+	jsonw_raw(w, ",\"policy_version\":");
+	jsonw_int(w, (int64_t)r->policy_version);
+	jsonw_raw(w, ",\"subject_epoch\":");
+	jsonw_int(w, (int64_t)r->subject_epoch);
+	jsonw_raw(w, ",\"ttl_s\":");
+	jsonw_int(w, ttl_s);
+	if (r->rule_id != NULL) {
+		jsonw_raw(w, ",\"rule_id\":");
+		jsonw_str(w, r->rule_id);
+	}
+	if (r->group_id != NULL) {
+		jsonw_raw(w, ",\"group_id\":");
+		jsonw_str(w, r->group_id);
+	}
+	if (r->grant_id != NULL) {
+		jsonw_raw(w, ",\"grant_id\":");
+		jsonw_str(w, r->grant_id);
+	}
+	if (r->reason == POLICY_R_ELEVATION_REQUIRED) {
+		jsonw_raw(w, ",\"obligations\":[{\"type\":\"request_grant\"");
+		if (r->rule_id != NULL) {
+			jsonw_raw(w, ",\"rule_id\":");
+			jsonw_str(w, r->rule_id);
+		}
+		jsonw_raw(w, ",\"max_duration_s\":");
+		jsonw_int(w, r->max_grant_ms / 1000);
+		jsonw_raw(w, "}]");
+	}
+	jsonw_raw(w, "}");
 }

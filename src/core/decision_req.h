@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "jsonw.h"
 #include "policy.h"
 
 #define DECISION_BATCH_MAX	10000	/* items, tools */
@@ -70,11 +71,51 @@ int	decision_batch_parse(const json_t *body, struct decision_subject *,
 	    struct policy_query **q, size_t *n, struct decision_err *);
 
 /*
+ * The batch body's common form, read straight from its text: a 1,000
+ * item batch costs several thousand allocations as a jansson tree,
+ * more than its decisions.  text (len bytes, not NUL-terminated) is
+ * accepted only in a strict subset of JSON whose meaning
+ * decision_batch_parse() gives the same way: one object with exactly
+ * the members "subject" (a string) and "items" (1 to DECISION_BATCH_MAX
+ * objects with exactly "server" and "tool"), in any order; strings of
+ * printable ASCII without escapes, each as long as
+ * decision_batch_parse() accepts; JSON whitespace anywhere between.
+ * Returns 0 with *subj, *q and *n as decision_batch_parse() fills them,
+ * the strings now pointing into text (whose closing quotes became
+ * NULs: text must outlive *q); 1 when the body is outside the subset
+ * (text untouched: parse it as a tree, which also names any error);
+ * -1 when memory ran out.
+ */
+int	decision_batch_parse_text(char *text, size_t len,
+	    struct decision_subject *, struct policy_query **q, size_t *n);
+
+/*
+ * /v1/authorize's common form read from its text the same way: one
+ * object with exactly "subject", "server" and "tool", all strings, in
+ * any order.  Same returns as decision_batch_parse_text() (no -1: it
+ * allocates nothing); on 0, *q and *subj point into text.
+ */
+int	decision_authorize_parse_text(char *text, size_t len,
+	    struct decision_subject *, struct policy_query *q);
+
+/*
  * /v1/tools/filter: one server and 0 to DECISION_BATCH_MAX tools, each a
  * name or an object with a "name".  Same ownership as the batch: *q has
  * *n + 1 entries (every server is the one server), freed by the caller.
  */
 int	decision_tools_parse(const json_t *body, struct decision_subject *,
 	    struct policy_query **q, size_t *n, struct decision_err *);
+
+/*
+ * Writes the answer to one decision, r with a lifetime of ttl_s, as the
+ * JSON object /v1/authorize returns, in this order: "decision",
+ * "allow", "reason_code", "policy_version", "subject_epoch", "ttl_s",
+ * then "rule_id", "group_id", "grant_id" when set and, when elevation
+ * is required, "obligations": [{"type":"request_grant","rule_id" (when
+ * set),"max_duration_s"}].  Written as text, not built as a jansson tree:
+ * this is every tool call's answer.
+ */
+void	decision_result_write(struct jsonw *, const struct policy_result *r,
+	    int ttl_s);
 
 #endif

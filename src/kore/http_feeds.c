@@ -168,6 +168,7 @@ static void	prune_tick(void *, u_int64_t);
 static int	prune_job(PGconn *, void *, struct svc_db_err *);
 static void	prune_done(void *, int, struct svc_db_err *);
 static void	policy_advanced(uint64_t);
+static void	open_count(uint32_t *, int);
 static void	changes_appended(void);
 
 /* What the feeds follow in this worker's index (policy_glue.h). */
@@ -361,9 +362,11 @@ feed_req_free(void *arg)
 		}
 		fr->job = NULL;
 	}
-	if (fr->streaming)
+	if (fr->streaming) {
+		open_count(svc.shared->streams_open, -1);
 		svc_log(SVC_LOG_INFO, "stream closed after %llu events",
 		    (unsigned long long)fr->sent);
+	}
 	kore_free(fr);
 }
 
@@ -374,6 +377,8 @@ wait_start(struct feed_req *fr, int64_t seen)
 		TAILQ_INSERT_TAIL(&waiters, fr, list);
 		fr->waiting = 1;
 		nwaiters++;
+		if (fr->kind != FEED_STREAM)
+			open_count(svc.shared->polls_open, 1);
 	}
 	fr->seen = seen;
 	http_request_sleep(fr->req);
@@ -392,7 +397,18 @@ wait_stop(struct feed_req *fr)
 		TAILQ_REMOVE(&waiters, fr, list);
 		fr->waiting = 0;
 		nwaiters--;
+		if (fr->kind != FEED_STREAM)
+			open_count(svc.shared->polls_open, -1);
 	}
+}
+
+/* This worker's count in a per-worker gauge (ops_metrics.c). */
+static void
+open_count(uint32_t *counts, int delta)
+{
+	if (worker != NULL)
+		(void)__atomic_add_fetch(&counts[worker->id % SVC_MAX_PROCS],
+		    (uint32_t)delta, __ATOMIC_RELAXED);
 }
 
 /* 0, or -1 after answering 400. */
@@ -1011,6 +1027,7 @@ stream_open(struct feed_req *fr)
 	sse_buf_free(&b);
 	if (rc == 0) {
 		fr->streaming = 1;
+		open_count(svc.shared->streams_open, 1);
 		svc_log(SVC_LOG_INFO, "stream opened at %s (directory %lld)",
 		    pos, (long long)fr->dir);
 	}

@@ -170,11 +170,62 @@ gw_begin(struct http_request *req, struct policy_index **idx)
 	return (body);
 }
 
+/* Answers 200 with the JSON text w holds (500 if writing it failed). */
+static void
+gw_respond_text(struct http_request *req, const struct jsonw *w)
+{
+	if (w->failed)
+		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
+		    "out of memory");
+	else
+		svc_respond_raw(req, HTTP_STATUS_OK, "application/json",
+		    w->buf, w->len);
+}
+
 /* Answers a body that decision_req refused. */
 static void
 gw_refuse(struct http_request *req, const struct decision_err *err)
 {
 	svc_error(req, err->status, err->code, "%s", err->msg);
+}
+
+/*
+ * gw_begin() for /v1/authorize, with its body parsed into *ds and *q:
+ * the common form straight from the text, anything else as a tree (the
+ * same errors, in the same order).  On 0 the caller frees *text and
+ * *body (NULL when not needed), which *ds and *q borrow from; -1 when
+ * answered.
+ */
+static int
+gw_begin_authorize(struct http_request *req, struct policy_index **idx,
+    struct kore_buf **text, json_t **body, struct decision_subject *ds,
+    struct policy_query *q)
+{
+	struct decision_err	err;
+	int			rc;
+
+	*body = NULL;
+	if (!svc_method_allowed(req, HTTP_METHOD_POST) ||
+	    (*text = svc_body_read(req)) == NULL)
+		return (-1);
+	rc = decision_authorize_parse_text((char *)(*text)->data,
+	    (*text)->offset, ds, q);
+	if (rc == 1 && (*body = svc_body_parse(req, *text)) == NULL)
+		goto answered;
+	if ((*idx = svc_policy()) == NULL || svc_policy_stale()) {
+		gw_unavailable(req);
+		goto answered;
+	}
+	if (rc == 1 && decision_authorize_parse(*body, ds, q, &err) == -1) {
+		gw_refuse(req, &err);
+		goto answered;
+	}
+	return (0);
+
+answered:
+	json_decref(*body);
+	kore_buf_free(*text);
+	return (-1);
 }
 
 int
@@ -184,24 +235,22 @@ page_gw_authorize(struct http_request *req)
 	struct policy_result	 res;
 	struct policy_query	 q;
 	struct decision_subject	 ds;
-	struct decision_err	 err;
 	struct gw_subject	 s;
-	json_t			*body, *out;
+	struct jsonw		 w;
+	struct kore_buf		*text;
+	json_t			*body;
 
-	if ((body = gw_begin(req, &idx)) == NULL)
+	if (gw_begin_authorize(req, &idx, &text, &body, &ds, &q) == -1)
 		return (KORE_RESULT_OK);
-	if (decision_authorize_parse(body, &ds, &q, &err) == -1) {
-		gw_refuse(req, &err);
-		json_decref(body);
-		return (KORE_RESULT_OK);
-	}
 	gw_subject_resolve(req, idx, &ds, &s);
 	(void)policy_evaluate(idx, &s.subj, q.server, q.tool,
 	    (int64_t)rc_now_ms(), &res);
-	out = gw_decision_json(&res, gw_ttl_s(&res, 1));
-	svc_respond_json(req, HTTP_STATUS_OK, out);
-	json_decref(out);
+	jsonw_init(&w, 256);
+	decision_result_write(&w, &res, gw_ttl_s(&res, 1));
+	gw_respond_text(req, &w);
+	jsonw_cleanup(&w);
 	json_decref(body);
+	kore_buf_free(text);
 
 	return (KORE_RESULT_OK);
 }
@@ -249,19 +298,44 @@ page_gw_authorize_batch(struct http_request *req)
 	struct jsonw		 w;
 	struct decision_subject	 ds;
 	struct decision_err	 err;
+	struct kore_buf		*text;
 	json_t			*body;
 	size_t			 i, n;
+	int			 rc;
 
-	if ((body = gw_begin(req, &idx)) == NULL)
+	/* The common form is read from the text; anything else as a tree. */
+	if (!svc_method_allowed(req, HTTP_METHOD_POST) ||
+	    (text = svc_body_read(req)) == NULL)
 		return (KORE_RESULT_OK);
-	if (decision_batch_parse(body, &ds, &q, &n, &err) == -1) {
+	body = NULL;
+	if ((rc = decision_batch_parse_text((char *)text->data, text->offset,
+	    &ds, &q, &n)) == -1) {
+		kore_buf_free(text);
+		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
+		    "out of memory");
+		return (KORE_RESULT_OK);
+	}
+	if (rc == 1 && (body = svc_body_parse(req, text)) == NULL) {
+		kore_buf_free(text);
+		return (KORE_RESULT_OK);
+	}
+	if ((idx = svc_policy()) == NULL || svc_policy_stale()) {
+		free(q);
+		json_decref(body);
+		kore_buf_free(text);
+		gw_unavailable(req);
+		return (KORE_RESULT_OK);
+	}
+	if (rc == 1 && decision_batch_parse(body, &ds, &q, &n, &err) == -1) {
 		gw_refuse(req, &err);
 		json_decref(body);
+		kore_buf_free(text);
 		return (KORE_RESULT_OK);
 	}
 	gw_subject_resolve(req, idx, &ds, &s);
 	if (gw_alloc(req, n, q, &res) == -1) {
 		json_decref(body);
+		kore_buf_free(text);
 		return (KORE_RESULT_OK);
 	}
 	gw_evaluate_all(idx, &s.subj, q, n, res);
@@ -307,16 +381,12 @@ page_gw_authorize_batch(struct http_request *req)
 	jsonw_raw(&w, ",\"ttl_s\":");
 	jsonw_int(&w, gw_ttl_s(res, n));
 	jsonw_raw(&w, "}");
-	if (w.failed)
-		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
-		    "out of memory");
-	else
-		svc_respond_raw(req, HTTP_STATUS_OK, "application/json",
-		    w.buf, w.len);
+	gw_respond_text(req, &w);
 	jsonw_cleanup(&w);
 	free(q);
 	free(res);
 	json_decref(body);
+	kore_buf_free(text);
 
 	return (KORE_RESULT_OK);
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "build_info.h"
+#include "changering.h"
 #include "ops_metrics.h"
 #include "policy.h"
 #include "policy_glue.h"
@@ -63,6 +64,7 @@ static void	expiry_collect(const struct tokentab_entry *, void *);
 static void	expiry_warn(const struct tokentab_entry *, uint64_t);
 static void	expiry_timer(void *, u_int64_t);
 static void	scopes_text(uint32_t, char *, size_t);
+static void	worker_gauges(struct text *);
 
 void
 svc_ops_parent_init(void)
@@ -257,6 +259,56 @@ expiry_line(const struct tokentab_entry *e, void *arg)
 	    (double)e->expires_ms / 1000.0);
 }
 
+/*
+ * Each worker's policy version and change-ring lag, and the instance's
+ * open SSE streams and waiting long-polls, from what every worker
+ * publishes in shared memory (policy_glue.c, http_feeds.c).  The lag is
+ * how many bytes of changes the worker has not applied yet: 0 when it
+ * is current, growing while it is busy or stuck.
+ */
+static void
+worker_gauges(struct text *t)
+{
+	struct kore_worker	*kw;
+	uint64_t		 head, pos, streams, polls;
+	uint16_t		 idx;
+
+	text_printf(t, "# HELP rollcall_policy_version The policy version "
+	    "of each worker's in-memory index.\n"
+	    "# TYPE rollcall_policy_version gauge\n");
+	for (idx = KORE_WORKER_BASE; idx < worker_count; idx++) {
+		kw = kore_worker_data((uint8_t)idx);
+		text_printf(t, "rollcall_policy_version{worker=\"%u\"} %llu\n",
+		    (unsigned int)kw->id, (unsigned long long)__atomic_load_n(
+		    &svc.shared->policy_version[kw->id % SVC_MAX_PROCS],
+		    __ATOMIC_RELAXED));
+	}
+	head = changering_head(svc.ring);
+	text_printf(t, "# HELP rollcall_policy_ring_lag_bytes Bytes of policy "
+	    "changes in the shared change ring that each worker has not "
+	    "applied yet.\n"
+	    "# TYPE rollcall_policy_ring_lag_bytes gauge\n");
+	streams = polls = 0;
+	for (idx = KORE_WORKER_BASE; idx < worker_count; idx++) {
+		kw = kore_worker_data((uint8_t)idx);
+		pos = __atomic_load_n(&svc.shared->ring_pos[kw->id %
+		    SVC_MAX_PROCS], __ATOMIC_RELAXED);
+		text_printf(t, "rollcall_policy_ring_lag_bytes{worker=\"%u\"} "
+		    "%llu\n", (unsigned int)kw->id,
+		    (unsigned long long)(pos < head ? head - pos : 0));
+		streams += __atomic_load_n(&svc.shared->streams_open[kw->id %
+		    SVC_MAX_PROCS], __ATOMIC_RELAXED);
+		polls += __atomic_load_n(&svc.shared->polls_open[kw->id %
+		    SVC_MAX_PROCS], __ATOMIC_RELAXED);
+	}
+	text_printf(t, "# HELP rollcall_sse_streams_open Open /v1/stream "
+	    "event streams.\n# TYPE rollcall_sse_streams_open gauge\n"
+	    "rollcall_sse_streams_open %llu\n", (unsigned long long)streams);
+	text_printf(t, "# HELP rollcall_long_polls_open Long-polls (wait=) "
+	    "waiting for a change.\n# TYPE rollcall_long_polls_open gauge\n"
+	    "rollcall_long_polls_open %llu\n", (unsigned long long)polls);
+}
+
 char *
 svc_ops_metrics(void)
 {
@@ -307,6 +359,7 @@ svc_ops_metrics(void)
 	    "# TYPE rollcall_policy_proof_age_seconds gauge\n"
 	    "rollcall_policy_proof_age_seconds{instance=\"%s\"} %.3f\n",
 	    svc.instance, (double)svc_policy_proof_age_ms() / 1000.0);
+	worker_gauges(&t);
 	text_printf(&t, "# HELP rollcall_start_time_seconds When this "
 	    "instance started (Unix time).\n"
 	    "# TYPE rollcall_start_time_seconds gauge\n"

@@ -274,6 +274,13 @@ svc_policy(void)
 			if (o->advanced != NULL)
 				o->advanced(advanced_version);
 	}
+	/* For the version and ring lag gauges (ops_metrics.c). */
+	if (worker != NULL) {
+		__atomic_store_n(&svc.shared->policy_version[worker->id %
+		    SVC_MAX_PROCS], policy_version(index_cur), __ATOMIC_RELAXED);
+		__atomic_store_n(&svc.shared->ring_pos[worker->id %
+		    SVC_MAX_PROCS], ring_pos, __ATOMIC_RELAXED);
+	}
 
 	return (index_cur);
 }

@@ -234,12 +234,10 @@ svc_method_allowed(struct http_request *req, int mask)
 	return (0);
 }
 
-json_t *
-svc_body_json(struct http_request *req)
+struct kore_buf *
+svc_body_read(struct http_request *req)
 {
 	struct kore_buf	*buf;
-	json_error_t	 jerr;
-	json_t		*doc;
 	const char	*ctype, *clen;
 	long long	 declared;
 	ssize_t		 n;
@@ -288,11 +286,20 @@ svc_body_json(struct http_request *req)
 		    "could not read the request body");
 		return (NULL);
 	}
+
+	return (buf);
+}
+
+json_t *
+svc_body_parse(struct http_request *req, const struct kore_buf *buf)
+{
+	json_error_t	 jerr;
+	json_t		*doc;
+
 	doc = json_loadb((const char *)buf->data, buf->offset,
 	    JSON_REJECT_DUPLICATES, &jerr);
-	kore_buf_free(buf);
 	if (doc == NULL || !json_is_object(doc)) {
-		if (scim)
+		if (strncmp(req->path, "/scim/", 6) == 0)
 			svc_scim_error(req, HTTP_STATUS_BAD_REQUEST,
 			    "invalidSyntax", "request body is not a JSON "
 			    "object: %s (line %d, column %d)", doc ? "found "
@@ -306,6 +313,20 @@ svc_body_json(struct http_request *req)
 		json_decref(doc);
 		return (NULL);
 	}
+
+	return (doc);
+}
+
+json_t *
+svc_body_json(struct http_request *req)
+{
+	struct kore_buf	*buf;
+	json_t		*doc;
+
+	if ((buf = svc_body_read(req)) == NULL)
+		return (NULL);
+	doc = svc_body_parse(req, buf);
+	kore_buf_free(buf);
 
 	return (doc);
 }

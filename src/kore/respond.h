@@ -50,6 +50,17 @@ int	svc_method_allowed(struct http_request *, int mask);
 json_t	*svc_body_json(struct http_request *);
 
 /*
+ * svc_body_json() in two steps, for a handler that reads some bodies
+ * without jansson: svc_body_read() checks the content type and length
+ * and returns the body (the caller frees it with kore_buf_free()), or
+ * answers 415, 413 or 400 and returns NULL; svc_body_parse() parses
+ * buf (still the caller's) as svc_body_json() does.
+ */
+struct kore_buf	*svc_body_read(struct http_request *);
+json_t		*svc_body_parse(struct http_request *,
+		    const struct kore_buf *);
+
+/*
  * One JSON log line (never secrets); any thread.  Warnings and errors
  * are limited per call site (fmt): a few per second, then one
  * "suppressed N similar" summary line.

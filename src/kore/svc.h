@@ -70,6 +70,16 @@ struct svc_shared {
 	 */
 	uint64_t	policy_proof_ms;
 	uint32_t	policy_current;
+	/*
+	 * Each worker's own ([worker id]), for /metrics (ops_metrics.c):
+	 * the version of its policy index and its read position in the
+	 * change ring (policy_glue.c), its open SSE streams and waiting
+	 * long-polls (http_feeds.c).  Written only by that worker.
+	 */
+	uint64_t	policy_version[SVC_MAX_PROCS];
+	uint64_t	ring_pos[SVC_MAX_PROCS];
+	uint32_t	streams_open[SVC_MAX_PROCS];
+	uint32_t	polls_open[SVC_MAX_PROCS];
 };
 
 struct changering;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "decision_log.h"
 #include "metrics.h"
 #include "settings.h"
 #include "util.h"
@@ -155,6 +156,48 @@ START_TEST(test_errors_name_the_setting)
 }
 END_TEST
 
+START_TEST(test_decision_log_settings)
+{
+	struct settings		 s;
+	struct settings_err	 err;
+	const char		*bad[] = { "-0.1", "1.5", "1e-2", "nan", "inf",
+	    "0x1", "", ".", "0..5", " 0.5", "0.5 ", "+0.5" };
+	size_t			 i;
+
+	settings_defaults(&s);
+	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_ALL);
+	ck_assert(s.decision_log_allow_sample == 1.0);
+	ck_assert_str_eq(s.decision_log_file, "");
+	ck_assert_int_eq(settings_set(&s, "decision_log", "denies", &err), 0);
+	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_DENIES);
+	ck_assert_int_eq(settings_set(&s, "decision_log", "off", &err), 0);
+	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_OFF);
+	ck_assert_int_eq(settings_set(&s, "decision_log", "on", &err), -1);
+	ck_assert(strstr(err.msg, "decision_log") != NULL);
+	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_OFF);
+	ck_assert_int_eq(settings_set(&s, "decision_log_allow_sample", "0.05",
+	    &err), 0);
+	ck_assert(s.decision_log_allow_sample > 0.0499 &&
+	    s.decision_log_allow_sample < 0.0501);
+	ck_assert_int_eq(settings_set(&s, "decision_log_allow_sample", "0",
+	    &err), 0);
+	ck_assert(s.decision_log_allow_sample == 0.0);
+	ck_assert_int_eq(settings_set(&s, "decision_log_allow_sample", "1",
+	    &err), 0);
+	ck_assert(s.decision_log_allow_sample == 1.0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(settings_set(&s, "decision_log_allow_sample",
+		    bad[i], &err) == -1, "accepted '%s'", bad[i]);
+		ck_assert(strstr(err.msg, "decision_log_allow_sample") != NULL);
+	}
+	ck_assert(s.decision_log_allow_sample == 1.0);
+	ck_assert_int_eq(settings_set(&s, "decision_log_file",
+	    "/var/log/rollcall/decisions.log", &err), 0);
+	ck_assert_str_eq(s.decision_log_file,
+	    "/var/log/rollcall/decisions.log");
+}
+END_TEST
+
 START_TEST(test_public_url_follows_listen)
 {
 	struct settings		 s;
@@ -292,6 +335,7 @@ main(void)
 	tcase_add_test(tc, test_errors_name_the_setting);
 	tcase_add_test(tc, test_public_url_slashes);
 	tcase_add_test(tc, test_public_url_follows_listen);
+	tcase_add_test(tc, test_decision_log_settings);
 	tcase_add_test(tc, test_env_file);
 	tcase_add_test(tc, test_util);
 	tcase_add_test(tc, test_metrics_render);

@@ -167,7 +167,7 @@ START_TEST(test_decision_log_settings)
 	settings_defaults(&s);
 	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_ALL);
 	ck_assert(s.decision_log_allow_sample == 1.0);
-	ck_assert_str_eq(s.decision_log_file, "");
+	ck_assert_str_eq(s.decision_log_path, "");
 	ck_assert_int_eq(settings_set(&s, "decision_log", "denies", &err), 0);
 	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_DENIES);
 	ck_assert_int_eq(settings_set(&s, "decision_log", "off", &err), 0);
@@ -191,10 +191,13 @@ START_TEST(test_decision_log_settings)
 		ck_assert(strstr(err.msg, "decision_log_allow_sample") != NULL);
 	}
 	ck_assert(s.decision_log_allow_sample == 1.0);
-	ck_assert_int_eq(settings_set(&s, "decision_log_file",
+	ck_assert_int_eq(settings_set(&s, "decision_log_path",
 	    "/var/log/rollcall/decisions.log", &err), 0);
-	ck_assert_str_eq(s.decision_log_file,
+	ck_assert_str_eq(s.decision_log_path,
 	    "/var/log/rollcall/decisions.log");
+	/* Not decision_log_file: ROLLCALL_X_FILE reads X from a file. */
+	ck_assert_int_eq(settings_set(&s, "decision_log_file", "/x", &err),
+	    -1);
 }
 END_TEST
 
@@ -271,6 +274,13 @@ START_TEST(test_util)
 	ck_assert(!rc_is_uuid("not-a-uuid"));
 	ck_assert(!rc_is_uuid("00000000-0000-4000-8000-00000000000g"));
 	ck_assert(!rc_is_uuid("00000000-0000-4000-8000-0000000000000"));
+	rc_time_format(1700000000123ULL, when, sizeof(when));
+	ck_assert_str_eq(when, "2023-11-14T22:13:20.123Z");
+	/* The cached second, then other milliseconds and seconds. */
+	rc_time_format(1700000000007ULL, when, sizeof(when));
+	ck_assert_str_eq(when, "2023-11-14T22:13:20.007Z");
+	rc_time_format(1700000061999ULL, when, sizeof(when));
+	ck_assert_str_eq(when, "2023-11-14T22:14:21.999Z");
 	rc_time_format(1700000000123ULL, when, sizeof(when));
 	ck_assert_str_eq(when, "2023-11-14T22:13:20.123Z");
 	ck_assert_int_eq(rc_parse_int("-5", -10, 10, &v), 0);

@@ -72,7 +72,7 @@ static const struct setting_def	setting_defs[] = {
 	{ "decision_log",	SETTING_DECISIONLOG, FIELD(decision_log), 0, 0 },
 	{ "decision_log_allow_sample", SETTING_FRACTION,
 	    FIELD(decision_log_allow_sample), 0, 1 },
-	{ "decision_log_file",	SETTING_STRING,	FIELD(decision_log_file),
+	{ "decision_log_path",	SETTING_STRING,	FIELD(decision_log_path),
 	    0, 0 },
 };
 
@@ -86,7 +86,7 @@ static const char *const	setting_names[NSETTINGS + 1] = {
 	"extauthz_subject_header",
 	"extauthz_server_header", "extauthz_tool_header",
 	"extauthz_method_header", "decision_log",
-	"decision_log_allow_sample", "decision_log_file", NULL
+	"decision_log_allow_sample", "decision_log_path", NULL
 };
 
 static int	set_listen(struct settings *, const char *,

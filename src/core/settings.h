@@ -44,7 +44,7 @@ struct settings {
 	char	decision_log[8];
 	int	decision_log_mode;		/* enum decision_log_mode */
 	double	decision_log_allow_sample;
-	char	decision_log_file[SETTINGS_STR_MAX];
+	char	decision_log_path[SETTINGS_STR_MAX];
 	int	public_url_set;			/* 0: follows listen */
 };
 

@@ -141,17 +141,42 @@ rc_is_uuid(const char *s)
 void
 rc_time_format(uint64_t ms, char *out, size_t size)
 {
-	struct tm	tm;
-	time_t		secs;
-	char		base[32];
+	/* Log lines ask for this per line: the date part is per second. */
+	static __thread time_t	cached_secs = (time_t)-1;
+	static __thread char	cached[24];
+	struct tm		tm;
+	time_t			secs;
+	unsigned		frac;
 
 	secs = (time_t)(ms / 1000);
-	if (gmtime_r(&secs, &tm) == NULL ||
-	    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-		rc_strlcpy(out, "1970-01-01T00:00:00.000Z", size);
+	if (secs != cached_secs) {
+		cached_secs = (time_t)-1;
+		if (gmtime_r(&secs, &tm) == NULL || strftime(cached,
+		    sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+			rc_strlcpy(out, "1970-01-01T00:00:00.000Z", size);
+			return;
+		}
+		/* Years past 9999 are longer: formatted, never cached. */
+		if (strlen(cached) != 19) {
+			(void)snprintf(out, size, "%s.%03uZ", cached,
+			    (unsigned)(ms % 1000));
+			return;
+		}
+		cached_secs = secs;
+	}
+	if (size < 25) {
+		(void)snprintf(out, size, "%s.%03uZ", cached,
+		    (unsigned)(ms % 1000));
 		return;
 	}
-	(void)snprintf(out, size, "%s.%03uZ", base, (unsigned)(ms % 1000));
+	frac = (unsigned)(ms % 1000);
+	(void)memcpy(out, cached, 19);
+	out[19] = '.';
+	out[20] = (char)('0' + frac / 100);
+	out[21] = (char)('0' + frac / 10 % 10);
+	out[22] = (char)('0' + frac % 10);
+	out[23] = 'Z';
+	out[24] = '\0';
 }
 
 int

@@ -145,8 +145,8 @@ decision_stats_render(const struct decision_stats *st, struct strbuf *sb)
 				    (unsigned long long)cum);
 			else
 				strbuf_printf(sb, "rollcall_decision_duration_"
-				    "seconds_bucket{endpoint=\"%s\",le=\"+Inf\"}"
-				    " %llu\n", endpoints[e],
+				    "seconds_bucket{endpoint=\"%s\","
+				    "le=\"+Inf\"} %llu\n", endpoints[e],
 				    (unsigned long long)cum);
 		}
 		/* The count is the buckets' total, so the two agree. */

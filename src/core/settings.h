@@ -42,7 +42,7 @@ struct settings {
 	 * "" for stdout.
 	 */
 	char	decision_log[8];
-	int	decision_log_mode;		/* enum decision_log_mode */
+	int	decision_log_mode;	/* decision_log_mode */
 	double	decision_log_allow_sample;
 	char	decision_log_path[SETTINGS_STR_MAX];
 	int	public_url_set;			/* 0: follows listen */

@@ -19,9 +19,10 @@
 
 /* Every string is borrowed for the call; NULL when unknown. */
 struct svc_decision {
-	const char	*endpoint;	/* a decision_stats.h endpoint label */
+	const char	*endpoint;	/* decision_stats.h's labels */
 	const char	*subject;	/* as the caller gave it */
-	const struct policy_principal_info *principal;	/* resolved, or NULL */
+	/* What the subject resolved to, or NULL. */
+	const struct policy_principal_info *principal;
 	const char	*server;
 	const char	*tool;
 	int		 allow;

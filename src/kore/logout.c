@@ -22,7 +22,7 @@
 
 struct out {
 	int	 fd;
-	size_t	 chunk;		/* the most bytes one write may carry */
+	size_t	 chunk;		/* most bytes one write carries */
 	char	*buf;		/* NULL: unbuffered */
 	size_t	 len;
 };

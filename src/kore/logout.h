@@ -48,7 +48,8 @@ void	svc_out_worker_init(void);
  * Appends one whole line (len bytes ending in '\n'); any thread.
  * urgent: write it and everything before it now.
  */
-void	svc_out_line(enum svc_out, const char *line, size_t len, int urgent);
+void	svc_out_line(enum svc_out, const char *line, size_t len,
+	    int urgent);
 
 /* Writes what is buffered; any thread. */
 void	svc_out_flush(void);

@@ -147,8 +147,11 @@ rc_time_format(uint64_t ms, char *out, size_t size)
 	struct tm		tm;
 	time_t			secs;
 	unsigned		frac;
+	size_t			len;
+	char			text[32];
 
 	secs = (time_t)(ms / 1000);
+	frac = (unsigned)(ms % 1000);
 	if (secs != cached_secs) {
 		cached_secs = (time_t)-1;
 		if (gmtime_r(&secs, &tm) == NULL || strftime(cached,
@@ -156,27 +159,17 @@ rc_time_format(uint64_t ms, char *out, size_t size)
 			rc_strlcpy(out, "1970-01-01T00:00:00.000Z", size);
 			return;
 		}
-		/* Years past 9999 are longer: formatted, never cached. */
-		if (strlen(cached) != 19) {
-			(void)snprintf(out, size, "%s.%03uZ", cached,
-			    (unsigned)(ms % 1000));
-			return;
-		}
 		cached_secs = secs;
 	}
-	if (size < 25) {
-		(void)snprintf(out, size, "%s.%03uZ", cached,
-		    (unsigned)(ms % 1000));
-		return;
-	}
-	frac = (unsigned)(ms % 1000);
-	(void)memcpy(out, cached, 19);
-	out[19] = '.';
-	out[20] = (char)('0' + frac / 100);
-	out[21] = (char)('0' + frac / 10 % 10);
-	out[22] = (char)('0' + frac % 10);
-	out[23] = 'Z';
-	out[24] = '\0';
+	len = strlen(cached);		/* 19 until the year 9999 */
+	memcpy(text, cached, len);
+	text[len] = '.';
+	text[len + 1] = (char)('0' + frac / 100);
+	text[len + 2] = (char)('0' + frac / 10 % 10);
+	text[len + 3] = (char)('0' + frac % 10);
+	text[len + 4] = 'Z';
+	text[len + 5] = '\0';
+	rc_strlcpy(out, text, size);
 }
 
 int

@@ -528,3 +528,20 @@ def test_decision_log_off(make_server):
     s.stop()
     assert not [r for r in lines_of(s.logtext())
                 if r.get("type") == "decision"]
+
+
+def test_unwritable_path_stops_the_start(make_server):
+    s = make_server(seed=seed, tokens=["gateway"], wait=False,
+                    env={"ROLLCALL_DECISION_LOG_PATH":
+                         "/nonexistent/dir/decisions.log"})
+    s.proc.wait(timeout=20)
+    assert s.proc.returncode != 0
+    assert "decision_log_path" in s.logtext()
+    s.stopped = True
+    for bad in ("ROLLCALL_DECISION_LOG", "ROLLCALL_DECISION_LOG_ALLOW_SAMPLE"):
+        s = make_server(seed=seed, tokens=["gateway"], wait=False,
+                        env={bad: "1.5"})
+        s.proc.wait(timeout=20)
+        assert s.proc.returncode != 0
+        assert bad[9:].lower() in s.logtext(), s.logtext()
+        s.stopped = True

@@ -276,6 +276,14 @@ START_TEST(test_util)
 	ck_assert(!rc_is_uuid("00000000-0000-4000-8000-0000000000000"));
 	rc_time_format(1700000000123ULL, when, sizeof(when));
 	ck_assert_str_eq(when, "2023-11-14T22:13:20.123Z");
+	/* Whole lines per write: what fits, else one long line alone. */
+	ck_assert_uint_eq(rc_lines_prefix("ab\ncd\n", 6, 4096), 6);
+	ck_assert_uint_eq(rc_lines_prefix("ab\ncd\nef\n", 9, 7), 6);
+	ck_assert_uint_eq(rc_lines_prefix("ab\ncd\nef\n", 9, 6), 6);
+	ck_assert_uint_eq(rc_lines_prefix("ab\ncd\nef\n", 9, 5), 3);
+	ck_assert_uint_eq(rc_lines_prefix("abcdef\ngh\n", 10, 4), 7);
+	ck_assert_uint_eq(rc_lines_prefix("abcdefgh", 8, 4), 8);
+	ck_assert_uint_eq(rc_lines_prefix("a\nbcdefgh", 9, 4), 2);
 	/* The cached second, then other milliseconds and seconds. */
 	rc_time_format(1700000000007ULL, when, sizeof(when));
 	ck_assert_str_eq(when, "2023-11-14T22:13:20.007Z");

@@ -172,6 +172,18 @@ rc_time_format(uint64_t ms, char *out, size_t size)
 	rc_strlcpy(out, text, size);
 }
 
+size_t
+rc_lines_prefix(const char *p, size_t len, size_t max)
+{
+	const char	*nl;
+
+	if (len <= max)
+		return (len);
+	if ((nl = memrchr(p, '\n', max)) == NULL)
+		nl = memchr(p + max, '\n', len - max);
+	return (nl != NULL ? (size_t)(nl - p) + 1 : len);
+}
+
 int
 rc_hexval(int c)
 {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "svc.h"
+#include "util.h"
 
 struct out {
 	int	 fd;
@@ -64,20 +65,12 @@ static void
 out_write(struct out *o, const char *p, size_t len)
 {
 	struct pollfd	 pfd;
-	const char	*nl;
 	size_t		 n, done;
 	ssize_t		 r;
 	int		 waits;
 
 	while (len > 0) {
-		n = len;
-		if (n > o->chunk) {
-			/* The last whole line that fits, or one long line. */
-			nl = memrchr(p, '\n', o->chunk);
-			if (nl == NULL)
-				nl = memchr(p + o->chunk, '\n', len - o->chunk);
-			n = nl != NULL ? (size_t)(nl - p) + 1 : len;
-		}
+		n = rc_lines_prefix(p, len, o->chunk);
 		done = 0;
 		waits = 0;
 		while (done < n) {

@@ -107,6 +107,16 @@ def file_of(s):
     return lambda: read(s.decision_path)
 
 
+def workers_started(s, n):
+    """Waits until n workers run (a SIGHUP before a worker's start
+    reaches only its parent)."""
+    deadline = time.time() + 15
+    while not all(f"worker {i} started" in s.logtext()
+                  for i in range(1, n + 1)):
+        assert time.time() < deadline, s.logtext()
+        time.sleep(0.05)
+
+
 def check_line(rec, endpoint, request_id):
     assert list(rec.keys()) == KEYS, rec
     assert rec["type"] == "decision" and rec["level"] == "info"
@@ -398,6 +408,7 @@ def test_sighup_reopens_the_file(gw):
 
     send(20)
     wait_lines(file_of(gw), sent[-1], 1)
+    workers_started(gw, 2)
     rotated = path + ".1"
     os.rename(path, rotated)
     send(20)                    # still the old file (now rotated)
@@ -439,6 +450,7 @@ def test_reopen_failure_keeps_the_old_file(make_server):
         os.mkdir(os.path.dirname(path))
         s = make_server(seed=seed, tokens=["gateway"], workers=2,
                         env={"ROLLCALL_DECISION_LOG_PATH": path})
+        workers_started(s, 2)
         os.rename(os.path.dirname(path), os.path.join(d, "gone"))
         moved = os.path.join(d, "gone", "decisions.log")
         s.proc.send_signal(signal.SIGHUP)

@@ -40,7 +40,8 @@ START_TEST(test_format)
 	struct jsonw		 w;
 	json_t			*v;
 	json_error_t		 err;
-	const char		*keys[] = { "ts", "type", "request_id",
+	const char		*keys[] = { "time", "level", "type",
+	    "worker", "request_id",
 	    "trace_id", "endpoint", "gateway", "directory", "subject",
 	    "principal_id", "principal_type", "server", "tool", "decision",
 	    "reason_code", "rule_id", "grant_id", "policy_version",
@@ -72,7 +73,7 @@ START_TEST(test_format)
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		ck_assert_msg(json_object_get(v, keys[i]) != NULL, "%s",
 		    keys[i]);
-	ck_assert_str_eq(json_string_value(json_object_get(v, "ts")),
+	ck_assert_str_eq(json_string_value(json_object_get(v, "time")),
 	    "2026-05-28T20:26:40.123Z");
 	ck_assert_str_eq(json_string_value(json_object_get(v, "subject")),
 	    r.subject);
@@ -84,8 +85,42 @@ START_TEST(test_format)
 	    "policy_version")), 42);
 	ck_assert(json_integer_value(json_object_get(v, "subject_epoch")) >
 	    0);
+	ck_assert_str_eq(json_string_value(json_object_get(v, "level")),
+	    "info");
+	ck_assert_str_eq(json_string_value(json_object_get(v, "type")),
+	    "decision");
+	/* "time" first, as in every other log line. */
+	ck_assert(strncmp(w.buf, "{\"time\":", 8) == 0);
 	json_decref(v);
 	jsonw_cleanup(&w);
+}
+END_TEST
+
+/* Draws are in [0, 1) and spread: a sampler at 0.3 keeps about 30%. */
+START_TEST(test_draw)
+{
+	uint64_t	state, zero;
+	double		d;
+	size_t		i, kept, bins[10];
+
+	state = 12345;
+	kept = 0;
+	memset(bins, 0, sizeof(bins));
+	for (i = 0; i < 100000; i++) {
+		d = decision_log_draw(&state);
+		ck_assert(d >= 0.0 && d < 1.0);
+		bins[(size_t)(d * 10)]++;
+		if (decision_log_wanted(DECISION_LOG_ALL, 0.3, 1, d))
+			kept++;
+	}
+	ck_assert_msg(kept > 29000 && kept < 31000, "kept %zu", kept);
+	for (i = 0; i < 10; i++)
+		ck_assert_msg(bins[i] > 9500 && bins[i] < 10500, "bin %zu: %zu",
+		    i, bins[i]);
+	/* A zero state does not stick at zero. */
+	zero = 0;
+	(void)decision_log_draw(&zero);
+	ck_assert(zero != 0);
 }
 END_TEST
 
@@ -99,6 +134,7 @@ main(void)
 	tc = tcase_create("lines");
 	tcase_add_test(tc, test_wanted);
 	tcase_add_test(tc, test_format);
+	tcase_add_test(tc, test_draw);
 	suite_add_tcase(s, tc);
 	return (check_run(s));
 }

@@ -4,11 +4,33 @@
  */
 #include <check.h>
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check_main.h"
 #include "jsonw.h"
+
+/* Integers written by hand: the edges print as printf would. */
+START_TEST(test_ints)
+{
+	static const int64_t	 v[] = { 0, 7, -7, 10, -10, 1234567890123LL,
+	    INT64_MAX, INT64_MIN, INT64_MIN + 1 };
+	struct jsonw		 w;
+	char			 want[32];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		jsonw_init(&w, 1);
+		jsonw_int(&w, v[i]);
+		(void)snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+		ck_assert(!w.failed);
+		ck_assert_str_eq(w.buf, want);
+		jsonw_cleanup(&w);
+	}
+}
+END_TEST
 
 START_TEST(test_shapes_round_trip)
 {
@@ -91,6 +113,7 @@ main(void)
 	s = suite_create("jsonw");
 	tc = tcase_create("jsonw");
 	tcase_add_test(tc, test_shapes_round_trip);
+	tcase_add_test(tc, test_ints);
 	tcase_add_test(tc, test_invalid_utf8_is_replaced);
 	tcase_add_test(tc, test_large_output_grows);
 	suite_add_tcase(s, tc);

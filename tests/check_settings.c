@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "decision_log.h"
 #include "metrics.h"
 #include "settings.h"
 #include "util.h"
@@ -156,6 +157,51 @@ START_TEST(test_errors_name_the_setting)
 }
 END_TEST
 
+START_TEST(test_decision_log_settings)
+{
+	struct settings		 s;
+	struct settings_err	 err;
+	const char		*bad[] = { "-0.1", "1.5", "1e-2", "nan", "inf",
+	    "0x1", "", ".", "0..5", " 0.5", "0.5 ", "+0.5" };
+	size_t			 i;
+
+	settings_defaults(&s);
+	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_ALL);
+	ck_assert(s.decision_log_allow_sample == 1.0);
+	ck_assert_str_eq(s.decision_log_path, "");
+	ck_assert_int_eq(settings_set(&s, "decision_log", "denies", &err), 0);
+	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_DENIES);
+	ck_assert_int_eq(settings_set(&s, "decision_log", "off", &err), 0);
+	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_OFF);
+	ck_assert_int_eq(settings_set(&s, "decision_log", "on", &err), -1);
+	ck_assert(strstr(err.msg, "decision_log") != NULL);
+	ck_assert_int_eq(s.decision_log_mode, DECISION_LOG_OFF);
+	ck_assert_int_eq(settings_set(&s, "decision_log_allow_sample", "0.05",
+	    &err), 0);
+	ck_assert(s.decision_log_allow_sample > 0.0499 &&
+	    s.decision_log_allow_sample < 0.0501);
+	ck_assert_int_eq(settings_set(&s, "decision_log_allow_sample", "0",
+	    &err), 0);
+	ck_assert(s.decision_log_allow_sample == 0.0);
+	ck_assert_int_eq(settings_set(&s, "decision_log_allow_sample", "1",
+	    &err), 0);
+	ck_assert(s.decision_log_allow_sample == 1.0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(settings_set(&s, "decision_log_allow_sample",
+		    bad[i], &err) == -1, "accepted '%s'", bad[i]);
+		ck_assert(strstr(err.msg, "decision_log_allow_sample") != NULL);
+	}
+	ck_assert(s.decision_log_allow_sample == 1.0);
+	ck_assert_int_eq(settings_set(&s, "decision_log_path",
+	    "/var/log/rollcall/decisions.log", &err), 0);
+	ck_assert_str_eq(s.decision_log_path,
+	    "/var/log/rollcall/decisions.log");
+	/* Not decision_log_file: ROLLCALL_X_FILE reads X from a file. */
+	ck_assert_int_eq(settings_set(&s, "decision_log_file", "/x", &err),
+	    -1);
+}
+END_TEST
+
 START_TEST(test_public_url_follows_listen)
 {
 	struct settings		 s;
@@ -231,6 +277,21 @@ START_TEST(test_util)
 	ck_assert(!rc_is_uuid("00000000-0000-4000-8000-0000000000000"));
 	rc_time_format(1700000000123ULL, when, sizeof(when));
 	ck_assert_str_eq(when, "2023-11-14T22:13:20.123Z");
+	/* Whole lines per write: what fits, else one long line alone. */
+	ck_assert_uint_eq(rc_lines_prefix("ab\ncd\n", 6, 4096), 6);
+	ck_assert_uint_eq(rc_lines_prefix("ab\ncd\nef\n", 9, 7), 6);
+	ck_assert_uint_eq(rc_lines_prefix("ab\ncd\nef\n", 9, 6), 6);
+	ck_assert_uint_eq(rc_lines_prefix("ab\ncd\nef\n", 9, 5), 3);
+	ck_assert_uint_eq(rc_lines_prefix("abcdef\ngh\n", 10, 4), 7);
+	ck_assert_uint_eq(rc_lines_prefix("abcdefgh", 8, 4), 8);
+	ck_assert_uint_eq(rc_lines_prefix("a\nbcdefgh", 9, 4), 2);
+	/* The cached second, then other milliseconds and seconds. */
+	rc_time_format(1700000000007ULL, when, sizeof(when));
+	ck_assert_str_eq(when, "2023-11-14T22:13:20.007Z");
+	rc_time_format(1700000061999ULL, when, sizeof(when));
+	ck_assert_str_eq(when, "2023-11-14T22:14:21.999Z");
+	rc_time_format(1700000000123ULL, when, sizeof(when));
+	ck_assert_str_eq(when, "2023-11-14T22:13:20.123Z");
 	ck_assert_int_eq(rc_parse_int("-5", -10, 10, &v), 0);
 	ck_assert_int_eq(v, -5);
 	ck_assert_int_eq(rc_parse_int("11", -10, 10, &v), -1);
@@ -291,6 +352,7 @@ main(void)
 	tcase_add_test(tc, test_errors_name_the_setting);
 	tcase_add_test(tc, test_public_url_slashes);
 	tcase_add_test(tc, test_public_url_follows_listen);
+	tcase_add_test(tc, test_decision_log_settings);
 	tcase_add_test(tc, test_env_file);
 	tcase_add_test(tc, test_util);
 	tcase_add_test(tc, test_metrics_render);

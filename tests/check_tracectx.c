@@ -67,6 +67,26 @@ START_TEST(test_invalid)
 }
 END_TEST
 
+/* Our span in the caller's trace: same trace id and flags. */
+START_TEST(test_child)
+{
+	struct tracectx	tc, child;
+	char		out[TRACECTX_HEADER_LEN + 1];
+
+	ck_assert_int_eq(parse(GOOD, &tc), 0);
+	tracectx_child(&tc, 0xabcdef0123456789ULL, &child);
+	tracectx_format(&child, out, sizeof(out));
+	ck_assert_str_eq(out, "00-4bf92f3577b34da6a3ce929d0e0e4736-"
+	    "abcdef0123456789-01");
+	/* What we send parses again. */
+	ck_assert_int_eq(parse(out, &tc), 0);
+	tracectx_child(&tc, 0, &child);
+	ck_assert_str_eq(child.parent_id, "0000000000000001");
+	tracectx_format(&child, out, sizeof(out));
+	ck_assert_int_eq(parse(out, &tc), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -77,6 +97,7 @@ main(void)
 	tc = tcase_create("traceparent");
 	tcase_add_test(tc, test_valid);
 	tcase_add_test(tc, test_invalid);
+	tcase_add_test(tc, test_child);
 	suite_add_tcase(s, tc);
 	return (check_run(s));
 }

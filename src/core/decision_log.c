@@ -41,9 +41,10 @@ decision_log_format(const struct decision_record *r, struct jsonw *w)
 	char	ts[32];
 
 	rc_time_format(r->time_ms, ts, sizeof(ts));
-	jsonw_raw(w, "{\"ts\":");
+	jsonw_raw(w, "{\"time\":");
 	jsonw_str(w, ts);
-	jsonw_raw(w, ",\"type\":\"decision\"");
+	jsonw_raw(w, ",\"level\":\"info\",\"type\":\"decision\",\"worker\":");
+	jsonw_int(w, r->worker);
 	field(w, "request_id", r->request_id);
 	field(w, "trace_id", r->trace_id);
 	field(w, "endpoint", r->endpoint);
@@ -62,4 +63,19 @@ decision_log_format(const struct decision_record *r, struct jsonw *w)
 	number(w, "subject_epoch", r->subject_epoch);
 	number(w, "latency_us", r->latency_us);
 	jsonw_raw(w, "}\n");
+}
+
+double
+decision_log_draw(uint64_t *state)
+{
+	uint64_t	x;
+
+	x = *state != 0 ? *state : 0x9e3779b97f4a7c15ULL;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	/* The top 53 bits, as a double in [0, 1). */
+	return ((double)((x * 0x2545f4914f6cdd1dULL) >> 11) *
+	    (1.0 / 9007199254740992.0));
 }

@@ -5,14 +5,17 @@
  * and where it goes.  Pure C.
  *
  * Line shape (keys always present, null when unknown; in this order):
- *   {"ts":"2026-12-03T09:00:00.123Z","type":"decision","request_id":…,
+ *   {"time":"2026-12-03T09:00:00.123Z","level":"info","type":"decision",
+ *    "worker":N,"request_id":…,
  *    "trace_id":…,"endpoint":"authorize","gateway":<token name>,
  *    "directory":…,"subject":<as given>,"principal_id":…,
  *    "principal_type":"user"|"service_principal"|null,"server":…,
  *    "tool":…,"decision":"allow"|"deny","reason_code":…,"rule_id":…,
  *    "grant_id":…,"policy_version":N,"subject_epoch":N,"latency_us":N}
  * Never a bearer token or any secret: the gateway is named by its
- * token's name, never by the token.
+ * token's name, never by the token.  "time", "level" and "worker" are
+ * the keys every other log line starts with, so one pipeline reads
+ * both; "type" tells them apart.
  */
 #ifndef RC_DECISION_LOG_H
 #define RC_DECISION_LOG_H
@@ -30,6 +33,7 @@ enum decision_log_mode {
 /* Every string is borrowed for the call; NULL is written as null. */
 struct decision_record {
 	uint64_t	 time_ms;
+	int		 worker;
 	const char	*request_id;
 	const char	*trace_id;
 	const char	*endpoint;
@@ -59,5 +63,12 @@ int	decision_log_wanted(enum decision_log_mode mode, double allow_sample,
 
 /* Appends the line for r, with its trailing newline, to w. */
 void	decision_log_format(const struct decision_record *r, struct jsonw *w);
+
+/*
+ * The sampler's draws: a small per-process generator (xorshift64*), not
+ * for secrets.  *state must be seeded non-zero; the result is uniform in
+ * [0, 1).
+ */
+double	decision_log_draw(uint64_t *state);
 
 #endif

@@ -117,6 +117,11 @@ jsonw_str(struct jsonw *w, const char *s)
 		return;
 	w->buf[w->len++] = '"';
 	for (p = (const unsigned char *)s; *p != '\0'; ) {
+		/* Plain ASCII, the common case, byte by byte. */
+		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+			w->buf[w->len++] = (char)*p++;
+			continue;
+		}
 		if (*p == '"' || *p == '\\') {
 			w->buf[w->len++] = '\\';
 			w->buf[w->len++] = (char)*p++;
@@ -146,10 +151,20 @@ jsonw_str(struct jsonw *w, const char *s)
 void
 jsonw_int(struct jsonw *w, int64_t v)
 {
-	char	num[24];
+	char		 num[24], *e;
+	uint64_t	 u;
 
-	(void)snprintf(num, sizeof(num), "%lld", (long long)v);
-	jsonw_raw(w, num);
+	/* Per log line and batch item: digits by hand, not printf. */
+	e = num + sizeof(num);
+	*--e = '\0';
+	u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--e = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--e = '-';
+	jsonw_raw(w, e);
 }
 
 void

@@ -44,6 +44,8 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_antientropy_checks_total",
 	"rollcall_antientropy_skipped_total",
 	"rollcall_antientropy_mismatches_total",
+	"rollcall_log_reopen_failures_total",
+	"rollcall_log_write_failures_total",
 };
 
 /*
@@ -86,6 +88,11 @@ static const struct {
 	    "because the index and the database were at other versions." },
 	{ "rollcall_antientropy_mismatches_total", "Digest mismatches "
 	    "confirmed and repaired by a rebuild (0 on a healthy system)." },
+	{ "rollcall_log_reopen_failures_total", "Reopens of "
+	    "decision_log_path after SIGHUP that failed (the old file goes "
+	    "on being written)." },
+	{ "rollcall_log_write_failures_total", "Log writes that failed; "
+	    "their lines were dropped." },
 };
 
 struct route_stats {

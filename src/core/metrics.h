@@ -39,6 +39,8 @@ enum metric_counter {
 	METRIC_ANTIENTROPY_CHECKS,
 	METRIC_ANTIENTROPY_SKIPPED,
 	METRIC_ANTIENTROPY_MISMATCHES,
+	METRIC_LOG_REOPEN_FAILURES,	/* decision_log_path after SIGHUP */
+	METRIC_LOG_WRITE_FAILURES,	/* log writes that failed, dropped */
 	METRIC_COUNT
 };
 

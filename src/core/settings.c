@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decision_log.h"
 #include "settings.h"
 #include "util.h"
 
@@ -21,6 +22,8 @@ enum setting_kind {
 	SETTING_LISTEN,
 	SETTING_URL,
 	SETTING_LOGLEVEL,
+	SETTING_DECISIONLOG,
+	SETTING_FRACTION,
 };
 
 struct setting_def {
@@ -66,6 +69,11 @@ static const struct setting_def	setting_defs[] = {
 	    FIELD(extauthz_tool_header), 0, 0 },
 	{ "extauthz_method_header", SETTING_STRING,
 	    FIELD(extauthz_method_header), 0, 0 },
+	{ "decision_log",	SETTING_DECISIONLOG, FIELD(decision_log), 0, 0 },
+	{ "decision_log_allow_sample", SETTING_FRACTION,
+	    FIELD(decision_log_allow_sample), 0, 1 },
+	{ "decision_log_path",	SETTING_STRING,	FIELD(decision_log_path),
+	    0, 0 },
 };
 
 #define NSETTINGS	(sizeof(setting_defs) / sizeof(setting_defs[0]))
@@ -77,13 +85,35 @@ static const char *const	setting_names[NSETTINGS + 1] = {
 	"failure_audit_s", "policy_max_staleness_s", "antientropy_s",
 	"extauthz_subject_header",
 	"extauthz_server_header", "extauthz_tool_header",
-	"extauthz_method_header", NULL
+	"extauthz_method_header", "decision_log",
+	"decision_log_allow_sample", "decision_log_path", NULL
 };
 
 static int	set_listen(struct settings *, const char *,
 		    struct settings_err *);
 static char	*trim(char *);
 static int	too_long(const struct setting_def *, struct settings_err *);
+static int	parse_fraction(const char *, double *);
+
+/* A plain decimal from 0 to 1 ("0", "1", "0.05", ".5"); 0 or -1. */
+static int
+parse_fraction(const char *value, double *out)
+{
+	char	*end;
+	double	 v;
+
+	/* No signs, exponents, hex, inf or nan: digits and one dot. */
+	if (*value == '\0' || strspn(value, "0123456789.") != strlen(value))
+		return (-1);
+	if (strchr(value, '.') != strrchr(value, '.'))
+		return (-1);
+	errno = 0;
+	v = strtod(value, &end);
+	if (errno != 0 || *end != '\0' || end == value || v < 0.0 || v > 1.0)
+		return (-1);
+	*out = v;
+	return (0);
+}
 
 void
 settings_defaults(struct settings *s)
@@ -117,6 +147,9 @@ settings_defaults(struct settings *s)
 	    sizeof(s->extauthz_tool_header));
 	rc_strlcpy(s->extauthz_method_header, "x-mcp-method",
 	    sizeof(s->extauthz_method_header));
+	rc_strlcpy(s->decision_log, "all", sizeof(s->decision_log));
+	s->decision_log_mode = DECISION_LOG_ALL;
+	s->decision_log_allow_sample = 1.0;
 }
 
 const char *const *
@@ -132,6 +165,7 @@ settings_set(struct settings *s, const char *key, const char *value,
 	const struct setting_def	*d;
 	char				*field;
 	long long			 v;
+	double				 f;
 	size_t				 i, len;
 
 	for (i = 0, d = NULL; i < NSETTINGS; i++) {
@@ -199,6 +233,30 @@ settings_set(struct settings *s, const char *key, const char *value,
 			return (-1);
 		}
 		rc_strlcpy(s->log_level, value, sizeof(s->log_level));
+		return (0);
+	case SETTING_DECISIONLOG:
+		if (strcmp(value, "off") == 0)
+			s->decision_log_mode = DECISION_LOG_OFF;
+		else if (strcmp(value, "denies") == 0)
+			s->decision_log_mode = DECISION_LOG_DENIES;
+		else if (strcmp(value, "all") == 0)
+			s->decision_log_mode = DECISION_LOG_ALL;
+		else {
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "setting decision_log: '%.64s' is not one of off, "
+			    "denies, all", value);
+			return (-1);
+		}
+		rc_strlcpy(s->decision_log, value, sizeof(s->decision_log));
+		return (0);
+	case SETTING_FRACTION:
+		if (parse_fraction(value, &f) == -1) {
+			(void)snprintf(err->msg, sizeof(err->msg),
+			    "setting %s: '%.64s' is not a number from 0 to 1 "
+			    "(such as 0.05)", d->name, value);
+			return (-1);
+		}
+		*(double *)(void *)field = f;
 		return (0);
 	case SETTING_INT:
 	case SETTING_LONG:

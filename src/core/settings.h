@@ -36,6 +36,15 @@ struct settings {
 	char	extauthz_server_header[64];
 	char	extauthz_tool_header[64];
 	char	extauthz_method_header[64];
+	/*
+	 * Decision log (decision_log.h): "off", "denies" or "all"; the
+	 * share of allows written in "all" (0 to 1); the destination file,
+	 * "" for stdout.
+	 */
+	char	decision_log[8];
+	int	decision_log_mode;	/* decision_log_mode */
+	double	decision_log_allow_sample;
+	char	decision_log_path[SETTINGS_STR_MAX];
 	int	public_url_set;			/* 0: follows listen */
 };
 

@@ -73,3 +73,12 @@ tracectx_format(const struct tracectx *tc, char *out, size_t size)
 	(void)snprintf(out, size, "00-%s-%s-%02x", tc->trace_id,
 	    tc->parent_id, tc->flags & 0xff);
 }
+
+void
+tracectx_child(const struct tracectx *tc, uint64_t span,
+    struct tracectx *out)
+{
+	*out = *tc;
+	(void)snprintf(out->parent_id, sizeof(out->parent_id), "%016llx",
+	    (unsigned long long)(span != 0 ? span : 1));
+}

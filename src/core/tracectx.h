@@ -14,6 +14,7 @@
 #define RC_TRACECTX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define TRACECTX_HEADER_LEN	55
 
@@ -34,5 +35,14 @@ int	tracectx_parse(const char *v, size_t len, struct tracectx *tc);
  * TRACECTX_HEADER_LEN + 1 bytes).
  */
 void	tracectx_format(const struct tracectx *tc, char *out, size_t size);
+
+/*
+ * The context of our own operation inside the caller's trace: tc with
+ * its parent id replaced by span (16 hex digits of it; 0 is not a valid
+ * id and becomes 1).  Trace id and flags are kept.  Its format is the
+ * value of a "traceresponse" header (Trace Context Level 2).
+ */
+void	tracectx_child(const struct tracectx *tc, uint64_t span,
+	    struct tracectx *out);
 
 #endif

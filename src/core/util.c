@@ -141,17 +141,47 @@ rc_is_uuid(const char *s)
 void
 rc_time_format(uint64_t ms, char *out, size_t size)
 {
-	struct tm	tm;
-	time_t		secs;
-	char		base[32];
+	/* Log lines ask for this per line: the date part is per second. */
+	static __thread time_t	cached_secs = (time_t)-1;
+	static __thread char	cached[24];
+	struct tm		tm;
+	time_t			secs;
+	unsigned		frac;
+	size_t			len;
+	char			text[32];
 
 	secs = (time_t)(ms / 1000);
-	if (gmtime_r(&secs, &tm) == NULL ||
-	    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-		rc_strlcpy(out, "1970-01-01T00:00:00.000Z", size);
-		return;
+	frac = (unsigned)(ms % 1000);
+	if (secs != cached_secs) {
+		cached_secs = (time_t)-1;
+		if (gmtime_r(&secs, &tm) == NULL || strftime(cached,
+		    sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+			rc_strlcpy(out, "1970-01-01T00:00:00.000Z", size);
+			return;
+		}
+		cached_secs = secs;
 	}
-	(void)snprintf(out, size, "%s.%03uZ", base, (unsigned)(ms % 1000));
+	len = strlen(cached);		/* 19 until the year 9999 */
+	memcpy(text, cached, len);
+	text[len] = '.';
+	text[len + 1] = (char)('0' + frac / 100);
+	text[len + 2] = (char)('0' + frac / 10 % 10);
+	text[len + 3] = (char)('0' + frac % 10);
+	text[len + 4] = 'Z';
+	text[len + 5] = '\0';
+	rc_strlcpy(out, text, size);
+}
+
+size_t
+rc_lines_prefix(const char *p, size_t len, size_t max)
+{
+	const char	*nl;
+
+	if (len <= max)
+		return (len);
+	if ((nl = memrchr(p, '\n', max)) == NULL)
+		nl = memchr(p + max, '\n', len - max);
+	return (nl != NULL ? (size_t)(nl - p) + 1 : len);
 }
 
 int

@@ -52,6 +52,14 @@ int		 rc_is_uuid(const char *s);
  */
 void		 rc_time_format(uint64_t ms, char *out, size_t size);
 
+/*
+ * How many of the len bytes at p to write in one piece of at most max
+ * bytes (max > 0): the longest run of whole lines that fits, or the
+ * first line alone when it is longer than max (it cannot be split
+ * without breaking it), or all of it when there is no newline.
+ */
+size_t		 rc_lines_prefix(const char *p, size_t len, size_t max);
+
 /* The value of one hex digit, or -1. */
 int		 rc_hexval(int c);
 

@@ -7,15 +7,52 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "svc.h"
 #include "util.h"
 
 static void	ctx_free(struct http_request *);
 static size_t	hex_put(char *, unsigned long long, int);
+static void	ctx_trace(struct http_request *, struct svc_ctx *);
 
 static uint64_t	request_counter;
 static char	request_prefix[9];
+static uint64_t	span_state;
+
+/*
+ * W3C Trace Context: one traceparent header that parses, or none at
+ * all (a repeated header is ambiguous: ignored like an invalid one).
+ * Span ids need to be unique, not secret: a per-process xorshift.
+ */
+static void
+ctx_trace(struct http_request *req, struct svc_ctx *ctx)
+{
+	struct http_header	*hdr, *found;
+	uint64_t		 x;
+
+	found = NULL;
+	TAILQ_FOREACH(hdr, &req->req_headers, list) {
+		if (strcasecmp(hdr->header, "traceparent") != 0)
+			continue;
+		if (found != NULL)
+			return;
+		found = hdr;
+	}
+	if (found == NULL || tracectx_parse(found->value,
+	    strlen(found->value), &ctx->trace) == -1)
+		return;
+	if (span_state == 0 && (rc_random_bytes(&span_state,
+	    sizeof(span_state)) == -1 || span_state == 0))
+		span_state = rc_mono_us() | 1;
+	x = span_state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	span_state = x;
+	ctx->span = x * 0x2545f4914f6cdd1dULL;
+	ctx->traced = 1;
+}
 
 static void
 ctx_free(struct http_request *req)
@@ -76,6 +113,7 @@ svc_ctx(struct http_request *req)
 
 	ctx = http_state_create(req, sizeof(*ctx), ctx_free);
 	ctx->start_us = rc_mono_us();
+	ctx_trace(req, ctx);
 
 	/* Keep a caller's request id if it is short and plain. */
 	if (http_request_header(req, "x-request-id", &rid) &&

@@ -16,6 +16,7 @@
 #include <kore/http.h>
 
 #include "tokentab.h"
+#include "tracectx.h"
 
 struct svc_db_job;
 
@@ -30,10 +31,17 @@ struct svc_db_job;
  * the request goes, or by the job if it still runs then.  While
  * auth_lookup is set, state is http_auth.c's token look-up, not the
  * handler's: authentication clears both before the handler runs.
+ *
+ * trace: the caller's W3C traceparent when it sent exactly one valid
+ * header (traced is 1), else nothing: no trace is invented.  span is
+ * our operation's id in that trace (the traceresponse header's).
  */
 struct svc_ctx {
 	uint64_t		 start_us;
 	char			 request_id[40];
+	int			 traced;
+	struct tracectx		 trace;
+	uint64_t		 span;
 	int			 authed;
 	struct tokentab_entry	 token;
 	int			 status;

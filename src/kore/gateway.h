@@ -7,6 +7,7 @@
 #define RC_GATEWAY_H
 
 #include "decision_req.h"
+#include "decisions.h"
 #include "policy.h"
 #include "svc.h"
 
@@ -17,6 +18,7 @@ struct gw_subject {
 	struct policy_subject	subj;		/* the alias that resolved */
 	char			directory[24];	/* the token's directory id */
 	int			found;
+	struct policy_principal_info info;	/* when found */
 };
 
 /*
@@ -48,9 +50,17 @@ json_t	*gw_decision_json(const struct policy_result *, int ttl_s);
 /*
  * Answers a fail-closed deny when no decision can be trusted: the index
  * is being rebuilt (internal_error) or the instance cannot prove it is
- * current (policy_stale).
+ * current (policy_stale); the deny is observed as endpoint's.
  */
-void	gw_unavailable(struct http_request *);
+void	gw_unavailable(struct http_request *, const char *endpoint);
+
+/*
+ * Observes (counts and logs, decisions.h) one decision of endpoint for
+ * the subject s about (server, tool), either NULL.
+ */
+void	gw_observe(struct http_request *, const char *endpoint,
+	    const struct gw_subject *s, const char *server, const char *tool,
+	    const struct policy_result *res);
 /* NULL when decisions may be made; else the reason code to deny with. */
 const char	*gw_untrusted(void);
 

@@ -51,7 +51,6 @@ gw_subject_resolve(struct http_request *req, struct policy_index *idx,
 	static const enum policy_alias	 order[] = { POLICY_BY_ID,
 	    POLICY_BY_USERNAME, POLICY_BY_EMAIL, POLICY_BY_EXTERNAL_ID,
 	    POLICY_BY_APP_ID };
-	struct policy_principal_info	 info;
 	struct svc_ctx			*ctx;
 	size_t				 i;
 
@@ -64,12 +63,12 @@ gw_subject_resolve(struct http_request *req, struct policy_index *idx,
 	if (!ds->any) {
 		out->subj.by = ds->by;
 		out->found = policy_principal_lookup(idx, &out->subj,
-		    &info) == 0;
+		    &out->info) == 0;
 		return;
 	}
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		out->subj.by = order[i];
-		if (policy_principal_lookup(idx, &out->subj, &info) == 0) {
+		if (policy_principal_lookup(idx, &out->subj, &out->info) == 0) {
 			out->found = 1;
 			return;
 		}
@@ -137,14 +136,36 @@ gw_untrusted(void)
 }
 
 void
-gw_unavailable(struct http_request *req)
+gw_observe(struct http_request *req, const char *endpoint,
+    const struct gw_subject *s, const char *server, const char *tool,
+    const struct policy_result *res)
 {
-	json_t		*out;
-	const char	*reason;
+	struct svc_decision	d;
+
+	memset(&d, 0, sizeof(d));
+	d.endpoint = endpoint;
+	d.subject = s->subj.value;
+	d.principal = s->found ? &s->info : NULL;
+	d.server = server;
+	d.tool = tool;
+	svc_decision_result(&d, res);
+	svc_decision(req, &d);
+}
+
+void
+gw_unavailable(struct http_request *req, const char *endpoint)
+{
+	struct svc_decision	 d;
+	json_t			*out;
+	const char		*reason;
 
 	/* Fail closed: stale, or the index is being rebuilt. */
 	if ((reason = gw_untrusted()) == NULL)
 		reason = "internal_error";
+	memset(&d, 0, sizeof(d));
+	d.endpoint = endpoint;
+	d.reason_code = reason;
+	svc_decision(req, &d);
 	out = json_pack("{s:s, s:b, s:s, s:i}", "decision", "deny", "allow", 0,
 	    "reason_code", reason, "ttl_s", 0);
 	svc_respond_json(req, HTTP_STATUS_OK, out);
@@ -153,7 +174,8 @@ gw_unavailable(struct http_request *req)
 
 /* Common start: POST, a JSON body, an index.  NULL when answered. */
 static json_t *
-gw_begin(struct http_request *req, struct policy_index **idx)
+gw_begin(struct http_request *req, struct policy_index **idx,
+    const char *endpoint)
 {
 	json_t	*body;
 
@@ -163,7 +185,7 @@ gw_begin(struct http_request *req, struct policy_index **idx)
 		return (NULL);
 	if ((*idx = svc_policy()) == NULL || svc_policy_stale()) {
 		json_decref(body);
-		gw_unavailable(req);
+		gw_unavailable(req, endpoint);
 		return (NULL);
 	}
 
@@ -213,7 +235,7 @@ gw_begin_authorize(struct http_request *req, struct policy_index **idx,
 	if (rc == 1 && (*body = svc_body_parse(req, *text)) == NULL)
 		goto answered;
 	if ((*idx = svc_policy()) == NULL || svc_policy_stale()) {
-		gw_unavailable(req);
+		gw_unavailable(req, "authorize");
 		goto answered;
 	}
 	if (rc == 1 && decision_authorize_parse(*body, ds, q, &err) == -1) {
@@ -245,6 +267,7 @@ page_gw_authorize(struct http_request *req)
 	gw_subject_resolve(req, idx, &ds, &s);
 	(void)policy_evaluate(idx, &s.subj, q.server, q.tool,
 	    (int64_t)rc_now_ms(), &res);
+	gw_observe(req, "authorize", &s, q.server, q.tool, &res);
 	jsonw_init(&w, 256);
 	decision_result_write(&w, &res, gw_ttl_s(&res, 1));
 	gw_respond_text(req, &w);
@@ -323,7 +346,7 @@ page_gw_authorize_batch(struct http_request *req)
 		free(q);
 		json_decref(body);
 		kore_buf_free(text);
-		gw_unavailable(req);
+		gw_unavailable(req, "authorize_batch");
 		return (KORE_RESULT_OK);
 	}
 	if (rc == 1 && decision_batch_parse(body, &ds, &q, &n, &err) == -1) {
@@ -339,6 +362,10 @@ page_gw_authorize_batch(struct http_request *req)
 		return (KORE_RESULT_OK);
 	}
 	gw_evaluate_all(idx, &s.subj, q, n, res);
+	/* One decision, one line: the log says so per item. */
+	for (i = 0; i < n; i++)
+		gw_observe(req, "authorize_batch", &s, q[i].server, q[i].tool,
+		    &res[i]);
 	/* A fixed shape, 1,000 times: written directly, not as a tree. */
 	jsonw_init(&w, n * 96 + 128);
 	jsonw_raw(&w, "{\"results\":[");
@@ -404,7 +431,7 @@ page_gw_tools_filter(struct http_request *req)
 	json_t			*out, *d;
 	size_t			 i, n;
 
-	if ((body = gw_begin(req, &idx)) == NULL)
+	if ((body = gw_begin(req, &idx, "tools_filter")) == NULL)
 		return (KORE_RESULT_OK);
 	if (decision_tools_parse(body, &ds, &q, &n, &err) == -1) {
 		gw_refuse(req, &err);
@@ -421,6 +448,8 @@ page_gw_tools_filter(struct http_request *req)
 	allowed = json_array();
 	denied = json_array();
 	for (i = 0; i < n; i++) {
+		gw_observe(req, "tools_filter", &s, q[i].server, q[i].tool,
+		    &res[i]);
 		t = json_array_get(tools, i);
 		if (res[i].decision == POLICY_ALLOW) {
 			/* Echo what came in, so a tools/list can be rebuilt. */
@@ -473,6 +502,7 @@ page_gw_session_check(struct http_request *req)
 {
 	struct policy_index		*idx;
 	struct policy_principal_info	 info;
+	struct policy_result		 res;
 	struct gw_subject		 s;
 	struct servers_acc		 acc;
 	const char			*groups[256], *key;
@@ -480,14 +510,20 @@ page_gw_session_check(struct http_request *req)
 	size_t				 i, total;
 	int				 active;
 
-	if ((body = gw_begin(req, &idx)) == NULL)
+	if ((body = gw_begin(req, &idx, "session_check")) == NULL)
 		return (KORE_RESULT_OK);
 	if (gw_subject_parse(req, idx, json_object_get(body, "subject"),
 	    &s) == -1) {
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
+	memset(&res, 0, sizeof(res));
+	res.policy_version = policy_version(idx);
 	if (!s.found || policy_principal_lookup(idx, &s.subj, &info) == -1) {
+		s.found = 0;
+		res.decision = POLICY_DENY;
+		res.reason = POLICY_R_PRINCIPAL_UNKNOWN;
+		gw_observe(req, "session_check", &s, NULL, NULL, &res);
 		out = json_pack("{s:b, s:s, s:I, s:i}", "active", 0,
 		    "reason_code", policy_reason_str(
 		    POLICY_R_PRINCIPAL_UNKNOWN), "policy_version",
@@ -499,6 +535,11 @@ page_gw_session_check(struct http_request *req)
 		return (KORE_RESULT_OK);
 	}
 	active = info.state == POLICY_R_ALLOWED_BY_RULE;
+	res.decision = active ? POLICY_ALLOW : POLICY_DENY;
+	res.reason = info.state;
+	res.subject_epoch = info.subject_epoch;
+	s.info = info;
+	gw_observe(req, "session_check", &s, NULL, NULL, &res);
 	garr = json_array();
 	total = 0;
 	if (policy_principal_groups(idx, &s.subj, groups,

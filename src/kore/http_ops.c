@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decisions.h"
 #include "ops_metrics.h"
 #include "policy.h"
 #include "policy_glue.h"
+#include "strbuf.h"
 #include "svc.h"
 #include "util.h"
 
@@ -165,14 +167,21 @@ page_readyz(struct http_request *req)
 int
 page_metrics(struct http_request *req)
 {
-	char	*text, *extra;
+	struct strbuf	 sb = { 0 };
+	char		*text, *extra;
 
 	if (!svc_method_allowed(req, HTTP_METHOD_GET))
 		return (KORE_RESULT_OK);
-	/* Gauges, build and process metrics (ops_metrics.c). */
+	/* Gauges, build and process metrics (ops_metrics.c), decisions. */
 	extra = svc_ops_metrics();
-	text = extra != NULL ? metrics_render(svc.metrics, extra) : NULL;
+	if (extra != NULL) {
+		strbuf_printf(&sb, "%s", extra);
+		svc_decisions_metrics(&sb);
+	}
+	text = extra != NULL && !sb.oom ? metrics_render(svc.metrics, sb.s) :
+	    NULL;
 	free(extra);
+	free(sb.s);
 	if (text == NULL) {
 		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
 		    "cannot render metrics");

@@ -154,6 +154,25 @@ proto_json(const struct proto_decision *d)
 	return (out);
 }
 
+/* Observes one protocol decision (decisions.h). */
+static void
+proto_observe(struct http_request *req, const char *endpoint,
+    const char *subject, const char *server, const char *tool,
+    const struct proto_decision *pd)
+{
+	struct svc_decision	d;
+
+	memset(&d, 0, sizeof(d));
+	d.endpoint = endpoint;
+	d.subject = subject;
+	d.principal = pd->found ? &pd->info : NULL;
+	d.server = server;
+	d.tool = tool;
+	svc_decision_result(&d, &pd->res);
+	d.reason_code = pd->reason;
+	svc_decision(req, &d);
+}
+
 static void
 token_dir(struct http_request *req, char *dir, size_t size)
 {
@@ -188,9 +207,9 @@ one_of(const char *s, const char *const *list)
  * with msg (a 400 for a single evaluation, an error item in a batch).
  */
 static int
-authzen_one(struct policy_index *idx, const char *dir, const json_t *subject,
-    const json_t *resource, const json_t *action, json_t **out, char *msg,
-    size_t msgsize)
+authzen_one(struct http_request *req, struct policy_index *idx,
+    const char *dir, const json_t *subject, const json_t *resource,
+    const json_t *action, json_t **out, char *msg, size_t msgsize)
 {
 	static const char *const	 tool_actions[] = { "call",
 	    "tools/call", "invoke", "execute", NULL };
@@ -269,6 +288,7 @@ authzen_one(struct policy_index *idx, const char *dir, const json_t *subject,
 	}
 
 	proto_decide(idx, &subj, found, &info, server, tool, &d);
+	proto_observe(req, "authzen", id, server, tool, &d);
 	if ((ctx = proto_json(&d)) == NULL)
 		return (-1);
 	(void)json_object_del(ctx, "decision");
@@ -281,6 +301,12 @@ authzen_one(struct policy_index *idx, const char *dir, const json_t *subject,
 	return (*out == NULL ? -1 : 0);
 
 unsupported:
+	memset(&d, 0, sizeof(d));
+	d.res.decision = POLICY_DENY;
+	d.res.reason = POLICY_R_INTERNAL_ERROR;
+	d.res.policy_version = policy_version(idx);
+	d.reason = "unsupported_request";
+	proto_observe(req, "authzen", id, NULL, NULL, &d);
 	*out = json_pack("{s:b, s:{s:s, s:I}}", "decision", 0, "context",
 	    "reason_code", "unsupported_request", "policy_version",
 	    (json_int_t)policy_version(idx));
@@ -288,25 +314,30 @@ unsupported:
 }
 
 static struct policy_index *
-proto_index(struct http_request *req, int ext)
+proto_index(struct http_request *req, const char *endpoint)
 {
 	struct policy_index	*idx;
+	struct svc_decision	 d;
 	json_t			*out;
 	const char		*reason;
 
 	if ((idx = svc_policy()) != NULL && !svc_policy_stale())
 		return (idx);
 	/* Fail closed while the index is rebuilt or cannot be proven. */
-	if (ext) {
+	if (strcmp(endpoint, "ext_authz") == 0) {
 		if ((reason = gw_untrusted()) == NULL)
 			reason = "internal_error";
+		memset(&d, 0, sizeof(d));
+		d.endpoint = endpoint;
+		d.reason_code = reason;
+		svc_decision(req, &d);
 		out = json_pack("{s:s, s:s}", "decision", "deny", "reason_code",
 		    reason);
 		http_response_header(req, "x-rollcall-decision", "deny");
 		svc_respond_json(req, HTTP_STATUS_FORBIDDEN, out);
 		json_decref(out);
 	} else {
-		gw_unavailable(req);
+		gw_unavailable(req, endpoint);
 	}
 	return (NULL);
 }
@@ -322,12 +353,12 @@ page_authzen_evaluation(struct http_request *req)
 		return (KORE_RESULT_OK);
 	if ((body = svc_body_json(req)) == NULL)
 		return (KORE_RESULT_OK);
-	if ((idx = proto_index(req, 0)) == NULL) {
+	if ((idx = proto_index(req, "authzen")) == NULL) {
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
 	token_dir(req, dir, sizeof(dir));
-	if (authzen_one(idx, dir, json_object_get(body, "subject"),
+	if (authzen_one(req, idx, dir, json_object_get(body, "subject"),
 	    json_object_get(body, "resource"), json_object_get(body, "action"),
 	    &out, msg, sizeof(msg)) == -1) {
 		svc_error(req, HTTP_STATUS_BAD_REQUEST, "invalid_request", "%s",
@@ -346,6 +377,7 @@ int
 page_authzen_evaluations(struct http_request *req)
 {
 	struct policy_index	*idx;
+	struct proto_decision	 d;
 	enum semantic		 sem;
 	json_t			*body, *items, *item, *list, *res, *out, *v;
 	const json_t		*subject, *resource, *action;
@@ -372,7 +404,7 @@ page_authzen_evaluations(struct http_request *req)
 	if ((items != NULL && !json_is_array(items)) ||
 	    n > AUTHZEN_ITEMS_MAX)
 		goto bad;
-	if ((idx = proto_index(req, 0)) == NULL) {
+	if ((idx = proto_index(req, "authzen")) == NULL) {
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
@@ -380,7 +412,7 @@ page_authzen_evaluations(struct http_request *req)
 
 	/* No evaluations: the request is one evaluation (AuthZEN 7.1). */
 	if (n == 0) {
-		if (authzen_one(idx, dir, json_object_get(body, "subject"),
+		if (authzen_one(req, idx, dir, json_object_get(body, "subject"),
 		    json_object_get(body, "resource"), json_object_get(body,
 		    "action"), &out, msg, sizeof(msg)) == -1) {
 			svc_error(req, HTTP_STATUS_BAD_REQUEST,
@@ -403,11 +435,18 @@ page_authzen_evaluations(struct http_request *req)
 		    json_object_get(body, "resource");
 		action = (v = json_object_get(item, "action")) ? v :
 		    json_object_get(body, "action");
-		if (!json_is_object(item) || authzen_one(idx, dir, subject,
-		    resource, action, &res, msg, sizeof(msg)) == -1) {
+		if (!json_is_object(item) || authzen_one(req, idx, dir,
+		    subject, resource, action, &res, msg, sizeof(msg)) == -1) {
 			if (!json_is_object(item))
 				(void)snprintf(msg, sizeof(msg),
 				    "evaluations[%zu] is not an object", i);
+			/* An item that cannot be read is a deny too. */
+			memset(&d, 0, sizeof(d));
+			d.res.decision = POLICY_DENY;
+			d.res.reason = POLICY_R_INTERNAL_ERROR;
+			d.res.policy_version = policy_version(idx);
+			d.reason = "invalid_request";
+			proto_observe(req, "authzen", NULL, NULL, NULL, &d);
 			res = json_pack("{s:b, s:{s:{s:i, s:s}}}", "decision",
 			    0, "context", "error", "status", 400, "message",
 			    msg);
@@ -542,7 +581,7 @@ page_opa_data(struct http_request *req)
 		return (KORE_RESULT_OK);
 	if ((body = svc_body_json(req)) == NULL)
 		return (KORE_RESULT_OK);
-	if ((idx = proto_index(req, 0)) == NULL) {
+	if ((idx = proto_index(req, "opa")) == NULL) {
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
@@ -574,6 +613,7 @@ page_opa_data(struct http_request *req)
 			tool = "";
 	}
 	proto_decide(idx, &subj, found, &info, server, tool, &d);
+	proto_observe(req, "opa", value, server, tool, &d);
 	if ((res = proto_json(&d)) == NULL) {
 		json_decref(body);
 		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",
@@ -655,11 +695,12 @@ header_safe(const char *v)
 
 static void
 ext_answer(struct http_request *req, const struct proto_decision *d,
-    const char *server, const char *tool)
+    const char *who, const char *server, const char *tool)
 {
 	json_t	*out;
 	char	 num[32];
 
+	proto_observe(req, "ext_authz", who, server, tool, d);
 	out = proto_json(d);
 	if (out != NULL) {
 		if (server != NULL)
@@ -699,7 +740,7 @@ ext_answer(struct http_request *req, const struct proto_decision *d,
 /* A plain deny that names what was wrong with the request. */
 static void
 ext_refuse(struct http_request *req, struct policy_index *idx,
-    const char *reason)
+    const char *who, const char *reason)
 {
 	struct proto_decision	d;
 
@@ -708,7 +749,7 @@ ext_refuse(struct http_request *req, struct policy_index *idx,
 	d.res.reason = POLICY_R_INTERNAL_ERROR;
 	d.res.policy_version = policy_version(idx);
 	d.reason = reason;
-	ext_answer(req, &d, NULL, NULL);
+	ext_answer(req, &d, who, NULL, NULL);
 }
 
 int
@@ -725,11 +766,11 @@ page_ext_authz(struct http_request *req)
 	size_t				 i, n, len;
 	int				 found, present, calls;
 
-	if ((idx = proto_index(req, 1)) == NULL)
+	if ((idx = proto_index(req, "ext_authz")) == NULL)
 		return (KORE_RESULT_OK);
 	if ((who = header_of(req, svc.settings.extauthz_subject_header)) ==
 	    NULL) {
-		ext_refuse(req, idx, "subject_missing");
+		ext_refuse(req, idx, NULL, "subject_missing");
 		return (KORE_RESULT_OK);
 	}
 	token_dir(req, dir, sizeof(dir));
@@ -750,7 +791,7 @@ page_ext_authz(struct http_request *req)
 		(void)snprintf(srv, sizeof(srv), "%.*s", (int)len, p);
 	server = header_of(req, svc.settings.extauthz_server_header);
 	if (server != NULL && srv[0] != '\0' && strcmp(server, srv) != 0) {
-		ext_refuse(req, idx, "server_mismatch");
+		ext_refuse(req, idx, who, "server_mismatch");
 		return (KORE_RESULT_OK);
 	}
 	if (server == NULL && srv[0] != '\0')
@@ -766,7 +807,7 @@ page_ext_authz(struct http_request *req)
 	 */
 	body = ext_body(req, &present);
 	if (present && body == NULL) {
-		ext_refuse(req, idx, "body_unreadable");
+		ext_refuse(req, idx, who, "body_unreadable");
 		return (KORE_RESULT_OK);
 	}
 	n = json_is_array(body) ? json_array_size(body) : 1;
@@ -781,8 +822,8 @@ page_ext_authz(struct http_request *req)
 		tool = str_member(json_object_get(msg, "params"), "name");
 		if (tool == NULL || (htool != NULL && strcmp(tool, htool) != 0)) {
 			json_decref(body);
-			ext_refuse(req, idx, tool == NULL ? "tool_missing" :
-			    "tool_mismatch");
+			ext_refuse(req, idx, who, tool == NULL ?
+			    "tool_missing" : "tool_mismatch");
 			return (KORE_RESULT_OK);
 		}
 		proto_decide(idx, &subj, found, &info, server, tool, &d);
@@ -796,7 +837,7 @@ page_ext_authz(struct http_request *req)
 			break;
 	}
 	if (calls > 0) {
-		ext_answer(req, &first, server, first_tool);
+		ext_answer(req, &first, who, server, first_tool);
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
@@ -806,17 +847,17 @@ page_ext_authz(struct http_request *req)
 	if (htool != NULL || (hmethod != NULL &&
 	    strcmp(hmethod, "tools/call") == 0)) {
 		if (htool == NULL) {
-			ext_refuse(req, idx, "tool_missing");
+			ext_refuse(req, idx, who, "tool_missing");
 			return (KORE_RESULT_OK);
 		}
 		proto_decide(idx, &subj, found, &info, server, htool, &d);
-		ext_answer(req, &d, server, htool);
+		ext_answer(req, &d, who, server, htool);
 		return (KORE_RESULT_OK);
 	}
 
 	/* initialize, tools/list, notifications, a stream: a session. */
 	proto_decide(idx, &subj, found, &info, server, NULL, &d);
-	ext_answer(req, &d, server, NULL);
+	ext_answer(req, &d, who, server, NULL);
 
 	return (KORE_RESULT_OK);
 }

@@ -25,6 +25,7 @@
 
 #include "build_info.h"
 #include "changering.h"
+#include "decisions.h"
 #include "lifecycle.h"
 #include "migration.h"
 #include "ops_metrics.h"
@@ -301,6 +302,8 @@ kore_parent_configure(int argc, char **argv)
 	json_object_seed(0);
 	shared_map();
 	svc_ops_parent_init();
+	svc_decisions_parent_init();
+	svc_out_parent_init();
 
 	conn = parent_connect();
 	parent_check_schema(conn);
@@ -386,6 +389,7 @@ kore_worker_teardown(void)
 {
 	svc_db_drain();
 	svc_log_flush();
+	svc_out_stop();
 	svc_leak_check(leak_checking());
 }
 

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "jsonw.h"
 #include "loglimit.h"
 #include "svc.h"
 #include "util.h"
@@ -30,7 +31,9 @@
 
 static void	finish(struct http_request *, int);
 static const char	*method_name(int);
-static void	log_write(json_t *);
+static void	log_write(json_t *, int);
+static void	access_line(struct http_request *, struct svc_ctx *,
+		    const char *, int, uint64_t);
 static void	log_summary(const char *, uint64_t);
 static int	log_admit(const char *);
 static void	log_sweep(void *, u_int64_t);
@@ -66,19 +69,81 @@ method_name(int m)
 	return ("OTHER");
 }
 
-/* Access log line and metrics for a response about to be sent. */
+/*
+ * The access line, written straight into a reused buffer: a jansson
+ * tree and its dump per request cost more than a trivial route itself.
+ */
+static void
+access_line(struct http_request *req, struct svc_ctx *ctx, const char *route,
+    int status, uint64_t dur)
+{
+	static struct jsonw	w;
+	char			when[32], num[32];
+
+	if (w.buf == NULL || w.failed) {
+		jsonw_cleanup(&w);
+		jsonw_init(&w, 512);
+	}
+	w.len = 0;
+	rc_time_format(rc_now_ms(), when, sizeof(when));
+	jsonw_raw(&w, "{\"time\":\"");
+	jsonw_raw(&w, when);
+	jsonw_raw(&w, status >= 500 ? "\",\"level\":\"error\",\"type\":"
+	    "\"access\",\"worker\":" : "\",\"level\":\"info\",\"type\":"
+	    "\"access\",\"worker\":");
+	jsonw_int(&w, worker ? worker->id : 0);
+	jsonw_raw(&w, ",\"request_id\":");
+	jsonw_str(&w, ctx->request_id);
+	if (ctx->traced) {
+		jsonw_raw(&w, ",\"trace_id\":\"");
+		jsonw_raw(&w, ctx->trace.trace_id);
+		(void)snprintf(num, sizeof(num), "%016llx",
+		    (unsigned long long)ctx->span);
+		jsonw_raw(&w, "\",\"span_id\":\"");
+		jsonw_raw(&w, num);
+		jsonw_raw(&w, "\"");
+	}
+	jsonw_raw(&w, ",\"method\":\"");
+	jsonw_raw(&w, method_name(req->method));
+	jsonw_raw(&w, "\",\"route\":");
+	jsonw_str(&w, route);
+	jsonw_raw(&w, ",\"status\":");
+	jsonw_int(&w, status);
+	(void)snprintf(num, sizeof(num), "%llu.%03llu",
+	    (unsigned long long)(dur / 1000), (unsigned long long)(dur % 1000));
+	jsonw_raw(&w, ",\"duration_ms\":");
+	jsonw_raw(&w, num);
+	if (ctx->authed) {
+		jsonw_raw(&w, ",\"directory\":");
+		jsonw_str(&w, ctx->token.directory[0] ? ctx->token.directory :
+		    "*");
+		jsonw_raw(&w, ",\"token\":");
+		jsonw_str(&w, ctx->token.name);
+	}
+	jsonw_raw(&w, "}\n");
+	if (!w.failed)
+		svc_out_line(SVC_OUT_STDOUT, w.buf, w.len, status >= 500);
+}
+
+/* Access log line, metrics and headers for a response about to be sent. */
 static void
 finish(struct http_request *req, int status)
 {
 	struct svc_ctx	*ctx;
+	struct tracectx	 child;
 	const char	*route;
-	json_t		*line;
-	char		 when[32], kind[96];
+	char		 kind[96], hdr[TRACECTX_HEADER_LEN + 1];
 	uint64_t	 dur;
 
 	ctx = svc_ctx(req);
 	ctx->status = status;
 	http_response_header(req, "x-request-id", ctx->request_id);
+	/* Trace Context Level 2: our span in the caller's trace. */
+	if (ctx->traced) {
+		tracectx_child(&ctx->trace, ctx->span, &child);
+		tracectx_format(&child, hdr, sizeof(hdr));
+		http_response_header(req, "traceresponse", hdr);
+	}
 
 	dur = rc_mono_us() - ctx->start_us;
 	route = req->hdlr != NULL ? req->hdlr->func : "unrouted";
@@ -96,23 +161,7 @@ finish(struct http_request *req, int status)
 		if (!log_admit(kind))
 			return;
 	}
-	rc_time_format(rc_now_ms(), when, sizeof(when));
-	line = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:i, s:f}",
-	    "time", when, "level", status >= 500 ? "error" : "info",
-	    "worker", worker ? worker->id : 0, "request_id", ctx->request_id,
-	    "method", method_name(req->method), "route", route,
-	    "status", status, "duration_ms", (double)dur / 1000.0);
-	if (line == NULL)
-		return;
-	if (ctx->authed) {
-		(void)json_object_set_new(line, "directory",
-		    json_string(ctx->token.directory[0] ?
-		    ctx->token.directory : "*"));
-		(void)json_object_set_new(line, "token",
-		    json_string(ctx->token.name));
-	}
-	log_write(line);
-	json_decref(line);
+	access_line(req, ctx, route, status, dur);
 }
 
 void
@@ -331,9 +380,12 @@ svc_body_json(struct http_request *req)
 	return (doc);
 }
 
-/* Writes one JSON line (borrowed) to stdout with a single write. */
+/*
+ * Writes one JSON line (borrowed) to stdout (logout.h); urgent lines
+ * (warnings, errors) go out at once with what was buffered before.
+ */
 static void
-log_write(json_t *line)
+log_write(json_t *line, int urgent)
 {
 	char	*text;
 	size_t	 len;
@@ -342,8 +394,8 @@ log_write(json_t *line)
 	    JSON_REAL_PRECISION(6))) == NULL)
 		return;
 	len = strlen(text);
-	text[len] = '\n';	/* replaces the NUL: one write, one line */
-	(void)write(STDOUT_FILENO, text, len + 1);
+	text[len] = '\n';	/* replaces the NUL: one line */
+	svc_out_line(SVC_OUT_STDOUT, text, len + 1, urgent);
 	free(text);
 }
 
@@ -362,7 +414,7 @@ log_summary(const char *kind, uint64_t n)
 	    "kind", kind, "suppressed", (json_int_t)n);
 	if (line == NULL)
 		return;
-	log_write(line);
+	log_write(line, 1);
 	json_decref(line);
 }
 
@@ -416,6 +468,7 @@ log_sweep(void *arg, u_int64_t now)
 void
 svc_log_worker_init(void)
 {
+	svc_out_worker_init();
 	(void)kore_timer_add(log_sweep, LOG_INTERVAL_MS, NULL, 0);
 }
 
@@ -423,6 +476,7 @@ void
 svc_log_flush(void)
 {
 	log_sweep(&log_limit, 0);
+	svc_out_flush();
 }
 
 void
@@ -447,6 +501,6 @@ svc_log(enum svc_log_level level, const char *fmt, ...)
 	    "msg", msg);
 	if (line == NULL)
 		return;
-	log_write(line);
+	log_write(line, level >= SVC_LOG_WARN);
 	json_decref(line);
 }

@@ -4,6 +4,7 @@
  * headers every glue file needs:
  *
  *   ctx.h       the per-request context
+ *   logout.h    where log lines go, buffered per worker (logout.c)
  *   respond.h   responses, errors and logging (respond.c)
  *   db.h        database jobs on Kore task threads (db.c)
  *
@@ -107,6 +108,7 @@ extern const char *const	svc_routes[];
 extern const size_t		svc_nroutes;
 
 #include "ctx.h"
+#include "logout.h"
 #include "respond.h"
 #include "db.h"
 

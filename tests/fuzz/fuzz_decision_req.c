@@ -14,7 +14,11 @@
  *   - a batch has 1 to DECISION_BATCH_MAX pairs, a tools filter at most
  *     DECISION_BATCH_MAX, and both arrays end with a zeroed entry;
  *   - /v1/authorize and a batch of that one pair agree;
- *   - the body is not modified.
+ *   - the body is not modified;
+ *   - the text readers (the endpoints' fast paths) agree with the tree:
+ *     what they accept, jansson reads as an object that the parsers
+ *     accept with the same subject, servers and tools; what they refuse
+ *     they leave untouched.
  */
 #include <jansson.h>
 
@@ -92,6 +96,81 @@ check_list(const char *what, const json_t *body,
 	    "%s: no zeroed entry at the end", what);
 }
 
+static char *
+copy_of(const uint8_t *data, size_t size)
+{
+	char	*text;
+
+	if ((text = malloc(size + 1)) == NULL)
+		abort();
+	memcpy(text, data, size);
+	text[size] = '\0';
+	return (text);
+}
+
+static void
+check_text(const uint8_t *data, size_t size)
+{
+	struct decision_subject	 ts, s;
+	struct decision_err	 err;
+	struct policy_query	 tone, one, *tq, *q;
+	json_t			*body;
+	char			*text;
+	size_t			 tn, n, i;
+	int			 rc;
+
+	body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES,
+	    NULL);
+
+	text = copy_of(data, size);
+	rc = decision_authorize_parse_text(text, size, &ts, &tone);
+	FUZZ_ASSERT(rc == 0 || rc == 1, "authorize text rc %d", rc);
+	if (rc == 1) {
+		FUZZ_ASSERT(memcmp(text, data, size) == 0, "a refused body "
+		    "changed");
+	} else {
+		FUZZ_ASSERT(json_is_object(body), "the authorize text reader "
+		    "accepted what jansson refuses");
+		memset(&err, 0, sizeof(err));
+		FUZZ_ASSERT(decision_authorize_parse(body, &s, &one, &err) ==
+		    0, "accepted as text, refused as a tree: %s", err.msg);
+		FUZZ_ASSERT(s.any == ts.any && s.by == ts.by &&
+		    strcmp(s.value, ts.value) == 0 &&
+		    strcmp(one.server, tone.server) == 0 &&
+		    strcmp(one.tool, tone.tool) == 0, "authorize: text and "
+		    "tree disagree");
+	}
+	free(text);
+
+	text = copy_of(data, size);
+	rc = decision_batch_parse_text(text, size, &ts, &tq, &tn);
+	FUZZ_ASSERT(rc == 0 || rc == 1, "batch text rc %d", rc);
+	if (rc == 1) {
+		FUZZ_ASSERT(tq == NULL && tn == 0, "refused, but handed out");
+		FUZZ_ASSERT(memcmp(text, data, size) == 0, "a refused body "
+		    "changed");
+	} else {
+		FUZZ_ASSERT(json_is_object(body), "the batch text reader "
+		    "accepted what jansson refuses");
+		memset(&err, 0, sizeof(err));
+		FUZZ_ASSERT(decision_batch_parse(body, &s, &q, &n, &err) == 0,
+		    "accepted as text, refused as a tree: %s", err.msg);
+		FUZZ_ASSERT(s.any == ts.any && s.by == ts.by &&
+		    strcmp(s.value, ts.value) == 0 && n == tn, "batch: text "
+		    "and tree disagree");
+		for (i = 0; i < n; i++)
+			FUZZ_ASSERT(strcmp(q[i].server, tq[i].server) == 0 &&
+			    strcmp(q[i].tool, tq[i].tool) == 0, "batch item "
+			    "%zu: text and tree disagree", i);
+		FUZZ_ASSERT(tq[tn].server == NULL && tq[tn].tool == NULL,
+		    "batch text: no zeroed entry at the end");
+		free(q);
+	}
+	free(tq);
+	free(text);
+	json_decref(body);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -103,6 +182,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t			 n;
 	int			 rc, brc;
 
+	check_text(data, size);
 	body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES,
 	    NULL);
 	if (!json_is_object(body)) {

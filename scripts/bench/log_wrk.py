@@ -77,9 +77,11 @@ def main():
                               f"p99 {p99:.3f} ms", flush=True)
                 finally:
                     s.stop()
-        print("\n| build | route | req/s (mean of rounds) |\n|---|---|---|")
+        print("\n| build | route | req/s median | min | max |\n"
+              "|---|---|---|---|---|")
         for (name, route), v in results.items():
-            print(f"| {name} | {route} | {sum(v) / len(v):.0f} |")
+            print(f"| {name} | {route} | {common.percentile(v, 50):.0f} | "
+                  f"{min(v):.0f} | {max(v):.0f} |")
         os.unlink(lua)
     finally:
         db.drop()

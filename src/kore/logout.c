@@ -221,7 +221,6 @@ svc_out_parent_init(void)
 		fatal("rollcall: cannot open the decision log (setting "
 		    "decision_log_path) %s: %s", svc.settings.decision_log_path,
 		    strerror(errno));
-	/* Above the standard descriptors, so dup2 never lands on them. */
 	outs[1].fd = fd;
 	out_chunk_size(&outs[1]);
 	hup_chain();

@@ -414,6 +414,15 @@ def test_network_blackhole_goes_stale_then_recovers(env):
         assert m["rollcall_policy_current"] == 0
         assert m["rollcall_policy_proof_age_seconds"] > STALENESS
         assert m["rollcall_policy_stale_denials_total"] >= 1
+        # A fail-closed deny is a decision like any: counted and logged.
+        assert re.search(r'(?m)^rollcall_decisions_total\{endpoint='
+                         r'"authorize",decision="deny",reason_code='
+                         r'"policy_stale"\} [1-9]',
+                         s.get("/metrics").body.decode())
+        wait_until(lambda: any('"type":"decision"' in line and
+                               '"reason_code":"policy_stale"' in line
+                               for line in s.logtext().splitlines()), 5,
+                   "the decision line of a stale deny")
         # The kill switch, thrown while this instance cannot hear it.
         revoke_all(s)
     finally:

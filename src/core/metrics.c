@@ -44,6 +44,7 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_antientropy_checks_total",
 	"rollcall_antientropy_skipped_total",
 	"rollcall_antientropy_mismatches_total",
+	"rollcall_policy_nesting_denials_total",
 };
 
 /*
@@ -86,6 +87,9 @@ static const struct {
 	    "because the index and the database were at other versions." },
 	{ "rollcall_antientropy_mismatches_total", "Digest mismatches "
 	    "confirmed and repaired by a rebuild (0 on a healthy system)." },
+	{ "rollcall_policy_nesting_denials_total", "Decisions denied "
+	    "because the principal's nested groups go beyond "
+	    "group_nesting_depth (internal_error, fail closed)." },
 };
 
 struct route_stats {

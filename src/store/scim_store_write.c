@@ -245,7 +245,7 @@ static int
 identity_differs(const json_t *a, const json_t *b)
 {
 	static const char *const	keys[] = { "userName", "externalId",
-	    "emails" };
+	    "emails", "roles" };
 	const json_t			*x, *y;
 	size_t				 i;
 
@@ -263,7 +263,7 @@ identity_differs(const json_t *a, const json_t *b)
 static json_t *
 user_record(const char *id, int64_t dir, const json_t *doc, int deleted)
 {
-	json_t		*emails, *e, *v;
+	json_t		*emails, *roles, *e, *v;
 	size_t		 i;
 
 	if ((emails = json_array()) == NULL)
@@ -272,11 +272,22 @@ user_record(const char *id, int64_t dir, const json_t *doc, int deleted)
 		if (json_is_string(v = json_object_get(e, "value")))
 			(void)json_array_append(emails, v);
 	}
-	return (json_pack("{s:s, s:s, s:I, s:O?, s:O?, s:o, s:b, s:b}",
+	/* App role values (Entra: AppRoleAssignmentsComplex); rules name them. */
+	if ((roles = json_array()) == NULL) {
+		json_decref(emails);
+		return (NULL);
+	}
+	json_array_foreach(json_object_get(doc, "roles"), i, e) {
+		v = json_is_string(e) ? e : json_object_get(e, "value");
+		if (json_is_string(v))
+			(void)json_array_append(roles, v);
+	}
+	return (json_pack("{s:s, s:s, s:I, s:O?, s:O?, s:o, s:o, s:b, s:b}",
 	    "kind", "user", "id", id, "directory_id", (json_int_t)dir,
 	    "userName", json_object_get(doc, "userName"), "externalId",
 	    json_object_get(doc, "externalId"), "emails", emails,
-	    "active", active_of(doc) && !deleted, "deleted", deleted));
+	    "roles", roles, "active", active_of(doc) && !deleted, "deleted",
+	    deleted));
 }
 
 static json_t *

@@ -171,7 +171,7 @@ explain_row(void *arg, const char *rule_id, enum policy_effect effect,
 		len = strlen(buf);
 	}
 	(void)json_array_append_new(rows, json_pack(
-	    "{s:s, s:s, s:s, s:s?, s:s?, s:s}",
+	    "{s:s, s:s, s:s, s:s?, s:s*, s:s}",
 	    "rule_id", rule_id, "effect", effects[effect], "subject_kind",
 	    kinds[kind], "via_group", kind == POLICY_SUBJECT_GROUP ? via :
 	    NULL, "via_role", kind == POLICY_SUBJECT_ROLE ? via : NULL,

@@ -234,7 +234,7 @@ explain_cb(void *arg, const char *rule_id, enum policy_effect effect,
 		(void)json_array_append_new(p, json_string("everyone"));
 	(void)json_array_append_new(p, json_sprintf("rule:%s", rule_id));
 	(void)json_array_append_new(ea->rules, json_pack(
-	    "{s:s, s:s, s:s, s:s?, s:s?, s:o}",
+	    "{s:s, s:s, s:s, s:s?, s:s*, s:o}",
 	    "rule_id", rule_id, "effect", effects[effect], "subject_kind",
 	    kinds[kind], "via_group", kind == POLICY_SUBJECT_GROUP ? via :
 	    NULL, "via_role", kind == POLICY_SUBJECT_ROLE ? via : NULL,

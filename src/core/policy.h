@@ -488,6 +488,16 @@ int		policy_principal_lookup(const struct policy_index *idx,
 		    struct policy_principal_info *info);
 
 /*
+ * How a subject belongs to group_id: the group ids from one of its
+ * direct groups out to group_id (shortest chain; just group_id when
+ * direct), up to max into ids (borrowed), the count into *n.  0, or -1
+ * when the subject is unknown or not in the group.
+ */
+int		policy_group_path(const struct policy_index *idx,
+		    const struct policy_subject *subj, const char *group_id,
+		    const char **ids, size_t max, size_t *n);
+
+/*
  * Group ids of a subject (direct memberships), sorted; up to max into
  * ids (borrowed), the full count into *total.  0, or -1 when the
  * subject is unknown.

@@ -710,6 +710,54 @@ policy_principal_lookup(const struct policy_index *idx,
 }
 
 int
+policy_group_path(const struct policy_index *idx,
+    const struct policy_subject *subj, const char *group_id,
+    const char **ids, size_t max, size_t *n)
+{
+	struct pol_principal	*p;
+	struct pol_group	*g;
+	struct pol_walk		*w;
+	const char		*tmp[POLICY_NEST_DEPTH_MAX + 1];
+	size_t			 np, i;
+	uint32_t		 k;
+	int32_t			 at;
+	int			 rc;
+
+	*n = 0;
+	if ((p = pol_resolve(idx, subj)) == NULL || group_id == NULL ||
+	    (g = hashmap_get(&idx->groups, group_id)) == NULL)
+		return (-1);
+	if (pol_ords_has(&p->groups, g->ord)) {
+		if (max > 0)
+			ids[0] = g->id;
+		*n = 1;
+		return (0);
+	}
+	if ((w = malloc(sizeof(*w))) == NULL)
+		return (-1);
+	rc = -1;
+	if (pol_walk_groups(idx, p, w) == 0) {
+		for (k = 0; k < w->n && w->ord[k] != g->ord; k++)
+			;
+		if (k < w->n) {
+			np = 0;
+			for (at = (int32_t)k; at >= 0 &&
+			    np < POLICY_NEST_DEPTH_MAX; at = w->from[at])
+				tmp[np++] = idx->gtab[w->ord[at]]->id;
+			if (at < 0)
+				tmp[np++] =
+				    idx->gtab[p->groups.v[-1 - at]]->id;
+			for (i = 0; i < np && i < max; i++)
+				ids[i] = tmp[np - 1 - i];
+			*n = np < max ? np : max;
+			rc = 0;
+		}
+	}
+	free(w);
+	return (rc);
+}
+
+int
 policy_principal_groups(struct policy_index *idx,
     const struct policy_subject *subj, const char **ids, size_t max,
     size_t *total)

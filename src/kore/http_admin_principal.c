@@ -38,6 +38,8 @@ struct effective_acc {
 	const char	*server;	/* filter, or NULL */
 	int		 all;		/* denied tools too */
 	json_t		*tools;
+	struct policy_index		*idx;
+	const struct policy_subject	*subj;
 };
 
 struct killswitch_job {
@@ -68,6 +70,34 @@ principal_visible(struct policy_index *idx, const char *id, int64_t dir,
 	return (policy_principal_lookup(idx, subj, info) == 0);
 }
 
+/*
+ * How the deciding rule reaches the principal, like explain's path:
+ * "principal:<id>", the groups out to the rule's (nested groups) or the
+ * role, "rule:<id>".
+ */
+static json_t *
+decision_path(struct effective_acc *acc, const struct policy_result *r)
+{
+	const char	*ids[POLICY_NEST_DEPTH_MAX + 1];
+	json_t		*p;
+	size_t		 i, n;
+
+	p = json_array();
+	(void)json_array_append_new(p, json_sprintf("principal:%s",
+	    acc->subj->value));
+	if (r->role != NULL)
+		(void)json_array_append_new(p, json_sprintf("role:%s",
+		    r->role));
+	if (r->group_id != NULL && policy_group_path(acc->idx, acc->subj,
+	    r->group_id, ids, sizeof(ids) / sizeof(ids[0]), &n) == 0) {
+		for (i = 0; i < n; i++)
+			(void)json_array_append_new(p,
+			    json_sprintf("group:%s", ids[i]));
+	}
+	(void)json_array_append_new(p, json_sprintf("rule:%s", r->rule_id));
+	return (p);
+}
+
 static int
 effective_cb(void *arg, const char *server, const char *tool,
     const struct policy_result *r)
@@ -87,6 +117,9 @@ effective_cb(void *arg, const char *server, const char *tool,
 	(void)json_object_del(d, "subject_epoch");
 	(void)json_object_set_new(d, "server", json_string(server));
 	(void)json_object_set_new(d, "tool", json_string(tool));
+	if (r->rule_id != NULL && acc->subj != NULL)
+		(void)json_object_set_new(d, "path",
+		    decision_path(acc, r));
 	(void)json_array_append_new(acc->tools, d);
 
 	return (0);
@@ -105,6 +138,8 @@ admin_effective_tools(struct policy_index *idx, const char *id,
 	subj.directory = directory;
 	acc.server = server;
 	acc.all = all;
+	acc.idx = idx;
+	acc.subj = &subj;
 	acc.tools = json_array();
 	(void)policy_effective(idx, &subj, (int64_t)rc_now_ms(), effective_cb,
 	    &acc);

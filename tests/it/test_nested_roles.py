@@ -142,6 +142,9 @@ def test_chain_allow_explain_removal_and_disable(world):
     tools = {t["tool"]: t for t in r.json["tools"]}
     assert tools["read"]["decision"] == "allow", tools["read"]
     assert tools["read"]["group_id"] == c, tools["read"]
+    assert tools["read"]["path"] == [f"principal:{u}", f"group:{a}",
+                                     f"group:{b}", f"group:{c}",
+                                     f"rule:{rid}"], tools["read"]
     # The edge farthest from the user goes: denied at once.
     assert members_op(server, c, "remove", [b]).status in (200, 204)
     assert decide(server, u, "read")["reason_code"] == "no_matching_rule"

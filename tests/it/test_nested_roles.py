@@ -235,6 +235,14 @@ def test_role_rules(world):
              "Operations": [{"op": "remove", "path": "roles"}]})
     assert r.status in (200, 204), r
     assert decide(server, u, "admin_op")["decision"] == "deny"
+    # rollcallctl creates role rules through the same store code.
+    r = server.db.ctl("rule", "create", "--set", "directory=default",
+                      "--set", "server=nest", "--set",
+                      'subject={"kind":"role","value":"mcp.other"}',
+                      "--set", "selector=read", "--set", "effect=deny",
+                      "--json", check=False)
+    assert r.returncode == 0, r.stderr
+    assert '"role"' in r.stdout and "mcp.other" in r.stdout, r.stdout
     # Simulate predicts a role rule's reach.
     r = server.post("/admin/v1/rules:simulate",
                     token=server.tokens["admin"], body={

@@ -17,6 +17,8 @@ static int	 uuid_cmp(const void *, const void *);
 static int	 nest_remove(PGconn *, struct scim_store_req *, const char *,
 		    enum member_mode, const char *, long *,
 		    struct scim_err *);
+static int	 nest_revoke(PGconn *, struct scim_store_req *, const char *,
+		    const char *, struct scim_err *);
 
 
 void
@@ -238,12 +240,41 @@ nest_remove(PGconn *conn, struct scim_store_req *rq, const char *gid,
 		store_changes_add(rq->changes, json_pack("{s:s, s:s, s:s, "
 		    "s:b}", "kind", "nest", "group", gid, "member", cid,
 		    "present", 0));
-		/* Every member below cid may lose access: no one principal. */
-		store_changes_revoke(rq->changes, rq->directory_id,
-		    "membership.removed", NULL, json_pack("{s:s, s:s}",
-		    "group", gid, "member_group", cid));
+		if (nest_revoke(conn, rq, gid, cid, err) == -1) {
+			PQclear(res);
+			return (-1);
+		}
 	}
 	*removed += PQntuples(res);
+	PQclear(res);
+	return (0);
+}
+
+/*
+ * Every user in cid or in a group nested (at any depth) in it may lose
+ * access with cid's nesting in gid: a revocation event for each, so
+ * gateways drop what they cached for them (README, "Caching").
+ */
+static int
+nest_revoke(PGconn *conn, struct scim_store_req *rq, const char *gid,
+    const char *cid, struct scim_err *err)
+{
+	PGresult	*res;
+	const char	*p[1];
+	int		 i;
+
+	p[0] = cid;
+	if (ss_sx(conn, rq, "WITH RECURSIVE below(g, d) AS (SELECT $1::uuid, "
+	    "1 UNION SELECT n.member_group_id, below.d + 1 FROM "
+	    "group_nestings n JOIN below ON n.group_id = below.g WHERE "
+	    "below.d < 64) SELECT DISTINCT m.user_id::text FROM memberships "
+	    "m JOIN below ON m.group_id = below.g", 1, p, &res, err) == -1)
+		return (-1);
+	for (i = 0; i < PQntuples(res); i++)
+		store_changes_revoke(rq->changes, rq->directory_id,
+		    "membership.removed", PQgetvalue(res, i, 0),
+		    json_pack("{s:s, s:s}", "group", gid, "member_group",
+		    cid));
 	PQclear(res);
 	return (0);
 }

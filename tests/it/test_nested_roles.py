@@ -64,6 +64,13 @@ def decide(server, uid, tool):
     return r.json
 
 
+def revocations(server, uid):
+    """membership.removed events naming uid (gateways drop caches)."""
+    return int(server.db.sql(
+        "SELECT count(*) FROM revocation_events WHERE kind = "
+        f"'membership.removed' AND principal_id = '{uid}'"))
+
+
 def rule(server, subject, tool, effect):
     r = admin(server, "POST", "/rules", {"subject": subject,
               "server": "nest", "selector": tool, "effect": effect})
@@ -145,9 +152,12 @@ def test_chain_allow_explain_removal_and_disable(world):
     assert tools["read"]["path"] == [f"principal:{u}", f"group:{a}",
                                      f"group:{b}", f"group:{c}",
                                      f"rule:{rid}"], tools["read"]
-    # The edge farthest from the user goes: denied at once.
+    # The edge farthest from the user goes: denied at once, and the
+    # revocation feed names the user so gateways drop cached answers.
+    before = revocations(server, u)
     assert members_op(server, c, "remove", [b]).status in (200, 204)
     assert decide(server, u, "read")["reason_code"] == "no_matching_rule"
+    assert revocations(server, u) == before + 1
     assert members_op(server, c, "add", [b]).status in (200, 204)
     assert decide(server, u, "read")["decision"] == "allow"
     # The middle group deleted.
@@ -230,11 +240,13 @@ def test_role_rules(world):
     m = [x for x in r.json["matching_rules"] if x["rule_id"] == rid]
     assert m[0]["path"] == [f"principal:{u}", "role:mcp.admin",
                             f"rule:{rid}"]
-    # The role taken away by SCIM: denied at once.
+    # The role taken away by SCIM: denied at once, and announced.
+    before = revocations(server, u)
     r = scim(server, "PATCH", f"/Users/{u}", {"schemas": [PATCH],
              "Operations": [{"op": "remove", "path": "roles"}]})
     assert r.status in (200, 204), r
     assert decide(server, u, "admin_op")["decision"] == "deny"
+    assert revocations(server, u) == before + 1
     # rollcallctl creates role rules through the same store code.
     r = server.db.ctl("rule", "create", "--set", "directory=default",
                       "--set", "server=nest", "--set",

@@ -276,3 +276,40 @@ def test_role_rule_validation(world, subject):
     r = admin(world, "POST", "/rules", {"subject": subject, "server": "nest",
               "selector": "read", "effect": "allow"})
     assert r.status == 400, r
+
+
+def test_grants_through_nesting_and_roles(world):
+    """An elevate rule reached through a nested group or an app role
+    accepts a grant request, and the approved grant allows."""
+    server = world
+    r = admin(server, "POST", "/servers/nest/tools", {"name": "elev"},
+              token="global_admin")
+    assert r.status == 201, r
+    u = new_user(server)
+    a = new_group(server, [u])
+    b = new_group(server)
+    assert members_op(server, b, "add", [a]).status in (200, 204)
+    v = new_user(server, roles=[{"value": "mcp.elevator"}])
+    for subject in ({"kind": "group", "id": b},
+                    {"kind": "role", "value": "mcp.elevator"}):
+        r = admin(server, "POST", "/rules", {"subject": subject,
+                  "server": "nest", "selector": "elev",
+                  "effect": "elevate", "max_grant_s": 600})
+        assert r.status == 201, r
+    for who in (u, v):
+        assert decide(server, who, "elev")["reason_code"] == \
+            "elevation_required"
+        r = admin(server, "POST", "/grants", {
+            "principal": who, "server": "nest", "tool": "elev",
+            "reason": "change 7", "duration_s": 300})
+        assert r.status == 201, r
+        r = admin(server, "POST", f"/grants/{r.json['id']}:approve")
+        assert r.status == 200, r
+        assert decide(server, who, "elev")["decision"] == "allow"
+    # Without the nesting the rule no longer reaches u: grants refused.
+    assert members_op(server, b, "remove", [a]).status in (200, 204)
+    assert decide(server, u, "elev")["decision"] == "deny"
+    r = admin(server, "POST", "/grants", {
+        "principal": u, "server": "nest", "tool": "elev",
+        "reason": "change 8", "duration_s": 300})
+    assert r.status == 400 and r.json["error"] == "no_elevate_rule", r

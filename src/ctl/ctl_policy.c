@@ -37,6 +37,8 @@ load_index(PGconn *conn, struct policy_dirs *dirs)
 	memset(&err, 0, sizeof(err));
 	if (policy_store_load(conn, &idx, dirs, &err) == -1)
 		die("cannot load the policy: %s", err.msg);
+	/* Decide as the server does: its nesting limit too. */
+	policy_set_nest_depth(idx, settings.group_nesting_depth);
 
 	return (idx);
 }

@@ -5,6 +5,7 @@ limited, beyond the limit deny); a removal or a disable anywhere in the
 chain denies at once; rules may name a SCIM app role; explain, the CLI
 and simulate show the path."""
 import json
+import time
 import uuid
 
 import pytest
@@ -313,3 +314,42 @@ def test_grants_through_nesting_and_roles(world):
         "principal": u, "server": "nest", "tool": "elev",
         "reason": "change 8", "duration_s": 300})
     assert r.status == 400 and r.json["error"] == "no_elevate_rule", r
+
+
+def test_snapshot_decides_like_the_server(world):
+    """A gateway evaluating GET /v1/policy/snapshot (README's algorithm,
+    policy_model.Local) answers like /v1/authorize for principals whose
+    rules come through nested groups (within and beyond the limit) and
+    app roles."""
+    from policy_model import Local
+    server = world
+    u = new_user(server, roles=[{"value": "mcp.snap"}])
+    chain = [new_group(server, [u])]
+    for _ in range(3):
+        g = new_group(server)
+        assert members_op(server, g, "add", [chain[-1]]).status in (200,
+                                                                      204)
+        chain.append(g)
+    deep = new_user(server)
+    far = [new_group(server, [deep])]
+    for _ in range(9):
+        g = new_group(server)
+        assert members_op(server, g, "add", [far[-1]]).status in (200, 204)
+        far.append(g)
+    rule(server, {"kind": "group", "id": chain[3]}, "read", "allow")
+    rule(server, {"kind": "group", "id": far[1]}, "read", "allow")
+    rule(server, {"kind": "role", "value": "mcp.snap"}, "write", "deny")
+    r = server.get("/v1/policy/snapshot", token=server.tokens["gateway"])
+    assert r.status == 200, r
+    snap = r.json
+    mine = {p["id"]: p for p in snap["principals"]}
+    assert chain[3] in mine[u]["groups"] and mine[u]["roles"] == ["mcp.snap"]
+    assert mine[deep]["nesting_exceeded"] is True
+    local = Local(snap)
+    for who in (u, deep):
+        for tool in ("read", "write", "cyc", "deep"):
+            want = local.decide(who, "nest", tool, int(time.time() * 1000))
+            got = decide(server, who, tool)
+            assert (got["decision"], got["reason_code"]) == \
+                (want["decision"], want["reason_code"]), (who, tool, got,
+                                                          want)

@@ -209,6 +209,15 @@ START_TEST(test_cycle)
 	/* Groups in a cycle removed: nothing dangles (ASan checks). */
 	ck_assert_int_eq(policy_group_remove(idx, "g3"), 0);
 	ck_assert_int_eq(ask("u", "read", &res), POLICY_R_NO_MATCHING_RULE);
+	/*
+	 * A placeholder nested both ways with a removed group: it is both
+	 * the group's parent and its child, and is freed once (ASan).
+	 */
+	nest("ph", "g1");
+	nest("g1", "ph");
+	ck_assert_int_eq(policy_group_remove(idx, "g1"), 0);
+	policy_stats(idx, &st);
+	ck_assert_uint_eq(st.nestings, 2);	/* x <-> g2 */
 }
 END_TEST
 

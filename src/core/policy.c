@@ -440,7 +440,7 @@ pol_group_drop_nests(struct policy_index *idx, struct pol_group *g)
 	struct pol_group	*c, *q;
 	struct pol_vec		 orphans;
 	size_t			 it;
-	uint32_t		 i;
+	uint32_t		 i, j;
 	void			*val;
 
 	memset(&orphans, 0, sizeof(orphans));
@@ -462,9 +462,14 @@ pol_group_drop_nests(struct policy_index *idx, struct pol_group *g)
 			(void)pol_vec_push(&orphans, c);
 		}
 	}
-	/* Freeing reshapes the table: only after the scan. */
+	/*
+	 * Freeing reshapes the table: only after the scan.  A group both
+	 * parent and child of g is listed twice: free it once.
+	 */
 	for (i = 0; i < orphans.n; i++) {
-		if (orphans.v[i] != g)
+		for (j = 0; j < i && orphans.v[j] != orphans.v[i]; j++)
+			;
+		if (orphans.v[i] != g && j == i)
 			pol_group_maybe_free(idx, orphans.v[i]);
 	}
 	pol_vec_free(&orphans);

@@ -508,7 +508,10 @@ policy_explain(const struct policy_index *idx,
 				for (k = (int32_t)i; k >= 0 &&
 				    np < POLICY_NEST_DEPTH_MAX; k = w.from[k])
 					path[np++] = idx->gtab[w.ord[k]]->id;
-				path[np++] = idx->gtab[p->groups.v[-1 - k]]->id;
+				/* The walk is no deeper than the limit. */
+				if (k < 0)
+					path[np++] =
+					    idx->gtab[p->groups.v[-1 - k]]->id;
 				for (a = 0; a < np / 2; a++) {
 					const char *x = path[a];
 

@@ -923,9 +923,13 @@ def test_model(rig):
         pytest.fail(f"{len(run.failures)} failures (seed {SEED}); first "
                     f"at step {run.failures[0][0]}:\n{summary}\n\n"
                     + run.failures[0][2], pytrace=False)
+    # The traffic must reach what it claims to cover.  Chains beyond
+    # the limit take longer to arise (and timing shapes the traffic):
+    # asserted on longer runs only (the release default is 1,000 steps).
     if run.step_no >= 300:
-        # The traffic must reach what it claims to cover.
-        assert c["via_nesting"] and c["via_role"] and c["nest_beyond"], c
+        assert c["via_nesting"] and c["via_role"], c
+    if run.step_no >= 600:
+        assert c["nest_beyond"], c
     for s in servers:
         if s is not None:
             s.stop()

@@ -46,6 +46,7 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_antientropy_mismatches_total",
 	"rollcall_log_reopen_failures_total",
 	"rollcall_log_write_failures_total",
+	"rollcall_policy_nesting_denials_total",
 };
 
 /*
@@ -93,6 +94,9 @@ static const struct {
 	    "on being written)." },
 	{ "rollcall_log_write_failures_total", "Log writes that failed; "
 	    "their lines were dropped." },
+	{ "rollcall_policy_nesting_denials_total", "Decisions denied "
+	    "because the principal's nested groups go beyond "
+	    "group_nesting_depth (internal_error, fail closed)." },
 };
 
 struct route_stats {

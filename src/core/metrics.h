@@ -41,6 +41,7 @@ enum metric_counter {
 	METRIC_ANTIENTROPY_MISMATCHES,
 	METRIC_LOG_REOPEN_FAILURES,	/* decision_log_path after SIGHUP */
 	METRIC_LOG_WRITE_FAILURES,	/* log writes that failed, dropped */
+	METRIC_POLICY_NEST_EXCEEDED,	/* denied: group chain too deep */
 	METRIC_COUNT
 };
 

@@ -12,6 +12,10 @@
 #include "policy.h"
 #include "policy_local.h"
 
+static void	pol_group_drop_nests(struct policy_index *,
+		    struct pol_group *);
+static int	pol_in_group(const struct policy_index *,
+		    const struct pol_principal *, const struct pol_group *);
 static void	pol_unquarantine(struct policy_index *,
 		    struct pol_principal *);
 
@@ -29,6 +33,8 @@ policy_new(void)
 	hashmap_init(&idx->rules);
 	hashmap_init(&idx->grants);
 	hashmap_init(&idx->dirs);
+	hashmap_init(&idx->roles);
+	idx->nest_depth = POLICY_NEST_DEPTH_DEFAULT;
 	return (idx);
 }
 
@@ -80,9 +86,16 @@ policy_free(struct policy_index *idx)
 	while (hashmap_next(&idx->groups, &it, NULL, &val)) {
 		g = val;
 		pol_vec_free(&g->rules);
+		pol_ords_free(&g->parents);
 		free(g->id);
 		free(g);
 	}
+	it = 0;
+	while (hashmap_next(&idx->roles, &it, NULL, &val)) {
+		pol_vec_free(&((struct pol_role *)val)->rules);
+		free(val);
+	}
+	hashmap_cleanup(&idx->roles);
 	it = 0;
 	while (hashmap_next(&idx->servers, &it, NULL, &val)) {
 		s = val;
@@ -137,8 +150,8 @@ policy_user_upsert(struct policy_index *idx, const struct policy_user *u,
 {
 	struct pol_principal	*p;
 	const char		*dir;
-	char			*name, *ext, **emails;
-	size_t			 i, n;
+	char			*name, *ext, **emails, **roles;
+	size_t			 i, n, nr;
 	int			 rc;
 
 	if (pol_check_str(u->id, POLICY_ID_MAX, 0, "user id", err) == -1 ||
@@ -155,6 +168,15 @@ policy_user_upsert(struct policy_index *idx, const struct policy_user *u,
 	}
 	for (i = 0; i < u->nemails; i++) {
 		if (pol_check_str(u->emails[i], POLICY_NAME_MAX, 0, "email",
+		    err) == -1)
+			return (-1);
+	}
+	if (u->nroles > POLICY_LIST_MAX || (u->nroles && !u->roles)) {
+		pol_err(err, POLICY_E_INVALID, "bad role list");
+		return (-1);
+	}
+	for (i = 0; i < u->nroles; i++) {
+		if (pol_check_str(u->roles[i], POLICY_ID_MAX, 0, "role",
 		    err) == -1)
 			return (-1);
 	}
@@ -177,14 +199,26 @@ policy_user_upsert(struct policy_index *idx, const struct policy_user *u,
 				break;
 		}
 	}
+	roles = u->nroles ? calloc(u->nroles, sizeof(*roles)) : NULL;
+	nr = 0;
+	if (roles != NULL) {
+		for (nr = 0; nr < u->nroles; nr++) {
+			if ((roles[nr] = strdup(u->roles[nr])) == NULL)
+				break;
+		}
+	}
 	dir = pol_dir_intern(idx, u->directory);
 	if (dir == NULL || name == NULL ||
 	    (u->external_id && *u->external_id && ext == NULL) ||
 	    (u->nemails && (emails == NULL || n != u->nemails)) ||
+	    (u->nroles && (roles == NULL || nr != u->nroles)) ||
 	    (p == NULL && (p = pol_principal_get(idx, u->id)) == NULL)) {
 		for (i = 0; i < n; i++)
 			free(emails[i]);
 		free(emails);
+		for (i = 0; i < nr; i++)
+			free(roles[i]);
+		free(roles);
 		free(name);
 		free(ext);
 		pol_err(err, POLICY_E_NOMEM, "out of memory");
@@ -204,6 +238,8 @@ policy_user_upsert(struct policy_index *idx, const struct policy_user *u,
 	p->external_id = ext;
 	p->emails = emails;
 	p->nemails = (uint32_t)n;
+	p->roles = roles;
+	p->nroles = (uint32_t)nr;
 	p->active = u->active != 0;
 	p->deleted = u->deleted != 0;
 	p->present = 1;
@@ -387,10 +423,120 @@ policy_group_remove(struct policy_index *idx, const char *id)
 	for (i = 0; i < orphans.n; i++)
 		pol_principal_maybe_free(idx, orphans.v[i]);
 	pol_vec_free(&orphans);
+	pol_group_drop_nests(idx, g);
 	g->present = 0;
 	g->dir = NULL;
 	pol_group_maybe_free(idx, g);
 	return (0);
+}
+
+/*
+ * A deleted group leaves every nesting, as child and as parent.  Rare:
+ * scanning the groups beats a reverse index of children.
+ */
+static void
+pol_group_drop_nests(struct policy_index *idx, struct pol_group *g)
+{
+	struct pol_group	*c, *q;
+	struct pol_vec		 orphans;
+	size_t			 it;
+	uint32_t		 i, j;
+	void			*val;
+
+	memset(&orphans, 0, sizeof(orphans));
+	for (i = 0; i < g->parents.n; i++) {
+		if ((q = idx->gtab[g->parents.v[i]]) == NULL)
+			continue;
+		q->nchildren--;
+		idx->nnests--;
+		(void)pol_vec_push(&orphans, q);
+	}
+	g->parents.n = 0;
+	it = 0;
+	while (g->nchildren > 0 &&
+	    hashmap_next(&idx->groups, &it, NULL, &val)) {
+		c = val;
+		if (pol_ords_remove(&c->parents, g->ord) == 0) {
+			g->nchildren--;
+			idx->nnests--;
+			(void)pol_vec_push(&orphans, c);
+		}
+	}
+	/*
+	 * Freeing reshapes the table: only after the scan.  A group both
+	 * parent and child of g is listed twice: free it once.
+	 */
+	for (i = 0; i < orphans.n; i++) {
+		for (j = 0; j < i && orphans.v[j] != orphans.v[i]; j++)
+			;
+		if (orphans.v[i] != g && j == i)
+			pol_group_maybe_free(idx, orphans.v[i]);
+	}
+	pol_vec_free(&orphans);
+}
+
+int
+policy_nest_add(struct policy_index *idx, const char *child,
+    const char *parent, struct policy_err *err)
+{
+	struct pol_group	*c, *q;
+
+	if (pol_check_str(child, POLICY_ID_MAX, 0, "member group id",
+	    err) == -1 ||
+	    pol_check_str(parent, POLICY_ID_MAX, 0, "group id", err) == -1)
+		return (-1);
+	if (strcmp(child, parent) == 0) {
+		pol_err(err, POLICY_E_INVALID, "a group cannot contain itself");
+		return (-1);
+	}
+	if ((c = pol_group_get(idx, child)) == NULL) {
+		pol_err(err, POLICY_E_NOMEM, "out of memory");
+		return (-1);
+	}
+	if ((q = pol_group_get(idx, parent)) == NULL) {
+		pol_group_maybe_free(idx, c);
+		pol_err(err, POLICY_E_NOMEM, "out of memory");
+		return (-1);
+	}
+	if (pol_ords_has(&c->parents, q->ord))
+		return (0);
+	if (pol_ords_push(&c->parents, q->ord) == -1) {
+		pol_group_maybe_free(idx, c);
+		pol_group_maybe_free(idx, q);
+		pol_err(err, POLICY_E_NOMEM, "out of memory");
+		return (-1);
+	}
+	q->nchildren++;
+	idx->nnests++;
+	return (0);
+}
+
+int
+policy_nest_remove(struct policy_index *idx, const char *child,
+    const char *parent)
+{
+	struct pol_group	*c, *q;
+
+	if (child == NULL || parent == NULL ||
+	    (c = hashmap_get(&idx->groups, child)) == NULL ||
+	    (q = hashmap_get(&idx->groups, parent)) == NULL ||
+	    pol_ords_remove(&c->parents, q->ord) == -1)
+		return (-1);
+	q->nchildren--;
+	idx->nnests--;
+	pol_group_maybe_free(idx, c);
+	pol_group_maybe_free(idx, q);
+	return (0);
+}
+
+void
+policy_set_nest_depth(struct policy_index *idx, int depth)
+{
+	if (depth < 1)
+		depth = 1;
+	if (depth > POLICY_NEST_DEPTH_MAX)
+		depth = POLICY_NEST_DEPTH_MAX;
+	idx->nest_depth = (uint32_t)depth;
 }
 
 int
@@ -578,7 +724,7 @@ policy_rule_upsert(struct policy_index *idx, const struct policy_rule *rd,
 		return (-1);
 	}
 	if ((int)rd->subject_kind < POLICY_SUBJECT_GROUP ||
-	    rd->subject_kind > POLICY_SUBJECT_EVERYONE) {
+	    rd->subject_kind > POLICY_SUBJECT_ROLE) {
 		pol_err(err, POLICY_E_INVALID, "unknown subject kind");
 		return (-1);
 	}
@@ -623,6 +769,9 @@ policy_rule_upsert(struct policy_index *idx, const struct policy_rule *rd,
 	case POLICY_SUBJECT_SP:
 		r->subject = pol_principal_get(idx, rd->subject_id);
 		break;
+	case POLICY_SUBJECT_ROLE:
+		r->subject = pol_role_get(idx, rd->subject_id);
+		break;
 	default:
 		break;
 	}
@@ -648,6 +797,8 @@ nomem:
 	if (r->subject != NULL) {
 		if (r->subject_kind == POLICY_SUBJECT_GROUP)
 			pol_group_maybe_free(idx, r->subject);
+		else if (r->subject_kind == POLICY_SUBJECT_ROLE)
+			pol_role_maybe_free(idx, r->subject);
 		else
 			pol_principal_maybe_free(idx, r->subject);
 		r->subject = NULL;
@@ -781,6 +932,7 @@ policy_stats(const struct policy_index *idx, struct policy_stats *st)
 	}
 	st->quarantined = idx->nquarantined;
 	st->memberships = idx->nmemberships;
+	st->nestings = idx->nnests;
 	st->tools = idx->ntools;
 	st->rules = idx->rules.count;
 	st->grants = idx->grants.count;
@@ -852,7 +1004,7 @@ policy_quarantine_subjects(struct policy_index *idx, const char *group_id,
 	g = NULL;
 	if (group_id != NULL &&
 	    ((g = hashmap_get(&idx->groups, group_id)) == NULL ||
-	    g->nmembers == 0))
+	    (g->nmembers == 0 && g->nchildren == 0)))
 		return (0);
 	dir = directory != NULL ? hashmap_get(&idx->dirs, directory) : NULL;
 	if (directory != NULL && dir == NULL)
@@ -863,13 +1015,38 @@ policy_quarantine_subjects(struct policy_index *idx, const char *group_id,
 	while (hashmap_next(&idx->principals, &it, NULL, &val)) {
 		p = val;
 		if (!p->present || (dir != NULL && p->dir != dir) ||
-		    (g != NULL && !pol_ords_has(&p->groups, g->ord)))
+		    (g != NULL && !pol_in_group(idx, p, g)))
 			continue;
 		if (policy_principal_quarantine(idx, p->id, NULL, why, 1) == -1)
 			return (-1);
 		n++;
 	}
 	return (n);
+}
+
+/*
+ * Whether p is in g, directly or through nesting; a chain too long to
+ * follow counts as in (the caller quarantines: fail closed).
+ */
+static int
+pol_in_group(const struct policy_index *idx, const struct pol_principal *p,
+    const struct pol_group *g)
+{
+	struct pol_walk	*w;
+	uint32_t	 k;
+	int		 in;
+
+	if (pol_ords_has(&p->groups, g->ord))
+		return (1);
+	if (g->nchildren == 0)
+		return (0);
+	if ((w = malloc(sizeof(*w))) == NULL)
+		return (1);
+	in = pol_walk_groups(idx, p, w) == -1;
+	for (k = 0; !in && k < w->n; k++)
+		in = w->ord[k] == g->ord;
+	free(w);
+	return (in);
 }
 
 size_t

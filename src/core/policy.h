@@ -53,6 +53,18 @@
 #define POLICY_SELECTOR_MAX	256
 #define POLICY_LIST_MAX		64	/* emails per user, labels per tool */
 #define POLICY_WHY_MAX		128	/* quarantine reason, with NUL */
+/*
+ * Nested groups: a principal is a member of its direct groups and of
+ * every group those are (transitively) members of, following at most
+ * depth levels (a direct group is level 1) and at most
+ * POLICY_NEST_GROUPS_MAX distinct groups beyond the direct ones.  A
+ * principal whose chain reaches further cannot be decided for sure: it
+ * is denied (internal_error, res->nest_exceeded set), whatever the
+ * tool; the caller counts and logs that.  Cycles are followed once.
+ */
+#define POLICY_NEST_DEPTH_DEFAULT	8
+#define POLICY_NEST_DEPTH_MAX		64
+#define POLICY_NEST_GROUPS_MAX		256
 
 struct policy_index;
 
@@ -102,7 +114,8 @@ enum policy_subject_kind {
 	POLICY_SUBJECT_GROUP = 0,
 	POLICY_SUBJECT_USER,
 	POLICY_SUBJECT_SP,
-	POLICY_SUBJECT_EVERYONE
+	POLICY_SUBJECT_EVERYONE,
+	POLICY_SUBJECT_ROLE		/* an app role value (SCIM roles) */
 };
 
 enum policy_principal_kind {
@@ -130,8 +143,11 @@ struct policy_subject {
  * A decision.  Ids are NULL when they do not apply, else borrowed from
  * the index (valid until its next mutation).  rule_id is the deciding
  * rule (for allowed_by_grant and elevation_required: the elevate rule);
- * group_id the group that rule names, if any; max_grant_ms the elevate
- * rule's maximum grant duration (0: none set).
+ * group_id the group that rule names, if any (a direct or nested group
+ * of the principal); role the app role it names, if any; max_grant_ms
+ * the elevate rule's maximum grant duration (0: none set).
+ * nest_exceeded is set when the principal's group chain goes beyond
+ * the nesting limit (see POLICY_NEST_DEPTH_DEFAULT): denied.
  *
  * valid_until_ms is the first known moment (ms since epoch) at which
  * the same question may get another answer without any further write:
@@ -147,10 +163,12 @@ struct policy_result {
 	const char		*rule_id;
 	const char		*group_id;
 	const char		*grant_id;
+	const char		*role;
 	int64_t			 max_grant_ms;
 	uint64_t		 policy_version;
 	uint64_t		 subject_epoch;
 	int64_t			 valid_until_ms;
+	int			 nest_exceeded;
 };
 
 /* Inputs to the upsert functions; all strings are copied. */
@@ -163,6 +181,8 @@ struct policy_user {
 	size_t			 nemails;
 	int			 active;
 	int			 deleted;	/* tombstone: kept, denied */
+	const char *const	*roles;		/* app role values (SCIM) */
+	size_t			 nroles;
 };
 
 struct policy_sp {
@@ -185,7 +205,8 @@ struct policy_rule {
 	const char		*id;
 	const char		*directory;	/* NULL: every directory */
 	enum policy_subject_kind subject_kind;
-	const char		*subject_id;	/* NULL for everyone */
+	const char		*subject_id;	/* NULL for everyone; role:
+						   the role value (exact) */
 	const char		*server;	/* slug or "*" */
 	const char		*tool;		/* selector, see above */
 	enum policy_effect	 effect;
@@ -231,6 +252,7 @@ struct policy_stats {
 	size_t		quarantined;	/* principals denied as unavailable */
 	size_t		groups;		/* loaded groups */
 	size_t		memberships;
+	size_t		nestings;	/* group-in-group edges */
 	size_t		servers;
 	size_t		tools;
 	size_t		rules;
@@ -241,13 +263,16 @@ struct policy_stats {
 /* Effective-policy callback: non-zero return stops the enumeration. */
 /*
  * For policy_explain: one rule that matches (server, tool) for the
- * subject, whatever its effect, and the group it applies through (NULL
- * when it names the principal or everyone).  Return 0 to go on.
+ * subject, whatever its effect, and what it applies through: via is the
+ * rule's group (group rules) or role value (role rules), else NULL;
+ * path lists, for a group rule, the group ids from the principal's
+ * direct group to the rule's group (npath 1 for a direct group).
+ * Return 0 to go on.
  */
 typedef int	(*policy_explain_cb)(void *arg, const char *rule_id,
 		    enum policy_effect effect,
 		    enum policy_subject_kind subject_kind,
-		    const char *group_id);
+		    const char *via, const char *const *path, size_t npath);
 
 typedef int	(*policy_effective_cb)(void *arg, const char *server,
 		    const char *tool, const struct policy_result *res);
@@ -372,6 +397,20 @@ int		policy_membership_add(struct policy_index *idx,
 int		policy_membership_remove(struct policy_index *idx,
 		    const char *principal_id, const char *group_id);
 
+/*
+ * Nest group child in group parent (idempotent); either may be loaded
+ * later.  A group nested in itself is POLICY_E_INVALID.  0, or -1.
+ */
+int		policy_nest_add(struct policy_index *idx, const char *child,
+		    const char *parent, struct policy_err *err);
+
+/* Remove a nesting.  0, or -1 when there was none. */
+int		policy_nest_remove(struct policy_index *idx, const char *child,
+		    const char *parent);
+
+/* The nesting depth limit (1..POLICY_NEST_DEPTH_MAX, clamped). */
+void		policy_set_nest_depth(struct policy_index *idx, int depth);
+
 /* Insert an MCP server; its tools are kept on re-upsert. */
 int		policy_server_upsert(struct policy_index *idx,
 		    const char *slug, struct policy_err *err);
@@ -449,8 +488,19 @@ int		policy_principal_lookup(const struct policy_index *idx,
 		    struct policy_principal_info *info);
 
 /*
- * Group ids of a subject, sorted; up to max into ids (borrowed), the
- * full count into *total.  0, or -1 when the subject is unknown.
+ * How a subject belongs to group_id: the group ids from one of its
+ * direct groups out to group_id (shortest chain; just group_id when
+ * direct), up to max into ids (borrowed), the count into *n.  0, or -1
+ * when the subject is unknown or not in the group.
+ */
+int		policy_group_path(const struct policy_index *idx,
+		    const struct policy_subject *subj, const char *group_id,
+		    const char **ids, size_t max, size_t *n);
+
+/*
+ * Group ids of a subject (direct memberships), sorted; up to max into
+ * ids (borrowed), the full count into *total.  0, or -1 when the
+ * subject is unknown.
  */
 int		policy_principal_groups(struct policy_index *idx,
 		    const struct policy_subject *subj, const char **ids,

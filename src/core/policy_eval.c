@@ -207,6 +207,8 @@ pol_result_init(const struct policy_index *idx, struct policy_result *res)
 	res->rule_id = NULL;
 	res->group_id = NULL;
 	res->grant_id = NULL;
+	res->role = NULL;
+	res->nest_exceeded = 0;
 	res->max_grant_ms = 0;
 	res->policy_version = idx->version;
 	res->subject_epoch = 0;
@@ -303,6 +305,24 @@ pol_finish(const struct pol_principal *p, const struct pol_server *s,
 	res->rule_id = r->id;
 	if (r->subject_kind == POLICY_SUBJECT_GROUP)
 		res->group_id = ((const struct pol_group *)r->subject)->id;
+	else if (r->subject_kind == POLICY_SUBJECT_ROLE)
+		res->role = ((const struct pol_role *)r->subject)->name;
+}
+
+/* The rules of p's app roles (only roles some rule names have a node). */
+static void
+pol_scan_roles(const struct policy_index *idx, const struct pol_principal *p,
+    const struct pol_server *s, const struct pol_tool *t, struct pol_best *b)
+{
+	const struct pol_role	*r;
+	uint32_t		 i;
+
+	if (idx->roles.count == 0)
+		return;
+	for (i = 0; i < p->nroles; i++) {
+		if ((r = hashmap_get(&idx->roles, p->roles[i])) != NULL)
+			pol_scan(&r->rules, s, t, p, b);
+	}
 }
 
 enum policy_decision
@@ -316,6 +336,7 @@ policy_evaluate(const struct policy_index *idx,
 	struct pol_tool		*t;
 	struct pol_group	*g;
 	struct pol_best		 b;
+	struct pol_walk		 w;
 	uint32_t		 i;
 
 	pol_result_init(idx, res);
@@ -338,26 +359,56 @@ policy_evaluate(const struct policy_index *idx,
 		g = idx->gtab[p->groups.v[i]];
 		pol_scan(&g->rules, s, t, p, &b);
 	}
+	/* Groups through nesting; a chain too long to follow denies. */
+	if (pol_walk_groups(idx, p, &w) == -1) {
+		res->reason = POLICY_R_INTERNAL_ERROR;
+		res->nest_exceeded = 1;
+		return (res->decision);
+	}
+	for (i = 0; i < w.n; i++) {
+		if (idx->gnrules[w.ord[i]] != 0)
+			pol_scan(&idx->gtab[w.ord[i]]->rules, s, t, p, &b);
+	}
+	pol_scan_roles(idx, p, s, t, &b);
 	pol_scan(&idx->everyone_any, s, t, p, &b);
 	pol_scan(&s->everyone, s, t, p, &b);
 	pol_finish(p, s, t, now_ms, &b, res);
 	return (res->decision);
 }
 
-/* Collect every rule that can apply to p (any server) into scratch. */
+/*
+ * Collect every rule that can apply to p (any server) into scratch.
+ * 0, -1 on no memory, -2 when p's group chain is beyond the limit.
+ */
 static int
 pol_gather(struct policy_index *idx, struct pol_principal *p)
 {
 	struct pol_group	*g;
+	struct pol_role		*ro;
+	struct pol_walk		*w;
 	uint64_t		 total;
 	uint32_t		 i, j;
 
+	if ((w = malloc(sizeof(*w))) == NULL)
+		return (-1);
+	if (pol_walk_groups(idx, p, w) == -1) {
+		free(w);
+		return (-2);
+	}
 	total = (uint64_t)p->rules.n + idx->everyone_any.n;
 	for (i = 0; i < p->groups.n; i++)
 		total += idx->gnrules[p->groups.v[i]];
+	for (i = 0; i < w->n; i++)
+		total += idx->gnrules[w->ord[i]];
+	for (i = 0; idx->roles.count > 0 && i < p->nroles; i++) {
+		if ((ro = hashmap_get(&idx->roles, p->roles[i])) != NULL)
+			total += ro->rules.n;
+	}
 	if (total >= UINT32_MAX ||
-	    pol_vec_reserve(&idx->scratch, (uint32_t)total) == -1)
+	    pol_vec_reserve(&idx->scratch, (uint32_t)total) == -1) {
+		free(w);
 		return (-1);
+	}
 	idx->scratch.n = 0;
 	for (j = 0; j < p->rules.n; j++)
 		idx->scratch.v[idx->scratch.n++] = p->rules.v[j];
@@ -367,6 +418,18 @@ pol_gather(struct policy_index *idx, struct pol_principal *p)
 		g = idx->gtab[p->groups.v[i]];
 		for (j = 0; j < g->rules.n; j++)
 			idx->scratch.v[idx->scratch.n++] = g->rules.v[j];
+	}
+	for (i = 0; i < w->n; i++) {
+		g = idx->gtab[w->ord[i]];
+		for (j = 0; j < g->rules.n; j++)
+			idx->scratch.v[idx->scratch.n++] = g->rules.v[j];
+	}
+	free(w);
+	for (i = 0; idx->roles.count > 0 && i < p->nroles; i++) {
+		if ((ro = hashmap_get(&idx->roles, p->roles[i])) == NULL)
+			continue;
+		for (j = 0; j < ro->rules.n; j++)
+			idx->scratch.v[idx->scratch.n++] = ro->rules.v[j];
 	}
 	for (j = 0; j < idx->everyone_any.n; j++)
 		idx->scratch.v[idx->scratch.n++] = idx->everyone_any.v[j];
@@ -389,7 +452,8 @@ pol_decide_scratch(struct policy_index *idx, struct pol_principal *p,
 static void
 pol_explain_scan(const struct pol_vec *v, const struct pol_server *s,
     const struct pol_tool *t, const struct pol_principal *p,
-    const char *group, policy_explain_cb cb, void *arg)
+    const char *group, const char *const *path, size_t npath,
+    policy_explain_cb cb, void *arg)
 {
 	const struct pol_rule	*r;
 	uint32_t		 i;
@@ -403,7 +467,8 @@ pol_explain_scan(const struct pol_vec *v, const struct pol_server *s,
 		if (!pol_sel_match(&r->sel, t))
 			continue;
 		if (cb(arg, r->id, (enum policy_effect)r->effect,
-		    (enum policy_subject_kind)r->subject_kind, group) != 0)
+		    (enum policy_subject_kind)r->subject_kind, group, path,
+		    npath) != 0)
 			return;
 	}
 }
@@ -418,19 +483,56 @@ policy_explain(const struct policy_index *idx,
 	struct pol_server	*s;
 	struct pol_tool		*t;
 	struct pol_group	*g;
+	struct pol_role		*ro;
+	struct pol_walk		 w;
+	const char		*path[POLICY_NEST_DEPTH_MAX + 1];
+	size_t			 np, a;
 	uint32_t		 i;
+	int32_t			 k;
 
 	p = pol_resolve(idx, subj);
 	if (p != NULL && server != NULL && tool != NULL &&
 	    (s = hashmap_get(&idx->servers, server)) != NULL && s->present &&
 	    (t = hashmap_get(&s->tools, tool)) != NULL) {
-		pol_explain_scan(&p->rules, s, t, p, NULL, cb, arg);
+		pol_explain_scan(&p->rules, s, t, p, NULL, NULL, 0, cb, arg);
 		for (i = 0; i < p->groups.n; i++) {
 			g = idx->gtab[p->groups.v[i]];
-			pol_explain_scan(&g->rules, s, t, p, g->id, cb, arg);
+			path[0] = g->id;
+			pol_explain_scan(&g->rules, s, t, p, g->id, path, 1,
+			    cb, arg);
 		}
-		pol_explain_scan(&idx->everyone_any, s, t, p, NULL, cb, arg);
-		pol_explain_scan(&s->everyone, s, t, p, NULL, cb, arg);
+		/* Nested groups, each with its chain back to the principal. */
+		if (pol_walk_groups(idx, p, &w) == 0) {
+			for (i = 0; i < w.n; i++) {
+				np = 0;
+				for (k = (int32_t)i; k >= 0 &&
+				    np < POLICY_NEST_DEPTH_MAX; k = w.from[k])
+					path[np++] = idx->gtab[w.ord[k]]->id;
+				/* The walk is no deeper than the limit. */
+				if (k < 0)
+					path[np++] =
+					    idx->gtab[p->groups.v[-1 - k]]->id;
+				for (a = 0; a < np / 2; a++) {
+					const char *x = path[a];
+
+					path[a] = path[np - 1 - a];
+					path[np - 1 - a] = x;
+				}
+				g = idx->gtab[w.ord[i]];
+				pol_explain_scan(&g->rules, s, t, p, g->id,
+				    path, np, cb, arg);
+			}
+		}
+		for (i = 0; idx->roles.count > 0 && i < p->nroles; i++) {
+			if ((ro = hashmap_get(&idx->roles, p->roles[i])) !=
+			    NULL)
+				pol_explain_scan(&ro->rules, s, t, p,
+				    ro->name, NULL, 0, cb, arg);
+		}
+		pol_explain_scan(&idx->everyone_any, s, t, p, NULL, NULL, 0,
+		    cb, arg);
+		pol_explain_scan(&s->everyone, s, t, p, NULL, NULL, 0, cb,
+		    arg);
 	}
 
 	return (policy_evaluate(idx, subj, server, tool, now_ms, res));
@@ -447,14 +549,19 @@ policy_evaluate_batch(struct policy_index *idx,
 	enum policy_reason	 state;
 	const char		*last;
 	size_t			 i;
-	int			 rc;
+	int			 rc, g, nest;
 
 	p = pol_resolve(idx, subj);
 	state = pol_principal_state(p);
 	rc = 0;
-	if (state == POLICY_R_ALLOWED_BY_RULE && pol_gather(idx, p) == -1) {
+	nest = 0;
+	if (state == POLICY_R_ALLOWED_BY_RULE &&
+	    (g = pol_gather(idx, p)) != 0) {
 		state = POLICY_R_INTERNAL_ERROR;
-		rc = -1;
+		if (g == -2)
+			nest = 1;
+		else
+			rc = -1;
 	}
 	last = NULL;
 	s = NULL;
@@ -464,6 +571,7 @@ policy_evaluate_batch(struct policy_index *idx,
 			res[i].subject_epoch = p->epoch;
 		if (state != POLICY_R_ALLOWED_BY_RULE) {
 			res[i].reason = state;
+			res[i].nest_exceeded = nest;
 			continue;
 		}
 		if (q[i].server == NULL || q[i].tool == NULL) {
@@ -525,12 +633,19 @@ policy_effective(struct policy_index *idx, const struct policy_subject *subj,
 	enum policy_reason	  state;
 	size_t			  it, ns, nt, i, j;
 	void			 *val;
-	int			  rc;
+	int			  rc, nest;
 
 	p = pol_resolve(idx, subj);
 	state = pol_principal_state(p);
-	if (state == POLICY_R_ALLOWED_BY_RULE && pol_gather(idx, p) == -1)
-		return (-1);
+	nest = 0;
+	if (state == POLICY_R_ALLOWED_BY_RULE) {
+		if ((rc = pol_gather(idx, p)) == -1)
+			return (-1);
+		if (rc == -2) {
+			state = POLICY_R_INTERNAL_ERROR;
+			nest = 1;
+		}
+	}
 	if ((servers = calloc(idx->servers.count + 1, sizeof(*servers))) ==
 	    NULL)
 		return (-1);
@@ -559,9 +674,10 @@ policy_effective(struct policy_index *idx, const struct policy_subject *subj,
 			pol_result_init(idx, &res);
 			if (p != NULL)
 				res.subject_epoch = p->epoch;
-			if (state != POLICY_R_ALLOWED_BY_RULE)
+			if (state != POLICY_R_ALLOWED_BY_RULE) {
 				res.reason = state;
-			else
+				res.nest_exceeded = nest;
+			} else
 				pol_decide_scratch(idx, p, s, tools[j],
 				    now_ms, &res);
 			rc = cb(arg, s->slug, tools[j]->name, &res);
@@ -594,6 +710,54 @@ policy_principal_lookup(const struct policy_index *idx,
 	info->subject_epoch = p->epoch;
 	info->ngroups = p->groups.n;
 	return (0);
+}
+
+int
+policy_group_path(const struct policy_index *idx,
+    const struct policy_subject *subj, const char *group_id,
+    const char **ids, size_t max, size_t *n)
+{
+	struct pol_principal	*p;
+	struct pol_group	*g;
+	struct pol_walk		*w;
+	const char		*tmp[POLICY_NEST_DEPTH_MAX + 1];
+	size_t			 np, i;
+	uint32_t		 k;
+	int32_t			 at;
+	int			 rc;
+
+	*n = 0;
+	if ((p = pol_resolve(idx, subj)) == NULL || group_id == NULL ||
+	    (g = hashmap_get(&idx->groups, group_id)) == NULL)
+		return (-1);
+	if (pol_ords_has(&p->groups, g->ord)) {
+		if (max > 0)
+			ids[0] = g->id;
+		*n = 1;
+		return (0);
+	}
+	if ((w = malloc(sizeof(*w))) == NULL)
+		return (-1);
+	rc = -1;
+	if (pol_walk_groups(idx, p, w) == 0) {
+		for (k = 0; k < w->n && w->ord[k] != g->ord; k++)
+			;
+		if (k < w->n) {
+			np = 0;
+			for (at = (int32_t)k; at >= 0 &&
+			    np < POLICY_NEST_DEPTH_MAX; at = w->from[at])
+				tmp[np++] = idx->gtab[w->ord[at]]->id;
+			if (at < 0)
+				tmp[np++] =
+				    idx->gtab[p->groups.v[-1 - at]]->id;
+			for (i = 0; i < np && i < max; i++)
+				ids[i] = tmp[np - 1 - i];
+			*n = np < max ? np : max;
+			rc = 0;
+		}
+	}
+	free(w);
+	return (rc);
 }
 
 int

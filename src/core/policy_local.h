@@ -16,9 +16,11 @@
  *     principals that claim it, so one email shared by two users is
  *     ambiguous instead of silently answering for the wrong one, and
  *     the directory is filtered at lookup without a second table;
- *   - each principal holds its groups (direct memberships), its own
- *     rules and its grants; each group holds its rules; everyone-rules
- *     are filed per server, plus one list for server "*";
+ *   - each principal holds its groups (direct memberships), its app
+ *     role values, its own rules and its grants; each group holds its
+ *     rules and the groups it is nested in (parents); role rules are
+ *     filed per role value; everyone-rules are filed per server, plus
+ *     one list for server "*";
  *   - servers by slug, each with its tools by name.
  * A decision scans the principal's rules, its groups' rules and the
  * everyone lists for the server; rules carry a resolved server pointer
@@ -91,7 +93,15 @@ struct pol_group {
 	uint32_t	 ord;		/* slot in idx->gtab and gnrules */
 	int		 present;
 	uint32_t	 nmembers;
+	uint32_t	 nchildren;	/* groups nested in this one */
+	struct pol_ords	 parents;	/* groups this one is nested in */
 	struct pol_vec	 rules;
+};
+
+/* An app role some rule names; freed with its last rule. */
+struct pol_role {
+	struct pol_vec	 rules;
+	char		 name[];
 };
 
 struct pol_principal {
@@ -107,6 +117,8 @@ struct pol_principal {
 	char			*app_id;
 	char			**emails;
 	uint32_t		 nemails;
+	char			**roles;	/* SCIM app role values */
+	uint32_t		 nroles;
 	struct pol_principal	*owner;
 	uint32_t		 nowned;	/* SPs naming it as owner */
 	struct pol_ords		 groups;	/* group ordinals */
@@ -123,7 +135,8 @@ struct pol_rule {
 	const char		*dir;		/* interned; NULL: any */
 	int			 subject_kind;
 	int			 effect;
-	void			*subject;	/* principal, group, NULL */
+	void			*subject;	/* principal, group, role,
+						   NULL */
 	struct pol_server	*server;	/* NULL: "*" */
 	struct pol_sel		 sel;
 	int64_t			 max_grant_ms;
@@ -153,6 +166,7 @@ struct policy_index {
 	struct hashmap		 rules;
 	struct hashmap		 grants;
 	struct hashmap		 dirs;
+	struct hashmap		 roles;		/* value -> struct pol_role */
 	struct pol_vec		 everyone_any;
 	struct pol_vec		 scratch;
 
@@ -169,6 +183,8 @@ struct policy_index {
 	struct pol_ords		  gfree;
 	uint64_t		 version;
 	size_t			 nmemberships;
+	size_t			 nnests;	/* group-in-group edges */
+	uint32_t		 nest_depth;
 	size_t			 ntools;
 	size_t			 nquarantined;
 };
@@ -225,6 +241,23 @@ void	pol_principal_drop_groups(struct policy_index *,
 struct pol_group *pol_group_get(struct policy_index *, const char *);
 void	pol_group_maybe_free(struct policy_index *, struct pol_group *);
 void	pol_group_sync(struct policy_index *, struct pol_rule *);
+struct pol_role *pol_role_get(struct policy_index *, const char *);
+void	pol_role_maybe_free(struct policy_index *, struct pol_role *);
+
+/*
+ * The groups a principal belongs to through nesting (its direct groups
+ * excluded), breadth first: ord[k] is a group ordinal, from[k] the walk
+ * index of the group it was reached from, or -1 - i for the direct
+ * group p->groups.v[i].  0, or -1 when the chain goes beyond the depth
+ * limit or POLICY_NEST_GROUPS_MAX groups (the caller fails closed).
+ */
+struct pol_walk {
+	uint32_t	n;
+	uint32_t	ord[POLICY_NEST_GROUPS_MAX];
+	int32_t		from[POLICY_NEST_GROUPS_MAX];
+};
+int	pol_walk_groups(const struct policy_index *,
+	    const struct pol_principal *, struct pol_walk *);
 struct pol_server *pol_server_get(struct policy_index *, const char *);
 void	pol_server_maybe_free(struct policy_index *, struct pol_server *);
 void	pol_tool_free(struct pol_tool *);

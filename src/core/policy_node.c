@@ -405,9 +405,14 @@ pol_principal_clear(struct pol_principal *p)
 	for (i = 0; i < p->nemails; i++)
 		free(p->emails[i]);
 	free(p->emails);
+	for (i = 0; i < p->nroles; i++)
+		free(p->roles[i]);
+	free(p->roles);
 	p->user_name = p->external_id = p->app_id = NULL;
 	p->emails = NULL;
 	p->nemails = 0;
+	p->roles = NULL;
+	p->nroles = 0;
 }
 
 void
@@ -484,7 +489,8 @@ pol_group_get(struct policy_index *idx, const char *id)
 void
 pol_group_maybe_free(struct policy_index *idx, struct pol_group *g)
 {
-	if (g == NULL || g->present || g->nmembers != 0 || g->rules.n != 0)
+	if (g == NULL || g->present || g->nmembers != 0 || g->rules.n != 0 ||
+	    g->nchildren != 0 || g->parents.n != 0)
 		return;
 	hashmap_del(&idx->groups, g->id);
 	idx->gtab[g->ord] = NULL;
@@ -492,6 +498,7 @@ pol_group_maybe_free(struct policy_index *idx, struct pol_group *g)
 	/* An ordinal that cannot be recycled is merely never reused. */
 	(void)pol_ords_push(&idx->gfree, g->ord);
 	pol_vec_free(&g->rules);
+	pol_ords_free(&g->parents);
 	free(g->id);
 	free(g);
 }
@@ -506,6 +513,109 @@ pol_group_sync(struct policy_index *idx, struct pol_rule *r)
 		g = r->subject;
 		idx->gnrules[g->ord] = g->rules.n;
 	}
+}
+
+struct pol_role *
+pol_role_get(struct policy_index *idx, const char *name)
+{
+	struct pol_role	*r;
+	size_t		 len;
+
+	if ((r = hashmap_get(&idx->roles, name)) != NULL)
+		return (r);
+	len = strlen(name);
+	if ((r = calloc(1, sizeof(*r) + len + 1)) == NULL)
+		return (NULL);
+	memcpy(r->name, name, len + 1);
+	if (hashmap_put(&idx->roles, r->name, r) == -1) {
+		free(r);
+		return (NULL);
+	}
+	return (r);
+}
+
+void
+pol_role_maybe_free(struct policy_index *idx, struct pol_role *r)
+{
+	if (r == NULL || r->rules.n != 0)
+		return;
+	hashmap_del(&idx->roles, r->name);
+	pol_vec_free(&r->rules);
+	free(r);
+}
+
+/* Whether ord is in the walk already; walks are short. */
+static int
+pol_walk_has(const struct pol_walk *w, uint32_t ord)
+{
+	uint32_t	k;
+
+	for (k = 0; k < w->n; k++)
+		if (w->ord[k] == ord)
+			return (1);
+	return (0);
+}
+
+/*
+ * Appends the parents of group ord (reached as from) not seen yet.
+ * -1 when the walk is full.  *fresh counts the groups appended.
+ */
+static int
+pol_walk_expand(const struct policy_index *idx, const struct pol_principal *p,
+    struct pol_walk *w, uint32_t ord, int32_t from, uint32_t *fresh)
+{
+	const struct pol_group	*g;
+	uint32_t		 j, q;
+
+	if ((g = idx->gtab[ord]) == NULL)
+		return (0);
+	for (j = 0; j < g->parents.n; j++) {
+		q = g->parents.v[j];
+		if (pol_ords_has(&p->groups, q) || pol_walk_has(w, q))
+			continue;
+		if (w->n == POLICY_NEST_GROUPS_MAX)
+			return (-1);
+		w->ord[w->n] = q;
+		w->from[w->n] = from;
+		w->n++;
+		(*fresh)++;
+	}
+	return (0);
+}
+
+int
+pol_walk_groups(const struct policy_index *idx, const struct pol_principal *p,
+    struct pol_walk *w)
+{
+	uint32_t	i, lo, hi, k, level, fresh;
+
+	w->n = 0;
+	if (idx->nnests == 0)
+		return (0);
+	/* Level 1 is the direct groups; their parents are level 2. */
+	fresh = 0;
+	for (i = 0; i < p->groups.n; i++) {
+		if (pol_walk_expand(idx, p, w, p->groups.v[i], -1 - (int32_t)i,
+		    &fresh) == -1)
+			return (-1);
+	}
+	if (fresh > 0 && idx->nest_depth < 2)
+		return (-1);
+	lo = 0;
+	for (level = 2; lo < w->n; level++) {
+		hi = w->n;
+		fresh = 0;
+		for (k = lo; k < hi; k++) {
+			if (pol_walk_expand(idx, p, w, w->ord[k], (int32_t)k,
+			    &fresh) == -1)
+				return (-1);
+		}
+		/* A group one level beyond the limit: not followed. */
+		if (fresh > 0 && level + 1 > idx->nest_depth)
+			return (-1);
+		lo = hi;
+	}
+	return (0);
 }
 
 struct pol_server *
@@ -581,6 +691,8 @@ pol_rule_list(struct policy_index *idx, struct pol_rule *r)
 	case POLICY_SUBJECT_USER:
 	case POLICY_SUBJECT_SP:
 		return (&((struct pol_principal *)r->subject)->rules);
+	case POLICY_SUBJECT_ROLE:
+		return (&((struct pol_role *)r->subject)->rules);
 	default:
 		if (r->server != NULL)
 			return (&r->server->everyone);
@@ -604,6 +716,8 @@ pol_rule_release(struct policy_index *idx, struct pol_rule *r)
 	}
 	if (r->subject_kind == POLICY_SUBJECT_GROUP)
 		pol_group_maybe_free(idx, r->subject);
+	else if (r->subject_kind == POLICY_SUBJECT_ROLE)
+		pol_role_maybe_free(idx, r->subject);
 	else if (r->subject_kind != POLICY_SUBJECT_EVERYONE)
 		pol_principal_maybe_free(idx, r->subject);
 	free(r->sel.text);

@@ -61,6 +61,8 @@ static const struct setting_def	setting_defs[] = {
 	    FIELD(policy_max_staleness_s), 2, 3600 },
 	{ "antientropy_s",	SETTING_INT,	FIELD(antientropy_s),	0,
 	    86400 },
+	{ "group_nesting_depth", SETTING_INT,	FIELD(group_nesting_depth),
+	    1, 64 },
 	{ "extauthz_subject_header", SETTING_STRING,
 	    FIELD(extauthz_subject_header), 0, 0 },
 	{ "extauthz_server_header", SETTING_STRING,
@@ -83,6 +85,7 @@ static const char *const	setting_names[NSETTINGS + 1] = {
 	"workers", "db_threads", "db_wait_s", "statement_timeout_ms",
 	"decision_ttl_s", "body_max", "token_slots", "change_ring_mb",
 	"failure_audit_s", "policy_max_staleness_s", "antientropy_s",
+	"group_nesting_depth",
 	"extauthz_subject_header",
 	"extauthz_server_header", "extauthz_tool_header",
 	"extauthz_method_header", "decision_log",
@@ -138,6 +141,7 @@ settings_defaults(struct settings *s)
 	s->change_ring_mb = 64;
 	s->failure_audit_s = 60;
 	s->policy_max_staleness_s = 5;
+	s->group_nesting_depth = 8;	/* POLICY_NEST_DEPTH_DEFAULT */
 	s->antientropy_s = 60;
 	rc_strlcpy(s->extauthz_subject_header, "x-user",
 	    sizeof(s->extauthz_subject_header));

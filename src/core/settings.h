@@ -31,6 +31,7 @@ struct settings {
 	int	failure_audit_s;
 	int	policy_max_staleness_s;
 	int	antientropy_s;
+	int	group_nesting_depth;		/* policy.h, nested groups */
 	/* ext_authz: request headers a gateway sets ("" = not used). */
 	char	extauthz_subject_header[64];
 	char	extauthz_server_header[64];

@@ -37,6 +37,8 @@ load_index(PGconn *conn, struct policy_dirs *dirs)
 	memset(&err, 0, sizeof(err));
 	if (policy_store_load(conn, &idx, dirs, &err) == -1)
 		die("cannot load the policy: %s", err.msg);
+	/* Decide as the server does: its nesting limit too. */
+	policy_set_nest_depth(idx, settings.group_nesting_depth);
 
 	return (idx);
 }
@@ -151,15 +153,31 @@ cmd_effective(int argc, char **argv)
 
 static int
 explain_row(void *arg, const char *rule_id, enum policy_effect effect,
-    enum policy_subject_kind kind, const char *group_id)
+    enum policy_subject_kind kind, const char *via, const char *const *path,
+    size_t npath)
 {
 	static const char	*kinds[] = { "group", "user",
-	    "service_principal", "everyone" };
+	    "service_principal", "everyone", "role" };
 	json_t			*rows = arg;
+	char			 buf[2048];
+	size_t			 i, len;
 
-	(void)json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s?}",
+	/* The way the rule reaches the principal: groups outward, or role. */
+	buf[0] = '\0';
+	len = 0;
+	if (kind == POLICY_SUBJECT_ROLE && via != NULL)
+		(void)snprintf(buf, sizeof(buf), "role %s", via);
+	for (i = 0; i < npath && len < sizeof(buf); i++) {
+		(void)snprintf(buf + len, sizeof(buf) - len, "%sgroup %s",
+		    i ? " -> " : "", path[i]);
+		len = strlen(buf);
+	}
+	(void)json_array_append_new(rows, json_pack(
+	    "{s:s, s:s, s:s, s:s?, s:s*, s:s}",
 	    "rule_id", rule_id, "effect", effects[effect], "subject_kind",
-	    kinds[kind], "via_group", group_id));
+	    kinds[kind], "via_group", kind == POLICY_SUBJECT_GROUP ? via :
+	    NULL, "via_role", kind == POLICY_SUBJECT_ROLE ? via : NULL,
+	    "path", buf));
 
 	return (0);
 }
@@ -173,7 +191,7 @@ cmd_explain(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const	 cols[] = { "rule_id", "effect",
-	    "subject_kind", "via_group", NULL };
+	    "subject_kind", "path", NULL };
 	struct policy_principal_info	 info;
 	struct policy_subject		 subj;
 	struct policy_result		 res;

@@ -38,6 +38,8 @@ struct effective_acc {
 	const char	*server;	/* filter, or NULL */
 	int		 all;		/* denied tools too */
 	json_t		*tools;
+	struct policy_index		*idx;
+	const struct policy_subject	*subj;
 };
 
 struct killswitch_job {
@@ -68,6 +70,34 @@ principal_visible(struct policy_index *idx, const char *id, int64_t dir,
 	return (policy_principal_lookup(idx, subj, info) == 0);
 }
 
+/*
+ * How the deciding rule reaches the principal, like explain's path:
+ * "principal:<id>", the groups out to the rule's (nested groups) or the
+ * role, "rule:<id>".
+ */
+static json_t *
+decision_path(struct effective_acc *acc, const struct policy_result *r)
+{
+	const char	*ids[POLICY_NEST_DEPTH_MAX + 1];
+	json_t		*p;
+	size_t		 i, n;
+
+	p = json_array();
+	(void)json_array_append_new(p, json_sprintf("principal:%s",
+	    acc->subj->value));
+	if (r->role != NULL)
+		(void)json_array_append_new(p, json_sprintf("role:%s",
+		    r->role));
+	if (r->group_id != NULL && policy_group_path(acc->idx, acc->subj,
+	    r->group_id, ids, sizeof(ids) / sizeof(ids[0]), &n) == 0) {
+		for (i = 0; i < n; i++)
+			(void)json_array_append_new(p,
+			    json_sprintf("group:%s", ids[i]));
+	}
+	(void)json_array_append_new(p, json_sprintf("rule:%s", r->rule_id));
+	return (p);
+}
+
 static int
 effective_cb(void *arg, const char *server, const char *tool,
     const struct policy_result *r)
@@ -87,6 +117,9 @@ effective_cb(void *arg, const char *server, const char *tool,
 	(void)json_object_del(d, "subject_epoch");
 	(void)json_object_set_new(d, "server", json_string(server));
 	(void)json_object_set_new(d, "tool", json_string(tool));
+	if (r->rule_id != NULL && acc->subj != NULL)
+		(void)json_object_set_new(d, "path",
+		    decision_path(acc, r));
 	(void)json_array_append_new(acc->tools, d);
 
 	return (0);
@@ -105,6 +138,8 @@ admin_effective_tools(struct policy_index *idx, const char *id,
 	subj.directory = directory;
 	acc.server = server;
 	acc.all = all;
+	acc.idx = idx;
+	acc.subj = &subj;
 	acc.tools = json_array();
 	(void)policy_effective(idx, &subj, (int64_t)rc_now_ms(), effective_cb,
 	    &acc);
@@ -199,18 +234,46 @@ page_admin_effective(struct http_request *req)
 	return (KORE_RESULT_OK);
 }
 
+struct explain_arg {
+	json_t		*rules;
+	const char	*principal;	/* id, NULL when unknown */
+};
+
+/*
+ * One matching rule, with the path it reaches the principal by:
+ * "user:<id>" (or service_principal), each group from the direct one
+ * to the rule's (nested groups), or the role, then "rule:<id>".
+ */
 static int
 explain_cb(void *arg, const char *rule_id, enum policy_effect effect,
-    enum policy_subject_kind kind, const char *group_id)
+    enum policy_subject_kind kind, const char *via, const char *const *path,
+    size_t npath)
 {
 	static const char	*effects[] = { "deny", "allow", "elevate" };
 	static const char	*kinds[] = { "group", "user",
-	    "service_principal", "everyone" };
-	json_t			*rules = arg;
+	    "service_principal", "everyone", "role" };
+	struct explain_arg	*ea = arg;
+	json_t			*p;
+	size_t			 i;
 
-	(void)json_array_append_new(rules, json_pack("{s:s, s:s, s:s, s:s?}",
+	p = json_array();
+	if (ea->principal != NULL)
+		(void)json_array_append_new(p, json_sprintf("principal:%s",
+		    ea->principal));
+	if (kind == POLICY_SUBJECT_ROLE && via != NULL)
+		(void)json_array_append_new(p, json_sprintf("role:%s", via));
+	for (i = 0; i < npath; i++)
+		(void)json_array_append_new(p, json_sprintf("group:%s",
+		    path[i]));
+	if (kind == POLICY_SUBJECT_EVERYONE)
+		(void)json_array_append_new(p, json_string("everyone"));
+	(void)json_array_append_new(p, json_sprintf("rule:%s", rule_id));
+	(void)json_array_append_new(ea->rules, json_pack(
+	    "{s:s, s:s, s:s, s:s?, s:s*, s:o}",
 	    "rule_id", rule_id, "effect", effects[effect], "subject_kind",
-	    kinds[kind], "via_group", group_id));
+	    kinds[kind], "via_group", kind == POLICY_SUBJECT_GROUP ? via :
+	    NULL, "via_role", kind == POLICY_SUBJECT_ROLE ? via : NULL,
+	    "path", p));
 
 	return (0);
 }
@@ -222,6 +285,7 @@ page_admin_explain(struct http_request *req)
 	struct policy_index		*idx;
 	struct policy_result		 res;
 	struct gw_subject		 s;
+	struct explain_arg		 ea;
 	json_t				*body, *server, *tool, *rules, *out;
 	json_t				*principal;
 	const char			*steps;
@@ -254,14 +318,17 @@ page_admin_explain(struct http_request *req)
 		s.subj.directory = NULL;
 
 	rules = json_array();
-	(void)policy_explain(idx, &s.subj, json_string_value(server),
-	    json_string_value(tool), (int64_t)rc_now_ms(), explain_cb, rules,
-	    &res);
 	principal = json_null();
+	ea.rules = rules;
+	ea.principal = NULL;
 	if (policy_principal_lookup(idx, &s.subj, &info) == 0) {
 		json_decref(principal);
 		principal = principal_json(idx, &s.subj, &info);
+		ea.principal = info.id;
 	}
+	(void)policy_explain(idx, &s.subj, json_string_value(server),
+	    json_string_value(tool), (int64_t)rc_now_ms(), explain_cb, &ea,
+	    &res);
 	switch (res.reason) {
 	case POLICY_R_PRINCIPAL_UNKNOWN:
 	case POLICY_R_PRINCIPAL_INACTIVE:

@@ -33,7 +33,7 @@ struct sim_rule {
 	int	present;
 	char	id[37];
 	char	subject_kind[24];
-	char	subject_id[37];
+	char	subject_id[257];	/* uuid, or a role value */
 	char	server[128];
 	char	selector[257];
 	char	effect[12];
@@ -60,6 +60,8 @@ kind_of(const char *s)
 		return (POLICY_SUBJECT_USER);
 	if (strcmp(s, "service_principal") == 0)
 		return (POLICY_SUBJECT_SP);
+	if (strcmp(s, "role") == 0)
+		return (POLICY_SUBJECT_ROLE);
 	return (POLICY_SUBJECT_EVERYONE);
 }
 
@@ -113,6 +115,9 @@ rule_from_json(const json_t *v, struct sim_rule *r, char *msg, size_t size)
 				kind = json_string_value(json_object_get(subj,
 				    "type"));
 			sid = json_string_value(json_object_get(subj, "id"));
+			if (kind != NULL && strcmp(kind, "role") == 0)
+				sid = json_string_value(json_object_get(subj,
+				    "value"));
 			if (kind != NULL && strcmp(kind, "everyone") == 0)
 				sid = NULL;
 		}
@@ -130,12 +135,20 @@ rule_from_json(const json_t *v, struct sim_rule *r, char *msg, size_t size)
 	mg = json_object_get(v, "max_grant_s");
 
 	if (kind == NULL || (strcmp(kind, "group") && strcmp(kind, "user") &&
-	    strcmp(kind, "service_principal") && strcmp(kind, "everyone"))) {
-		(void)snprintf(msg, size, "rule.subject must be \"everyone\" or "
-		    "{\"kind\": group|user|service_principal, \"id\"}");
+	    strcmp(kind, "service_principal") && strcmp(kind, "everyone") &&
+	    strcmp(kind, "role"))) {
+		(void)snprintf(msg, size, "rule.subject must be \"everyone\", "
+		    "{\"kind\": group|user|service_principal, \"id\"} or "
+		    "{\"kind\": \"role\", \"value\"}");
 		return (-1);
 	}
-	if ((strcmp(kind, "everyone") == 0) != (sid == NULL) ||
+	if (strcmp(kind, "role") == 0) {
+		if (policy_check_value(sid, 256, 0, "role", NULL) == -1) {
+			(void)snprintf(msg, size, "rule.subject.value must be "
+			    "the app role value (1-256 characters)");
+			return (-1);
+		}
+	} else if ((strcmp(kind, "everyone") == 0) != (sid == NULL) ||
 	    (sid != NULL && !rc_is_uuid(sid))) {
 		(void)snprintf(msg, size, "rule.subject.id must be the "
 		    "subject's id");
@@ -188,9 +201,25 @@ reach(PGconn *conn, const struct sim_job *job, const struct sim_rule *r,
 	p[0] = r->subject_kind;
 	p[1] = r->subject_id[0] ? r->subject_id : NULL;
 	p[2] = dir;
-	if (store_exec(conn, "SELECT m.user_id FROM memberships m JOIN users u "
-	    "ON u.id = m.user_id WHERE $1 = 'group' AND m.group_id = $2::uuid "
-	    "AND u.directory_id = $3 AND u.deleted_at IS NULL "
+	if (strcmp(r->subject_kind, "role") == 0) {
+		/* Users holding the app role (SCIM roles[].value). */
+		if (store_exec(conn, "SELECT id FROM users WHERE $1 = 'role' "
+		    "AND directory_id = $3 AND deleted_at IS NULL AND "
+		    "jsonb_typeof(doc->'roles') = 'array' AND EXISTS (SELECT 1 "
+		    "FROM jsonb_array_elements(doc->'roles') e WHERE "
+		    "coalesce(e->>'value', CASE WHEN jsonb_typeof(e) = 'string' "
+		    "THEN e#>>'{}' END) = $2)", 3, p, &res, err) == -1)
+			return (-1);
+		goto collect;
+	}
+	/* A group reaches the members of the groups nested in it too. */
+	if (store_exec(conn, "WITH RECURSIVE sub(g, d) AS (SELECT $2::uuid, 1 "
+	    "WHERE $1 = 'group' UNION SELECT n.member_group_id, sub.d + 1 "
+	    "FROM group_nestings n JOIN sub ON n.group_id = sub.g JOIN groups "
+	    "c ON c.id = n.member_group_id AND c.deleted_at IS NULL WHERE "
+	    "sub.d < 64) SELECT m.user_id FROM memberships m JOIN users u "
+	    "ON u.id = m.user_id JOIN sub ON m.group_id = sub.g "
+	    "WHERE u.directory_id = $3 AND u.deleted_at IS NULL "
 	    "UNION SELECT id FROM users WHERE $1 = 'user' AND id = $2::uuid "
 	    "AND directory_id = $3 "
 	    "UNION SELECT id FROM service_principals WHERE $1 = "
@@ -201,6 +230,7 @@ reach(PGconn *conn, const struct sim_job *job, const struct sim_rule *r,
 	    "AND directory_id = $3 AND deleted_at IS NULL", 3, p, &res,
 	    err) == -1)
 		return (-1);
+collect:
 	for (i = 0; i < PQntuples(res); i++)
 		(void)json_array_append_new(out,
 		    json_string(PQgetvalue(res, i, 0)));
@@ -225,8 +255,8 @@ sim_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 	if (strcmp(job->op, "add") != 0) {
 		p[0] = job->before.id;
 		p[1] = job->directory_id ? dir : NULL;
-		if (store_exec(conn, "SELECT subject_kind, subject_id, "
-		    "server_slug, tool_selector, effect, coalesce(max_grant_s, "
+		if (store_exec(conn, "SELECT subject_kind, "
+		    "coalesce(subject_id::text, subject_role), server_slug, tool_selector, effect, coalesce(max_grant_s, "
 		    "0), directory_id FROM rules WHERE id = $1::uuid AND "
 		    "($2::bigint IS NULL OR directory_id = $2)", 2, p, &res,
 		    &job->err) == -1)

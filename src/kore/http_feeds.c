@@ -738,7 +738,8 @@ job_run(PGconn *conn, void *arg, struct svc_db_err *dberr)
 		    &job->page, &job->err);
 		break;
 	case FEED_SNAPSHOT:
-		rc = feed_store_snapshot(conn, job->dir, &job->snapshot,
+		rc = feed_store_snapshot(conn, job->dir,
+		    svc.settings.group_nesting_depth, &job->snapshot,
 		    &job->version, &job->err);
 		break;
 	default:

@@ -94,7 +94,21 @@ gw_ttl_s(const struct policy_result *res, size_t n)
 json_t *
 gw_decision_json(const struct policy_result *r, int ttl_s)
 {
-	json_t	*out, *ob;
+	static int	 nest_logged;
+	json_t		*out, *ob;
+
+	/* Fail closed beyond the nesting limit: counted, logged once. */
+	if (r->nest_exceeded) {
+		metrics_add(svc.metrics, METRIC_POLICY_NEST_EXCEEDED, 1);
+		if (!nest_logged) {
+			nest_logged = 1;
+			kore_log(LOG_WARNING, "policy: a principal's nested "
+			    "groups go beyond group_nesting_depth (%d): its "
+			    "decisions deny (internal_error); see "
+			    "rollcall_policy_nesting_denials_total",
+			    svc.settings.group_nesting_depth);
+		}
+	}
 
 	out = json_pack("{s:s, s:b, s:s, s:I, s:I, s:i}",
 	    "decision", r->decision == POLICY_ALLOW ? "allow" : "deny",
@@ -114,6 +128,8 @@ gw_decision_json(const struct policy_result *r, int ttl_s)
 	if (r->grant_id != NULL)
 		(void)json_object_set_new(out, "grant_id",
 		    json_string(r->grant_id));
+	if (r->role != NULL)
+		(void)json_object_set_new(out, "role", json_string(r->role));
 	if (r->reason == POLICY_R_ELEVATION_REQUIRED) {
 		ob = json_pack("{s:s, s:s*, s:I}", "type", "request_grant",
 		    "rule_id", r->rule_id, "max_duration_s",

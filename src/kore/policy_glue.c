@@ -90,6 +90,7 @@ svc_policy_parent_load(PGconn *conn, struct svc_db_err *dberr)
 		rc_strlcpy(dberr->msg, err.msg, sizeof(dberr->msg));
 		return (-1);
 	}
+	policy_set_nest_depth(index_cur, svc.settings.group_nesting_depth);
 	if ((lww = policy_lww_new()) == NULL) {
 		rc_strlcpy(dberr->msg, "out of memory", sizeof(dberr->msg));
 		return (-1);
@@ -381,6 +382,7 @@ rebuild_job(PGconn *conn, void *arg, struct svc_db_err *dberr)
 		rc_strlcpy(dberr->msg, rb->err.msg, sizeof(dberr->msg));
 		return (-1);
 	}
+	policy_set_nest_depth(rb->idx, svc.settings.group_nesting_depth);
 
 	return (0);
 }

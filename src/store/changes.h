@@ -14,14 +14,16 @@
  * Records are JSON objects with a "kind" and the entity's full new state,
  * so applying one twice, or after a newer one, is harmless:
  *   {"kind":"user", "id", "directory_id", "userName", "externalId",
- *    "emails":[...], "active", "deleted"}
+ *    "emails":[...], "roles":[app role values], "active", "deleted"}
  *   {"kind":"group", "id", "directory_id", "displayName", "deleted"}
  *   {"kind":"member", "group", "user", "present": true|false}
+ *   {"kind":"nest", "group", "member" (a group), "present": true|false}
  *   {"kind":"sp", "id", "directory_id", "name", "appId", "owner",
  *    "active", "deleted"}
  *   {"kind":"server", "slug", "deleted"}
  *   {"kind":"tool", "server", "name", "risk", "labels":[...], "deleted"}
- *   {"kind":"rule", "id", "directory_id", "subject_kind", "subject_id",
+ *   {"kind":"rule", "id", "directory_id", "subject_kind", "subject_id"
+ *    (for subject_kind "role": the role value),
  *    "server", "selector", "effect", "max_grant_s", "deleted"}
  *   {"kind":"grant", "id", "principal", "server", "selector",
  *    "not_before_ms", "expires_at_ms", "state"}

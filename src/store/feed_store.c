@@ -436,7 +436,7 @@ fail:
  * the same rows, so a gateway evaluating it decides like the index.
  */
 static const char	snapshot_sql[] =
-"WITH d AS (SELECT $1::bigint AS id), "
+"WITH RECURSIVE d AS (SELECT $1::bigint AS id), "
 "su AS (SELECT u.* FROM users u, d WHERE d.id = 0 OR u.directory_id = d.id "
 "  OR u.id IN (SELECT s.owner_user_id FROM service_principals s "
 "  WHERE s.deleted_at IS NULL AND s.directory_id = d.id)), "
@@ -448,6 +448,23 @@ static const char	snapshot_sql[] =
 "  JOIN lg ON lg.id = m.group_id WHERE m.user_id IN (SELECT id FROM su)), "
 "ug AS (SELECT user_id, json_agg(group_id ORDER BY group_id) AS groups "
 "  FROM mem GROUP BY user_id), "
+/*
+ * Nested groups, as the index follows them (policy.h): breadth first
+ * from the direct groups, at most $2 levels; a group first reached one
+ * level beyond is not followed and the principal is denied
+ * (nesting_exceeded).  UNION stops cycles (depth is bounded too).
+ */
+"nest AS (SELECT n.group_id AS parent, n.member_group_id AS child "
+"  FROM group_nestings n JOIN lg a ON a.id = n.group_id "
+"  JOIN lg b ON b.id = n.member_group_id), "
+"clo(user_id, group_id, depth) AS (SELECT user_id, group_id, 1 FROM mem "
+"  UNION SELECT c.user_id, nest.parent, c.depth + 1 FROM clo c "
+"  JOIN nest ON nest.child = c.group_id WHERE c.depth <= $2::int), "
+"cmin AS (SELECT user_id, group_id, min(depth) AS depth FROM clo "
+"  GROUP BY user_id, group_id), "
+"tg AS (SELECT user_id, coalesce(json_agg(group_id ORDER BY group_id) "
+"  FILTER (WHERE depth <= $2::int), '[]'::json) AS groups, "
+"  bool_or(depth > $2::int) AS exceeded FROM cmin GROUP BY user_id), "
 "sg AS (SELECT lg.* FROM lg, d WHERE d.id = 0 OR lg.directory_id = d.id "
 "  OR lg.id IN (SELECT group_id FROM mem)), "
 "ep AS (SELECT principal_id, max(policy_version) AS epoch "
@@ -462,15 +479,24 @@ static const char	snapshot_sql[] =
 "    'active', u.active, 'deleted', u.deleted_at IS NOT NULL, "
 "    'revoked', u.revoked_all_at IS NOT NULL, "
 "    'subject_epoch', coalesce(ep.epoch, 0), "
-"    'groups', coalesce(ug.groups, '[]'::json)) AS doc "
+"    'groups', coalesce(tg.groups, '[]'::json), "
+"    'direct_groups', coalesce(ug.groups, '[]'::json), "
+"    'nesting_exceeded', coalesce(tg.exceeded, false), "
+"    'roles', (SELECT coalesce(json_agg(coalesce(r->>'value', r#>>'{}')), "
+"    '[]'::json) FROM jsonb_array_elements(CASE WHEN "
+"    jsonb_typeof(u.doc->'roles') = 'array' THEN u.doc->'roles' ELSE "
+"    '[]' END) r WHERE coalesce(r->>'value', CASE WHEN jsonb_typeof(r) "
+"    = 'string' THEN r#>>'{}' END) IS NOT NULL)) AS doc "
 "  FROM su u LEFT JOIN ep ON ep.principal_id = u.id "
-"  LEFT JOIN ug ON ug.user_id = u.id "
+"  LEFT JOIN ug ON ug.user_id = u.id LEFT JOIN tg ON tg.user_id = u.id "
 "  UNION ALL "
 "  SELECT s.id, json_build_object('id', s.id, 'type', "
 "    'service_principal', 'directory', s.directory_id::text, "
 "    'appId', s.app_id, 'owner', s.owner_user_id, 'active', s.active, "
 "    'deleted', false, 'revoked', s.revoked_all_at IS NOT NULL, "
-"    'subject_epoch', coalesce(ep.epoch, 0), 'groups', '[]'::json) "
+"    'subject_epoch', coalesce(ep.epoch, 0), 'groups', '[]'::json, "
+"    'direct_groups', '[]'::json, 'nesting_exceeded', false, "
+"    'roles', '[]'::json) "
 "  FROM ss s LEFT JOIN ep ON ep.principal_id = s.id), "
 "tl AS (SELECT server_id, json_agg(json_build_object('name', name, "
 "  'risk', risk, 'labels', to_json(labels)) ORDER BY name) AS tools "
@@ -485,16 +511,21 @@ static const char	snapshot_sql[] =
 " 'groups', coalesce((SELECT json_agg(json_build_object('id', g.id, "
 "   'directory', g.directory_id::text, 'displayName', g.display_name) "
 "   ORDER BY g.id) FROM sg g), '[]'::json), "
+" 'group_nesting_depth', $2::int, "
+" 'nestings', coalesce((SELECT json_agg(json_build_array(parent, child) "
+"   ORDER BY parent, child) FROM nest, d WHERE d.id = 0 OR parent IN "
+"   (SELECT id FROM sg)), '[]'::json), "
 " 'servers', coalesce((SELECT json_agg(json_build_object('slug', s.slug, "
 "   'tools', coalesce(tl.tools, '[]'::json)) ORDER BY s.slug) "
 "   FROM mcp_servers s LEFT JOIN tl ON tl.server_id = s.id), '[]'::json), "
 " 'rules', coalesce((SELECT json_agg(json_build_object('id', r.id, "
 "   'directory_id', r.directory_id, 'subject_kind', r.subject_kind, "
-"   'subject_id', r.subject_id, 'server', r.server_slug, "
+"   'subject_id', coalesce(r.subject_id::text, r.subject_role), "
+"   'server', r.server_slug, "
 "   'selector', r.tool_selector, 'effect', r.effect, "
 "   'max_grant_s', r.max_grant_s) ORDER BY r.id) FROM rules r, d "
-"   WHERE d.id = 0 OR (r.subject_kind = 'everyone' AND r.directory_id = "
-"   d.id) OR r.subject_id IN "
+"   WHERE d.id = 0 OR (r.subject_kind IN ('everyone', 'role') AND "
+"   r.directory_id = d.id) OR r.subject_id IN "
 "   (SELECT id FROM su UNION ALL SELECT id FROM ss UNION ALL "
 "   SELECT id FROM sg)), '[]'::json), "
 " 'grants', coalesce((SELECT json_agg(json_build_object('id', g.id, "
@@ -507,20 +538,22 @@ static const char	snapshot_sql[] =
 "   SELECT id FROM ss)), '[]'::json))::text";
 
 int
-feed_store_snapshot(PGconn *conn, int64_t dir, char **text, int64_t *version,
-    struct store_err *err)
+feed_store_snapshot(PGconn *conn, int64_t dir, int nest_depth, char **text,
+    int64_t *version, struct store_err *err)
 {
 	PGresult	*res;
-	const char	*p[1];
-	char		 d[24];
+	const char	*p[2];
+	char		 d[24], nd[16];
 
 	*text = NULL;
 	(void)snprintf(d, sizeof(d), "%lld", (long long)dir);
+	(void)snprintf(nd, sizeof(nd), "%d", nest_depth);
 	p[0] = d;
+	p[1] = nd;
 	if (store_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	    0, NULL, NULL, err) == -1)
 		return (-1);
-	if (store_exec(conn, snapshot_sql, 1, p, &res, err) == -1) {
+	if (store_exec(conn, snapshot_sql, 2, p, &res, err) == -1) {
 		store_rollback(conn);
 		return (-1);
 	}

@@ -71,10 +71,12 @@ int	feed_store_stream(PGconn *, int64_t directory_id,
 /*
  * Everything a gateway needs to decide like this server, as one JSON
  * document (the text is malloc'd: caller frees), read in one snapshot;
- * *version is its policy version.  0, or -1 with err.
+ * *version is its policy version.  nest_depth is the index's nesting
+ * limit (group_nesting_depth): principals' groups are followed as far.
+ * 0, or -1 with err.
  */
-int	feed_store_snapshot(PGconn *, int64_t directory_id, char **text,
-	    int64_t *version, struct store_err *);
+int	feed_store_snapshot(PGconn *, int64_t directory_id, int nest_depth,
+	    char **text, int64_t *version, struct store_err *);
 
 /*
  * Retention: deletes policy changes of versions that are both more than

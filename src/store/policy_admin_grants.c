@@ -359,19 +359,32 @@ grant_request(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	}
 	dur_s = (ex_ms - nb_ms + 999) / 1000;
 
-	/* The elevate rules that apply to this principal, lowest id first. */
+	/*
+	 * The elevate rules that apply to this principal, lowest id first:
+	 * its own, its groups' (nested ones too, as far as any chain the
+	 * index could follow), its app roles' and everyone's.
+	 */
 	(void)snprintf(fdir, sizeof(fdir), "%lld", (long long)dir);
 	p[0] = fdir;
 	p[1] = pid;
 	p[2] = rule_id;
-	if (store_exec(conn, "SELECT r.id, r.server_slug, r.tool_selector, "
+	if (store_exec(conn, "WITH RECURSIVE ug(g, d) AS (SELECT m.group_id, "
+	    "1 FROM memberships m JOIN groups g ON g.id = m.group_id AND "
+	    "g.deleted_at IS NULL WHERE m.user_id = $2::uuid UNION SELECT "
+	    "n.group_id, ug.d + 1 FROM group_nestings n JOIN ug ON "
+	    "n.member_group_id = ug.g JOIN groups g ON g.id = n.group_id AND "
+	    "g.deleted_at IS NULL WHERE ug.d < 64) "
+	    "SELECT r.id, r.server_slug, r.tool_selector, "
 	    "coalesce(r.max_grant_s, 0) FROM rules r WHERE r.directory_id = "
 	    "$1::bigint AND r.effect = 'elevate' AND ($3::uuid IS NULL OR "
 	    "r.id = $3::uuid) AND (r.subject_kind = 'everyone' OR "
 	    "r.subject_id = $2::uuid OR (r.subject_kind = 'group' AND "
-	    "EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = "
-	    "r.subject_id AND m.user_id = $2::uuid))) ORDER BY r.id::text",
-	    3, p, &res, err) == -1)
+	    "r.subject_id IN (SELECT g FROM ug)) OR (r.subject_kind = 'role' "
+	    "AND EXISTS (SELECT 1 FROM users u, jsonb_array_elements(CASE "
+	    "WHEN jsonb_typeof(u.doc->'roles') = 'array' THEN u.doc->'roles' "
+	    "ELSE '[]' END) e WHERE u.id = $2::uuid AND coalesce(e->>'value', "
+	    "CASE WHEN jsonb_typeof(e) = 'string' THEN e#>>'{}' END) = "
+	    "r.subject_role))) ORDER BY r.id::text", 3, p, &res, err) == -1)
 		return (-1);
 	n = PQntuples(res);
 	rid[0] = '\0';

@@ -50,8 +50,10 @@
 	"'deleted', false)::text"
 #define RULE_JSON							\
 	"json_build_object('id', r.id, 'directory_id', r.directory_id, "\
-	"'subject', json_build_object('kind', r.subject_kind, 'id', "	\
-	"r.subject_id), 'server', r.server_slug, 'selector', "		\
+	"'subject', CASE WHEN r.subject_kind = 'role' THEN "		\
+	"json_build_object('kind', 'role', 'value', r.subject_role) "	\
+	"ELSE json_build_object('kind', r.subject_kind, 'id', "		\
+	"r.subject_id) END, 'server', r.server_slug, 'selector', "	\
 	"r.tool_selector, 'effect', r.effect, 'max_grant_s', "		\
 	"r.max_grant_s, 'description', r.description, 'version', "	\
 	"r.version, 'created_by', r.created_by, 'created_at', "		\
@@ -59,7 +61,8 @@
 #define RULE_REC							\
 	"json_build_object('kind', 'rule', 'id', r.id, 'directory_id', "\
 	"r.directory_id, 'subject_kind', r.subject_kind, 'subject_id', "\
-	"r.subject_id, 'server', r.server_slug, 'selector', "		\
+	"coalesce(r.subject_id::text, r.subject_role), 'server', "	\
+	"r.server_slug, 'selector', "					\
 	"r.tool_selector, 'effect', r.effect, 'max_grant_s', "		\
 	"r.max_grant_s, 'deleted', false)::text"
 #define GRANT_JSON							\

@@ -13,6 +13,7 @@
 struct rule_in {
 	char		 kind[24];
 	char		 subject[40];
+	char		 role[POLICY_ID_MAX + 1];	/* kind "role" */
 	char		 server[64];
 	char		 selector[POLICY_SELECTOR_MAX + 1];
 	char		 effect[8];
@@ -26,14 +27,35 @@ static int
 rule_parse(PGconn *conn, int64_t dir, const json_t *body, struct rule_in *r,
     struct store_err *err)
 {
+	struct policy_err	 perr;
 	json_t		*subj, *v;
 	const char	*kind, *name, *s;
 	int		 set;
 
 	if ((subj = json_object_get(body, "subject")) != NULL) {
+		r->role[0] = '\0';
+		kind = json_string_value(json_object_get(subj, "kind"));
 		if (json_is_string(subj) && strcmp(json_string_value(subj),
 		    "everyone") == 0) {
 			rc_strlcpy(r->kind, "everyone", sizeof(r->kind));
+			r->subject[0] = '\0';
+		} else if (kind != NULL && strcmp(kind, "role") == 0) {
+			/*
+			 * An app role value, as SCIM stores it (Entra's
+			 * AppRoleAssignmentsComplex): exact, not resolved,
+			 * so a rule may name a role no user holds yet.
+			 */
+			name = json_string_value(json_object_get(subj,
+			    "value"));
+			memset(&perr, 0, sizeof(perr));
+			if (policy_check_value(name, POLICY_SELECTOR_MAX, 0,
+			    "role", &perr) == -1)
+				return (store_err_set(err, 400,
+				    "invalid_subject", "a role subject is "
+				    "{\"kind\": \"role\", \"value\": "
+				    "\"<app role value>\"}: %s", perr.msg));
+			rc_strlcpy(r->kind, "role", sizeof(r->kind));
+			rc_strlcpy(r->role, name, sizeof(r->role));
 			r->subject[0] = '\0';
 		} else {
 			kind = json_string_value(json_object_get(subj, "kind"));
@@ -46,9 +68,10 @@ rule_parse(PGconn *conn, int64_t dir, const json_t *body, struct rule_in *r,
 			    "everyone") != 0))
 				return (store_err_set(err, 400,
 				    "invalid_subject", "'subject' must be "
-				    "\"everyone\" or {\"kind\": "
+				    "\"everyone\", {\"kind\": "
 				    "\"group\"|\"user\"|\"service_principal\"|"
-				    "\"everyone\", \"id\" or \"name\"}"));
+				    "\"everyone\", \"id\" or \"name\"} or "
+				    "{\"kind\": \"role\", \"value\"}"));
 			if (strcmp(kind, "everyone") == 0) {
 				rc_strlcpy(r->kind, kind, sizeof(r->kind));
 				r->subject[0] = '\0';
@@ -127,7 +150,7 @@ pa_rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 {
 	struct rule_in	 r;
 	PGresult	*res;
-	const char	*p[10];
+	const char	*p[11];
 	char		 d[24], maxg[24], fdir[24];
 	const char	*server, *subject;
 	json_t		*rec;
@@ -216,9 +239,9 @@ pa_rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		p[1] = rq->key;
 		if (store_exec(conn, "SELECT r.directory_id, r.subject_kind, "
 		    "r.subject_id, r.server_slug, r.tool_selector, r.effect, "
-		    "r.max_grant_s, r.description FROM rules r WHERE r.id = "
-		    "$2::uuid AND " IN_DIR("r.directory_id", "1") " FOR UPDATE",
-		    2, p, &res, err) == -1)
+		    "r.max_grant_s, r.description, r.subject_role FROM rules r "
+		    "WHERE r.id = $2::uuid AND " IN_DIR("r.directory_id", "1")
+		    " FOR UPDATE", 2, p, &res, err) == -1)
 			return (-1);
 		if (PQntuples(res) != 1) {
 			PQclear(res);
@@ -229,6 +252,7 @@ pa_rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 		dir = ll;
 		rc_strlcpy(r.kind, PQgetvalue(res, 0, 1), sizeof(r.kind));
 		rc_strlcpy(r.subject, PQgetvalue(res, 0, 2), sizeof(r.subject));
+		rc_strlcpy(r.role, PQgetvalue(res, 0, 8), sizeof(r.role));
 		rc_strlcpy(r.server, PQgetvalue(res, 0, 3), sizeof(r.server));
 		rc_strlcpy(r.selector, PQgetvalue(res, 0, 4),
 		    sizeof(r.selector));
@@ -267,21 +291,23 @@ pa_rule_op(PGconn *conn, struct policy_admin_req *rq, json_t **out,
 	p[7] = r.description;
 	p[8] = r.has_description ? "1" : "0";
 	p[9] = rq->op == PA_CREATE ? rq->actor->name : rq->key;
+	p[10] = r.role[0] ? r.role : NULL;
 	if (rq->op == PA_CREATE)
 		rc = pa_one(conn, "INSERT INTO rules AS r (directory_id, "
 		    "subject_kind, subject_id, server_slug, tool_selector, "
-		    "effect, max_grant_s, description, created_by) VALUES "
-		    "($1::bigint, $2, $3::uuid, $4, $5, $6, $7::integer, $8, "
-		    "$10) RETURNING " RULE_JSON ", " RULE_REC ", $9::text", 10,
-		    p, out, &rec, err);
+		    "effect, max_grant_s, description, created_by, "
+		    "subject_role) VALUES ($1::bigint, $2, $3::uuid, $4, $5, "
+		    "$6, $7::integer, $8, $10, $11) RETURNING " RULE_JSON ", "
+		    RULE_REC ", $9::text", 11, p, out, &rec, err);
 	else
 		rc = pa_one(conn, "UPDATE rules r SET subject_kind = $2, "
-		    "subject_id = $3::uuid, server_slug = $4, tool_selector = "
-		    "$5, effect = $6, max_grant_s = $7::integer, description = "
-		    "CASE WHEN $9 = '1' THEN $8 ELSE r.description END, "
-		    "version = r.version + 1, updated_at = now() WHERE r.id = "
-		    "$10::uuid AND r.directory_id = $1::bigint RETURNING "
-		    RULE_JSON ", " RULE_REC, 10, p, out, &rec, err);
+		    "subject_id = $3::uuid, subject_role = $11, server_slug = "
+		    "$4, tool_selector = $5, effect = $6, max_grant_s = "
+		    "$7::integer, description = CASE WHEN $9 = '1' THEN $8 "
+		    "ELSE r.description END, version = r.version + 1, "
+		    "updated_at = now() WHERE r.id = $10::uuid AND "
+		    "r.directory_id = $1::bigint RETURNING " RULE_JSON ", "
+		    RULE_REC, 11, p, out, &rec, err);
 	if (rc != 1) {
 		if (rc == 0) {
 			return (store_err_set(err, 404, "not_found", "no rule "

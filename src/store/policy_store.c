@@ -17,6 +17,17 @@
 #define FETCH_ROWS	"20000"
 
 /*
+ * A user's app role values (SCIM roles[].value; a bare string counts
+ * too) as a JSON array, from the users row's doc.
+ */
+#define ROLES_JSON							\
+	"(SELECT json_agg(coalesce(r->>'value', r#>>'{}'))::text FROM "	\
+	"jsonb_array_elements(CASE WHEN jsonb_typeof(doc->'roles') = "	\
+	"'array' THEN doc->'roles' ELSE '[]' END) r WHERE "		\
+	"coalesce(r->>'value', CASE WHEN jsonb_typeof(r) = 'string' "	\
+	"THEN r#>>'{}' END) IS NOT NULL)"
+
+/*
  * Records are ordered by (version, seq): one commit's records share its
  * version and carry their position in the commit as seq, so a member
  * removed and added again in one PATCH ends present, as in PostgreSQL.
@@ -45,6 +56,8 @@ static int	row_sp(struct policy_index *, PGresult *, int,
 static int	row_group(struct policy_index *, PGresult *, int,
 		    struct policy_err *);
 static int	row_member(struct policy_index *, PGresult *, int,
+		    struct policy_err *);
+static int	row_nest(struct policy_index *, PGresult *, int,
 		    struct policy_err *);
 static int	row_server(struct policy_index *, PGresult *, int,
 		    struct policy_err *);
@@ -112,6 +125,8 @@ subject_kind(const char *s)
 		return (POLICY_SUBJECT_USER);
 	if (strcmp(s, "service_principal") == 0)
 		return (POLICY_SUBJECT_SP);
+	if (strcmp(s, "role") == 0)
+		return (POLICY_SUBJECT_ROLE);
 	return (POLICY_SUBJECT_EVERYONE);
 }
 
@@ -191,8 +206,9 @@ row_user(struct policy_index *idx, PGresult *res, int i,
 {
 	struct policy_user	 u;
 	const char		*emails[POLICY_LIST_MAX];
-	json_t			*doc;
-	int			 rc;
+	const char		*roles[POLICY_LIST_MAX];
+	json_t			*doc, *rdoc;
+	int			 rc, nr;
 
 	memset(&u, 0, sizeof(u));
 	u.id = PQgetvalue(res, i, 0);
@@ -204,8 +220,15 @@ row_user(struct policy_index *idx, PGresult *res, int i,
 	u.emails = emails;
 	u.active = strcmp(PQgetvalue(res, i, 5), "t") == 0;
 	u.deleted = strcmp(PQgetvalue(res, i, 6), "t") == 0;
+	nr = json_strings(val(res, i, 8), roles, POLICY_LIST_MAX, &rdoc);
+	u.roles = roles;
+	u.nroles = nr < 0 ? 0 : (size_t)nr;
+	/* More roles than the index holds: refused, so quarantined. */
+	if (json_array_size(rdoc) > POLICY_LIST_MAX)
+		u.nroles = POLICY_LIST_MAX + 1;
 	rc = policy_user_upsert(idx, &u, err);
 	json_decref(doc);
+	json_decref(rdoc);
 	if (rc == -1)
 		return (quarantine(idx, u.id, u.directory, err, 0));
 	if (strcmp(PQgetvalue(res, i, 7), "t") == 0)
@@ -251,6 +274,25 @@ row_member(struct policy_index *idx, PGresult *res, int i,
 		return (0);
 	/* Without this membership the user's answers may be wrong. */
 	return (quarantine(idx, PQgetvalue(res, i, 1), NULL, err, 1));
+}
+
+/* Group member_group_id nested in group group_id. */
+static int
+row_nest(struct policy_index *idx, PGresult *res, int i,
+    struct policy_err *err)
+{
+	char	why[POLICY_WHY_MAX];
+
+	if (policy_nest_add(idx, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
+	    err) == 0)
+		return (0);
+	/* Without it the nested group's members may miss a deny. */
+	(void)snprintf(why, sizeof(why), "nesting refused: %.100s", err->msg);
+	if (policy_quarantine_subjects(idx, PQgetvalue(res, i, 1), NULL,
+	    why) == -1)
+		return (-1);
+	memset(err, 0, sizeof(*err));
+	return (0);
 }
 
 static int
@@ -393,8 +435,8 @@ policy_store_load(PGconn *conn, struct policy_index **out,
 		{ "SELECT id, directory_id::text, user_name, external_id, "
 		  "array_to_json(CASE WHEN emails_key IS NULL THEN emails_lc "
 		  "ELSE array_remove(emails_key, NULL) END)::text, active, "
-		  "deleted_at IS NOT NULL, revoked_all_at IS NOT NULL "
-		  "FROM users", row_user },
+		  "deleted_at IS NOT NULL, revoked_all_at IS NOT NULL, "
+		  ROLES_JSON " FROM users", row_user },
 		{ "SELECT id, directory_id::text, app_id, owner_user_id, "
 		  "active AND deleted_at IS NULL, revoked_all_at IS NOT NULL "
 		  "FROM service_principals WHERE deleted_at IS NULL", row_sp },
@@ -403,13 +445,17 @@ policy_store_load(PGconn *conn, struct policy_index **out,
 		{ "SELECT m.group_id, m.user_id FROM memberships m "
 		  "JOIN groups g ON g.id = m.group_id AND g.deleted_at IS NULL",
 		  row_member },
+		{ "SELECT n.group_id, n.member_group_id FROM group_nestings n "
+		  "JOIN groups g ON g.id = n.group_id AND g.deleted_at IS NULL "
+		  "JOIN groups c ON c.id = n.member_group_id AND "
+		  "c.deleted_at IS NULL", row_nest },
 		{ "SELECT slug FROM mcp_servers", row_server },
 		{ "SELECT s.slug, t.name, t.risk, array_to_json(t.labels)::text "
 		  "FROM tools t JOIN mcp_servers s ON s.id = t.server_id",
 		  row_tool },
-		{ "SELECT id, subject_kind, subject_id, server_slug, "
-		  "tool_selector, effect, max_grant_s, directory_id::text "
-		  "FROM rules", row_rule },
+		{ "SELECT id, subject_kind, coalesce(subject_id::text, "
+		  "subject_role), server_slug, tool_selector, effect, "
+		  "max_grant_s, directory_id::text FROM rules", row_rule },
 		{ "SELECT id, principal_id, server_slug, tool_selector, "
 		  "(extract(epoch FROM not_before) * 1000)::bigint, "
 		  "(extract(epoch FROM expires_at) * 1000)::bigint "
@@ -664,6 +710,19 @@ refused(struct policy_index *idx, const json_t *rec, const char *kind,
 		rc_strlcpy(ref->kind, kind, sizeof(ref->kind));
 		rc_strlcpy(ref->msg, err->msg, sizeof(ref->msg));
 	}
+	if (strcmp(kind, "nest") == 0) {
+		/* Everyone under the nested group may now miss a deny. */
+		(void)snprintf(why, sizeof(why), "nesting refused: %.100s",
+		    err->msg);
+		n = str(rec, "member") == NULL ? 0 :
+		    policy_quarantine_subjects(idx, str(rec, "member"), NULL,
+		    why);
+		if (ref != NULL) {
+			ref->quarantined = n > 0;
+			ref->subjects = n > 0 ? n : 0;
+		}
+		return (-1);
+	}
 	if (who == NULL && strcmp(kind, "rule") == 0 &&
 	    !flag(rec, "deleted")) {
 		/* A group's or everyone's rule: all it could concern. */
@@ -706,6 +765,7 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 	struct policy_rule	 r;
 	struct policy_grant	 g;
 	const char		*kind, *id, *list[POLICY_LIST_MAX], *state;
+	const char		*roles[POLICY_LIST_MAX];
 	const char		*dir;
 	char			 dirbuf[32];
 	json_int_t		 version;
@@ -740,6 +800,13 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 		u.nemails = str_list(json_object_get(rec, "emails"), list,
 		    POLICY_LIST_MAX);
 		u.emails = list;
+		u.nroles = str_list(json_object_get(rec, "roles"), roles,
+		    POLICY_LIST_MAX);
+		u.roles = roles;
+		/* More roles than the index holds: refuse, so quarantine. */
+		if (json_array_size(json_object_get(rec, "roles")) >
+		    POLICY_LIST_MAX)
+			u.nroles = POLICY_LIST_MAX + 1;
 		u.active = flag(rec, "active");
 		u.deleted = flag(rec, "deleted");
 		rc = policy_user_upsert(idx, &u, &err);
@@ -764,6 +831,19 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 			    str(rec, "group"), &err);
 		else
 			(void)policy_membership_remove(idx, str(rec, "user"),
+			    str(rec, "group"));
+	} else if (strcmp(kind, "nest") == 0) {
+		/* Group "member" nested in group "group". */
+		if (str(rec, "group") == NULL || str(rec, "member") == NULL)
+			goto malformed;
+		if (!lww_newer(lww, kind, str(rec, "group"), str(rec, "member"),
+		    (uint64_t)version))
+			goto done;
+		if (flag(rec, "present"))
+			rc = policy_nest_add(idx, str(rec, "member"),
+			    str(rec, "group"), &err);
+		else
+			(void)policy_nest_remove(idx, str(rec, "member"),
 			    str(rec, "group"));
 	} else if (strcmp(kind, "sp") == 0) {
 		if ((id = str(rec, "id")) == NULL)

@@ -19,12 +19,18 @@
 	"g.display_name, g.id), '[]') FROM memberships m JOIN groups g "\
 	"ON g.id = m.group_id WHERE m.user_id = users.id AND "		\
 	"g.deleted_at IS NULL)"
+/* Users first, then nested groups (type Group), each in the order added. */
 #define GROUP_MEMBERS							\
-	"(SELECT coalesce(json_agg(json_build_object('value', m.user_id, "\
-	"'display', coalesce(u.display_name, u.user_name), 'type', "	\
-	"'User') ORDER BY m.created_at, m.user_id), '[]') FROM "	\
-	"memberships m JOIN users u ON u.id = m.user_id WHERE "		\
-	"m.group_id = groups.id)"
+	"(SELECT coalesce(json_agg(x.j ORDER BY x.k, x.c, x.i), '[]') "	\
+	"FROM (SELECT json_build_object('value', m.user_id, 'display', "\
+	"coalesce(u.display_name, u.user_name), 'type', 'User') AS j, "	\
+	"0 AS k, m.created_at AS c, m.user_id AS i FROM memberships m "	\
+	"JOIN users u ON u.id = m.user_id WHERE m.group_id = groups.id "\
+	"UNION ALL SELECT json_build_object('value', n.member_group_id, "\
+	"'display', c.display_name, 'type', 'Group'), 1, n.created_at, "\
+	"n.member_group_id FROM group_nestings n JOIN groups c ON c.id "\
+	"= n.member_group_id AND c.deleted_at IS NULL WHERE "		\
+	"n.group_id = groups.id) x)"
 
 const char *
 ss_tbl(enum scim_resource type)

@@ -14,6 +14,11 @@
 #include "util.h"
 
 static int	 uuid_cmp(const void *, const void *);
+static int	 nest_remove(PGconn *, struct scim_store_req *, const char *,
+		    enum member_mode, const char *, long *,
+		    struct scim_err *);
+static int	 nest_revoke(PGconn *, struct scim_store_req *, const char *,
+		    const char *, struct scim_err *);
 
 
 void
@@ -75,8 +80,9 @@ uuid_cmp(const void *a, const void *b)
 }
 
 /*
- * 400 unless every id in arr (n ids, lower case) is a live user of the
- * directory; those users stay locked FOR SHARE until COMMIT.  The ids
+ * 400 unless every id in arr (n ids, lower case) is a live user or a
+ * live group of the directory (a group member may be a group: nested
+ * groups); those rows stay locked FOR SHARE until COMMIT.  The ids
  * found come back and the first missing one is found here by a sorted
  * merge: no anti-join whose plan depends on fresh statistics.
  */
@@ -84,10 +90,10 @@ int
 ss_members_check(PGconn *conn, struct scim_store_req *rq, const char *arr,
     struct scim_err *err)
 {
-	PGresult	*res;
+	PGresult	*res, *gres;
 	const char	*p[2], **want, **have, *missing;
 	char		 dir[24];
-	size_t		 nwant, nhave, i, j, k, unknown;
+	size_t		 nwant, nhave, nusers, i, j, k, unknown;
 
 	(void)snprintf(dir, sizeof(dir), "%lld", (long long)rq->directory_id);
 	p[0] = arr;
@@ -96,22 +102,33 @@ ss_members_check(PGconn *conn, struct scim_store_req *rq, const char *arr,
 	    "ANY($1::uuid[]) AND directory_id = $2 AND deleted_at IS NULL "
 	    "FOR SHARE", 2, p, &res, err) == -1)
 		return (-1);
+	/* FOR SHARE cannot lock through a UNION: a second statement. */
+	if (ss_sx(conn, rq, "SELECT id::text FROM groups WHERE id = "
+	    "ANY($1::uuid[]) AND directory_id = $2 AND deleted_at IS NULL "
+	    "FOR SHARE", 2, p, &gres, err) == -1) {
+		PQclear(res);
+		return (-1);
+	}
 
 	/* arr is "{id,id,...}" with 36-byte ids. */
 	nwant = (strlen(arr) - 1) / 37;
-	nhave = (size_t)PQntuples(res);
+	nusers = (size_t)PQntuples(res);
+	nhave = nusers + (size_t)PQntuples(gres);
 	want = calloc(nwant + 1, sizeof(*want));
 	have = calloc(nhave + 1, sizeof(*have));
 	if (want == NULL || have == NULL) {
 		free(want);
 		free(have);
 		PQclear(res);
+		PQclear(gres);
 		return (scim_err_set(err, 500, NULL, "Out of memory."));
 	}
 	for (i = 0; i < nwant; i++)
 		want[i] = arr + 1 + i * 37;
-	for (i = 0; i < nhave; i++)
+	for (i = 0; i < nusers; i++)
 		have[i] = PQgetvalue(res, (int)i, 0);
+	for (i = nusers; i < nhave; i++)
+		have[i] = PQgetvalue(gres, (int)(i - nusers), 0);
 	qsort(want, nwant, sizeof(*want), uuid_cmp);
 	qsort(have, nhave, sizeof(*have), uuid_cmp);
 
@@ -132,13 +149,14 @@ ss_members_check(PGconn *conn, struct scim_store_req *rq, const char *arr,
 	}
 	if (missing != NULL)
 		(void)scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE, "No user "
-		    "with id '%.36s' in this directory (%zu unknown id%s in "
-		    "all); nothing was changed.  Provision the users before "
-		    "adding them to the group.", missing, unknown,
-		    unknown == 1 ? "" : "s");
+		    "or group with id '%.36s' in this directory (%zu unknown "
+		    "id%s in all); nothing was changed.  Provision the users "
+		    "and groups before adding them to the group.", missing,
+		    unknown, unknown == 1 ? "" : "s");
 	free(want);
 	free(have);
 	PQclear(res);
+	PQclear(gres);
 	return (missing != NULL ? -1 : 0);
 }
 
@@ -152,8 +170,14 @@ ss_members_add(PGconn *conn, struct scim_store_req *rq, const char *gid,
 
 	p[0] = gid;
 	p[1] = arr;
+	/* Ids are checked (ss_members_check): each is a user or a group. */
+	if (strcasestr(arr, gid) != NULL)
+		return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE, "A "
+		    "group cannot be a member of itself; nothing was "
+		    "changed."));
 	if (ss_sx(conn, rq, "INSERT INTO memberships (group_id, user_id) "
 	    "SELECT $1::uuid, u FROM unnest($2::uuid[]) u "
+	    "JOIN users ON users.id = u "
 	    "ON CONFLICT DO NOTHING RETURNING user_id::text", 2, p, &res,
 	    err) == -1)
 		return (-1);
@@ -162,6 +186,95 @@ ss_members_add(PGconn *conn, struct scim_store_req *rq, const char *gid,
 		    "s:b}", "kind", "member", "group", gid, "user",
 		    PQgetvalue(res, i, 0), "present", 1));
 	*added += PQntuples(res);
+	PQclear(res);
+	/* Members that are groups: nested (policy.h, nested groups). */
+	if (ss_sx(conn, rq, "INSERT INTO group_nestings (group_id, "
+	    "member_group_id) SELECT $1::uuid, u FROM unnest($2::uuid[]) u "
+	    "JOIN groups ON groups.id = u "
+	    "ON CONFLICT DO NOTHING RETURNING member_group_id::text", 2, p,
+	    &res, err) == -1)
+		return (-1);
+	for (i = 0; i < PQntuples(res); i++)
+		store_changes_add(rq->changes, json_pack("{s:s, s:s, s:s, "
+		    "s:b}", "kind", "nest", "group", gid, "member",
+		    PQgetvalue(res, i, 0), "present", 1));
+	*added += PQntuples(res);
+	PQclear(res);
+	return (0);
+}
+
+/* Removes nested groups from gid, like ss_members_remove does users. */
+static int
+nest_remove(PGconn *conn, struct scim_store_req *rq, const char *gid,
+    enum member_mode mode, const char *arr, long *removed,
+    struct scim_err *err)
+{
+	PGresult	*res;
+	const char	*p[2], *sql, *cid;
+	int		 i;
+
+	p[0] = gid;
+	p[1] = arr;
+	switch (mode) {
+	case MEMBERS_ALL:
+		sql = "DELETE FROM group_nestings WHERE group_id = $1::uuid "
+		    "RETURNING member_group_id::text";
+		break;
+	case MEMBERS_EXCEPT:
+		sql = "DELETE FROM group_nestings n WHERE n.group_id = "
+		    "$1::uuid AND NOT EXISTS (SELECT 1 FROM "
+		    "unnest($2::uuid[]) u WHERE u = n.member_group_id) "
+		    "RETURNING n.member_group_id::text";
+		break;
+	default:
+		sql = "DELETE FROM group_nestings n USING unnest($2::uuid[]) u "
+		    "WHERE n.group_id = $1::uuid AND n.member_group_id = u "
+		    "RETURNING n.member_group_id::text";
+		break;
+	}
+	if (ss_sx(conn, rq, sql, mode == MEMBERS_ALL ? 1 : 2, p, &res,
+	    err) == -1)
+		return (-1);
+	for (i = 0; i < PQntuples(res); i++) {
+		cid = PQgetvalue(res, i, 0);
+		store_changes_add(rq->changes, json_pack("{s:s, s:s, s:s, "
+		    "s:b}", "kind", "nest", "group", gid, "member", cid,
+		    "present", 0));
+		if (nest_revoke(conn, rq, gid, cid, err) == -1) {
+			PQclear(res);
+			return (-1);
+		}
+	}
+	*removed += PQntuples(res);
+	PQclear(res);
+	return (0);
+}
+
+/*
+ * Every user in cid or in a group nested (at any depth) in it may lose
+ * access with cid's nesting in gid: a revocation event for each, so
+ * gateways drop what they cached for them (README, "Caching").
+ */
+static int
+nest_revoke(PGconn *conn, struct scim_store_req *rq, const char *gid,
+    const char *cid, struct scim_err *err)
+{
+	PGresult	*res;
+	const char	*p[1];
+	int		 i;
+
+	p[0] = cid;
+	if (ss_sx(conn, rq, "WITH RECURSIVE below(g, d) AS (SELECT $1::uuid, "
+	    "1 UNION SELECT n.member_group_id, below.d + 1 FROM "
+	    "group_nestings n JOIN below ON n.group_id = below.g WHERE "
+	    "below.d < 64) SELECT DISTINCT m.user_id::text FROM memberships "
+	    "m JOIN below ON m.group_id = below.g", 1, p, &res, err) == -1)
+		return (-1);
+	for (i = 0; i < PQntuples(res); i++)
+		store_changes_revoke(rq->changes, rq->directory_id,
+		    "membership.removed", PQgetvalue(res, i, 0),
+		    json_pack("{s:s, s:s}", "group", gid, "member_group",
+		    cid));
 	PQclear(res);
 	return (0);
 }
@@ -208,7 +321,7 @@ ss_members_remove(PGconn *conn, struct scim_store_req *rq, const char *gid,
 	}
 	*removed += PQntuples(res);
 	PQclear(res);
-	return (0);
+	return (nest_remove(conn, rq, gid, mode, arr, removed, err));
 }
 
 /* The member ids of a normalised group document (PUT, POST). */
@@ -237,7 +350,7 @@ ss_doc_members(const json_t *doc, char ***ids, size_t *n, struct scim_err *err)
 			*n = 0;
 			return (scim_err_set(err, 400, SCIM_ERR_INVALID_VALUE,
 			    "members[%zu] needs a \"value\" with the user's "
-			    "id.", i));
+			    "or group's id.", i));
 		}
 		if (((*ids)[*n] = strdup(json_string_value(v))) == NULL) {
 			ss_strv_free(*ids, *n);

@@ -40,6 +40,9 @@ static int	 taken(enum scim_resource, const json_t *, struct scim_err *);
 static int	 user_keys(const json_t *, const json_t *, char **, char **,
 		    struct scim_err *);
 static json_t	*user_record(const char *, int64_t, const json_t *, int);
+static const char *role_value(const json_t *);
+static void	 roles_revoke(struct scim_store_req *, const char *,
+		    const json_t *, const json_t *);
 static json_t	*group_record(const char *, int64_t, const json_t *, int);
 static int	 active_of(const json_t *);
 static int	 identity_differs(const json_t *, const json_t *);
@@ -245,7 +248,7 @@ static int
 identity_differs(const json_t *a, const json_t *b)
 {
 	static const char *const	keys[] = { "userName", "externalId",
-	    "emails" };
+	    "emails", "roles" };
 	const json_t			*x, *y;
 	size_t				 i;
 
@@ -259,11 +262,49 @@ identity_differs(const json_t *a, const json_t *b)
 	return (active_of(a) != active_of(b));
 }
 
+/* A role value of a roles[] element (object or bare string), or NULL. */
+static const char *
+role_value(const json_t *e)
+{
+	return (json_string_value(json_is_string(e) ? e :
+	    json_object_get(e, "value")));
+}
+
+/*
+ * A role the user held before and not now can take access away (role
+ * rules): one revocation event, so gateways drop cached answers.
+ */
+static void
+roles_revoke(struct scim_store_req *rq, const char *id, const json_t *old,
+    const json_t *doc)
+{
+	const json_t	*e, *f;
+	const char	*v, *w;
+	size_t		 i, j;
+	int		 kept;
+
+	json_array_foreach(json_object_get(old, "roles"), i, e) {
+		if ((v = role_value(e)) == NULL)
+			continue;
+		kept = 0;
+		json_array_foreach(json_object_get(doc, "roles"), j, f) {
+			if ((w = role_value(f)) != NULL && strcmp(v, w) == 0)
+				kept = 1;
+		}
+		if (!kept) {
+			store_changes_revoke(rq->changes, rq->directory_id,
+			    "membership.removed", id, json_pack("{s:s}",
+			    "role", v));
+			return;
+		}
+	}
+}
+
 /* The policy index's view of a user (changes.h). */
 static json_t *
 user_record(const char *id, int64_t dir, const json_t *doc, int deleted)
 {
-	json_t		*emails, *e, *v;
+	json_t		*emails, *roles, *e, *v;
 	size_t		 i;
 
 	if ((emails = json_array()) == NULL)
@@ -272,11 +313,22 @@ user_record(const char *id, int64_t dir, const json_t *doc, int deleted)
 		if (json_is_string(v = json_object_get(e, "value")))
 			(void)json_array_append(emails, v);
 	}
-	return (json_pack("{s:s, s:s, s:I, s:O?, s:O?, s:o, s:b, s:b}",
+	/* App role values (Entra: AppRoleAssignmentsComplex); rules name them. */
+	if ((roles = json_array()) == NULL) {
+		json_decref(emails);
+		return (NULL);
+	}
+	json_array_foreach(json_object_get(doc, "roles"), i, e) {
+		if (role_value(e) != NULL)
+			(void)json_array_append_new(roles,
+			    json_string(role_value(e)));
+	}
+	return (json_pack("{s:s, s:s, s:I, s:O?, s:O?, s:o, s:o, s:b, s:b}",
 	    "kind", "user", "id", id, "directory_id", (json_int_t)dir,
 	    "userName", json_object_get(doc, "userName"), "externalId",
 	    json_object_get(doc, "externalId"), "emails", emails,
-	    "active", active_of(doc) && !deleted, "deleted", deleted));
+	    "roles", roles, "active", active_of(doc) && !deleted, "deleted",
+	    deleted));
 }
 
 static json_t *
@@ -578,6 +630,7 @@ scim_store_replace(PGconn *conn, struct scim_store_req *rq,
 				store_changes_revoke(rq->changes,
 				    rq->directory_id, "user.disabled", id,
 				    json_pack("{s:s}", "via", "scim.put"));
+			roles_revoke(rq, id, old, d);
 		} else if (!json_equal(json_object_get(old, "displayName"),
 		    json_object_get(d, "displayName"))) {
 			store_changes_add(rq->changes, group_record(id,
@@ -691,6 +744,7 @@ scim_store_patch(PGconn *conn, struct scim_store_req *rq,
 				store_changes_revoke(rq->changes,
 				    rq->directory_id, "user.disabled", id,
 				    json_pack("{s:s}", "via", "scim.patch"));
+			roles_revoke(rq, id, old, doc);
 		} else if (!json_equal(json_object_get(old, "displayName"),
 		    json_object_get(doc, "displayName"))) {
 			store_changes_add(rq->changes, group_record(id,

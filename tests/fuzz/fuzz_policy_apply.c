@@ -154,10 +154,10 @@ fingerprint(const struct policy_index *idx, const struct policy_dirs *dirs,
 	if ((fp = open_memstream(&buf, &len)) == NULL)
 		abort();
 	policy_stats(idx, &st);
-	fprintf(fp, "principals=%zu groups=%zu memberships=%zu servers=%zu "
-	    "tools=%zu rules=%zu grants=%zu placeholders=%zu\n",
-	    st.principals, st.groups, st.memberships, st.servers, st.tools,
-	    st.rules, st.grants, st.placeholders);
+	fprintf(fp, "principals=%zu groups=%zu memberships=%zu nestings=%zu "
+	    "servers=%zu tools=%zu rules=%zu grants=%zu placeholders=%zu\n",
+	    st.principals, st.groups, st.memberships, st.nestings, st.servers,
+	    st.tools, st.rules, st.grants, st.placeholders);
 	if (with_version)
 		fprintf(fp, "version=%llu\n",
 		    (unsigned long long)policy_version(idx));
@@ -178,12 +178,14 @@ fingerprint(const struct policy_index *idx, const struct policy_dirs *dirs,
 				(void)policy_evaluate(idx, &subj,
 				    nm->servers[j], nm->tools[k], NOW_MS, &r);
 				fprintf(fp, "%s %s %s: %d %s rule=%s group=%s "
-				    "grant=%s max=%lld epoch=%llu", subj.value,
+				    "role=%s nest=%d grant=%s max=%lld "
+				    "epoch=%llu", subj.value,
 				    nm->servers[j], nm->tools[k],
 				    (int)r.decision,
 				    policy_reason_str(r.reason),
 				    r.rule_id ? r.rule_id : "-",
 				    r.group_id ? r.group_id : "-",
+				    r.role ? r.role : "-", r.nest_exceeded,
 				    r.grant_id ? r.grant_id : "-",
 				    (long long)r.max_grant_ms,
 				    (unsigned long long)r.subject_epoch);

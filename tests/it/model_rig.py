@@ -113,6 +113,11 @@ SELECT json_build_object(
      'appId', NULL, 'owner', NULL,
      'active', u.active, 'deleted', u.deleted_at IS NOT NULL,
      'revoked', u.revoked_all_at IS NOT NULL,
+     'roles', (SELECT coalesce(json_agg(coalesce(r->>'value', r#>>'{}')),
+               '[]') FROM jsonb_array_elements(CASE WHEN
+               jsonb_typeof(u.doc->'roles') = 'array' THEN u.doc->'roles'
+               ELSE '[]' END) r WHERE coalesce(r->>'value', CASE WHEN
+               jsonb_typeof(r) = 'string' THEN r#>>'{}' END) IS NOT NULL),
      'groups', (SELECT coalesce(json_agg(m.group_id ORDER BY m.group_id),
                 '[]') FROM memberships m JOIN groups g ON g.id = m.group_id
                 AND g.deleted_at IS NULL WHERE m.user_id = u.id))
@@ -120,9 +125,15 @@ SELECT json_build_object(
  'groups', (SELECT coalesce(json_agg(json_build_object('id', id,
      'displayName', display_name, 'deleted', deleted_at IS NOT NULL)
      ORDER BY created_at, id), '[]') FROM groups),
+ 'nestings', (SELECT coalesce(json_agg(json_build_array(n.group_id,
+     n.member_group_id) ORDER BY n.group_id, n.member_group_id), '[]')
+     FROM group_nestings n JOIN groups a ON a.id = n.group_id AND
+     a.deleted_at IS NULL JOIN groups b ON b.id = n.member_group_id AND
+     b.deleted_at IS NULL),
  'rules', (SELECT coalesce(json_agg(json_build_object('id', id,
      'directory_id', directory_id::text, 'subject_kind', subject_kind,
-     'subject_id', subject_id, 'server', server_slug,
+     'subject_id', coalesce(subject_id::text, subject_role),
+     'server', server_slug,
      'selector', tool_selector, 'effect', effect,
      'max_grant_s', max_grant_s)), '[]') FROM rules),
  'tools', (SELECT coalesce(json_agg(json_build_object('server', s.slug,

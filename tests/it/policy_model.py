@@ -38,14 +38,52 @@ def selector_match(sel, tool):
     return sel == tool["name"]
 
 
+DEFAULT_NESTING_DEPTH = 8
+
+
+def closure(direct, parents, depth):
+    """The groups a principal is in: its direct groups and, breadth
+    first, every group those are nested in, at most depth levels (a
+    direct group is level 1).  (groups, exceeded): exceeded when a group
+    not seen yet is one level beyond the limit (then rollcall denies
+    internal_error).  Cycles are followed once."""
+    seen = list(dict.fromkeys(direct))
+    level, frontier = 1, list(seen)
+    while frontier:
+        fresh = []
+        for g in frontier:
+            for q in parents.get(g, ()):
+                if q not in seen and q not in fresh:
+                    fresh.append(q)
+        if fresh and level + 1 > depth:
+            return seen, True
+        seen += fresh
+        frontier = fresh
+        level += 1
+    return seen, False
+
+
 class Local:
-    """A gateway's local copy: the snapshot, indexed."""
+    """A gateway's local copy: the snapshot, indexed.  With "nestings"
+    ([[group, member group], ...]) the groups of each principal are
+    computed from its direct groups ("direct_groups", else "groups");
+    without, "groups" and "nesting_exceeded" are taken as given."""
 
     def __init__(self, snap):
         self.snap = snap
         self.version = snap["policy_version"]
         self.dir = snap["directory"]["id"]
         self.principals = {p["id"]: p for p in snap["principals"]}
+        if "nestings" in snap:
+            parents = {}
+            for parent, child in snap["nestings"]:
+                parents.setdefault(child, []).append(parent)
+            depth = snap.get("group_nesting_depth", DEFAULT_NESTING_DEPTH)
+            for pid, p in list(self.principals.items()):
+                groups, exceeded = closure(
+                    p.get("direct_groups", p["groups"]), parents, depth)
+                self.principals[pid] = dict(p, groups=groups,
+                                            nesting_exceeded=exceeded)
         self.tools = {(s["slug"], t["name"]): t for s in snap["servers"]
                       for t in s["tools"]}
         self.rules = snap["rules"]
@@ -128,6 +166,9 @@ class Local:
         if tool is None:
             out["reason_code"] = "tool_unknown"
             return out
+        if p.get("nesting_exceeded"):
+            out["reason_code"] = "internal_error"
+            return out
         best = {}
         internal = False
         for r in self.rules:
@@ -136,6 +177,9 @@ class Local:
                 pass
             elif kind == "group":
                 if r["subject_id"] not in p["groups"]:
+                    continue
+            elif kind == "role":
+                if r["subject_id"] not in (p.get("roles") or []):
                     continue
             elif r["subject_id"] != p["id"]:
                 continue

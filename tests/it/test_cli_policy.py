@@ -44,7 +44,8 @@ def test_explain(srv):
                                 "delete_branch", "--json").stdout)
     assert out["decision"] == "deny" and out["rule_id"] == RULE_DENY
     assert {"rule_id": RULE_DENY, "effect": "deny", "subject_kind": "group",
-            "via_group": SENIORS} in out["matching_rules"]
+            "via_group": SENIORS, "path": f"group {SENIORS}"} \
+        in out["matching_rules"]
     text = srv.db.ctl("explain", "alice@contoso.com", "github",
                       "delete_branch").stdout
     assert "may not call github/delete_branch: denied_by_rule" in text

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activity_glue.h"
 #include "decision_req.h"
 #include "gateway.h"
 #include "jsonw.h"
@@ -145,6 +146,7 @@ gw_unavailable(struct http_request *req)
 	/* Fail closed: stale, or the index is being rebuilt. */
 	if ((reason = gw_untrusted()) == NULL)
 		reason = "internal_error";
+	svc_activity_decision(req, 0, reason);
 	out = json_pack("{s:s, s:b, s:s, s:i}", "decision", "deny", "allow", 0,
 	    "reason_code", reason, "ttl_s", 0);
 	svc_respond_json(req, HTTP_STATUS_OK, out);
@@ -199,6 +201,8 @@ page_gw_authorize(struct http_request *req)
 	(void)policy_evaluate(idx, &s.subj, q.server, q.tool,
 	    (int64_t)rc_now_ms(), &res);
 	out = gw_decision_json(&res, gw_ttl_s(&res, 1));
+	svc_activity_decision(req, res.decision == POLICY_ALLOW,
+	    policy_reason_str(res.reason));
 	svc_respond_json(req, HTTP_STATUS_OK, out);
 	json_decref(out);
 	json_decref(body);
@@ -269,6 +273,8 @@ page_gw_authorize_batch(struct http_request *req)
 	jsonw_init(&w, n * 96 + 128);
 	jsonw_raw(&w, "{\"results\":[");
 	for (i = 0; i < n; i++) {
+		svc_activity_decision(req, res[i].decision == POLICY_ALLOW,
+		    policy_reason_str(res[i].reason));
 		jsonw_raw(&w, i ? ",{\"server\":" : "{\"server\":");
 		jsonw_str(&w, q[i].server);
 		jsonw_raw(&w, ",\"tool\":");
@@ -352,6 +358,8 @@ page_gw_tools_filter(struct http_request *req)
 	denied = json_array();
 	for (i = 0; i < n; i++) {
 		t = json_array_get(tools, i);
+		svc_activity_decision(req, res[i].decision == POLICY_ALLOW,
+		    policy_reason_str(res[i].reason));
 		if (res[i].decision == POLICY_ALLOW) {
 			/* Echo what came in, so a tools/list can be rebuilt. */
 			(void)json_array_append(allowed, t);

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "activity_glue.h"
 #include "gateway.h"
 #include "policy_glue.h"
 #include "token.h"
@@ -335,6 +336,9 @@ page_authzen_evaluation(struct http_request *req)
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
+	svc_activity_decision(req, json_is_true(json_object_get(out,
+	    "decision")), json_string_value(json_object_get(json_object_get(
+	    out, "context"), "reason_code")));
 	svc_respond_json(req, HTTP_STATUS_OK, out);
 	json_decref(out);
 	json_decref(body);
@@ -388,6 +392,9 @@ page_authzen_evaluations(struct http_request *req)
 			json_decref(body);
 			return (KORE_RESULT_OK);
 		}
+		svc_activity_decision(req, json_is_true(json_object_get(out,
+		    "decision")), json_string_value(json_object_get(
+		    json_object_get(out, "context"), "reason_code")));
 		svc_respond_json(req, HTTP_STATUS_OK, out);
 		json_decref(out);
 		json_decref(body);
@@ -413,6 +420,9 @@ page_authzen_evaluations(struct http_request *req)
 			    msg);
 		}
 		allow = json_is_true(json_object_get(res, "decision"));
+		svc_activity_decision(req, allow, json_string_value(
+		    json_object_get(json_object_get(res, "context"),
+		    "reason_code")));
 		(void)json_array_append_new(list, res);
 		if ((sem == SEM_DENY_ON_FIRST_DENY && !allow) ||
 		    (sem == SEM_PERMIT_ON_FIRST_PERMIT && allow))
@@ -580,6 +590,7 @@ page_opa_data(struct http_request *req)
 		    "out of memory");
 		return (KORE_RESULT_OK);
 	}
+	svc_activity_decision(req, d.res.decision == POLICY_ALLOW, d.reason);
 	if (d.res.decision != POLICY_ALLOW) {
 		deny = json_pack("[s]", d.reason);
 		(void)json_object_set_new(res, "deny", deny);
@@ -669,6 +680,7 @@ ext_answer(struct http_request *req, const struct proto_decision *d,
 			(void)json_object_set_new(out, "tool",
 			    json_string(tool));
 	}
+	svc_activity_decision(req, d->res.decision == POLICY_ALLOW, d->reason);
 	http_response_header(req, "x-rollcall-decision",
 	    d->res.decision == POLICY_ALLOW ? "allow" : "deny");
 	http_response_header(req, "x-rollcall-reason", d->reason);

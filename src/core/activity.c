@@ -125,7 +125,7 @@ activity_scim_kind(int status, char *buf, size_t size)
 int
 activity_seen(struct activity *a, int64_t directory_id, int64_t at_ms)
 {
-	struct activity_last	*l, *free_slot;
+	struct activity_mark	*l, *free_slot;
 	size_t			 i;
 
 	if (directory_id <= 0)

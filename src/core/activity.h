@@ -37,7 +37,7 @@ struct activity_cell {
 	char		kind[ACTIVITY_KIND_MAX];
 };
 
-struct activity_last {
+struct activity_mark {
 	int64_t		directory_id;	/* 0: free slot */
 	int64_t		at_ms;
 };
@@ -45,7 +45,7 @@ struct activity_last {
 /* Owned by its caller (one static per worker); no heap. */
 struct activity {
 	struct activity_cell	cell[ACTIVITY_CELLS];
-	struct activity_last	last[ACTIVITY_DIRS];
+	struct activity_mark	last[ACTIVITY_DIRS];
 	size_t			used;		/* cells in use */
 	uint64_t		dropped;	/* observations lost to a full table */
 };

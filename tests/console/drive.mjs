@@ -304,6 +304,12 @@ step("narrow window stays usable", async (page) => {
 	if (wide)
 		fail("horizontal scrolling at 420 px");
 	await shot(page, "narrow");
+	await go(page, "#/overview");
+	await waitText(page, "main", "Decisions per minute");
+	if (await page.evaluate(() =>
+	    document.documentElement.scrollWidth > window.innerWidth + 2))
+		fail("horizontal scrolling on the overview at 420 px");
+	await shot(page, "narrow-overview", true);
 	await page.setViewport({ width: 1280, height: 800 });
 });
 

@@ -10,7 +10,6 @@ import time
 import pytest
 
 import seed
-from conftest import Server
 
 NOBODY = "00000000-0000-0000-0000-00000000dead"
 

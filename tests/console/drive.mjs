@@ -310,6 +310,9 @@ step("narrow window stays usable", async (page) => {
 	    document.documentElement.scrollWidth > window.innerWidth + 2))
 		fail("horizontal scrolling on the overview at 420 px");
 	await shot(page, "narrow-overview", true);
+	/* The next steps expect the user page to be the one left open. */
+	await go(page, `#/users/${cfg.alice}`);
+	await waitText(page, "main h1", "alice");
 	await page.setViewport({ width: 1280, height: 800 });
 });
 

@@ -14,6 +14,13 @@ import pytest
 from conftest import ROOT, Database, Server, localpg, psql_admin
 
 
+# What sql/ ships now, so these tests hold whatever migrations are added.
+SHIPPED = sorted(int(f.name[:3]) for f in (ROOT / "sql").glob("[0-9]*.sql"))
+LAST = SHIPPED[-1]
+NEXT = LAST + 1
+ALL = ",".join(map(str, SHIPPED))
+
+
 def versions(d):
     return d.sql("SELECT string_agg(version::text, ',' ORDER BY version) "
                  "FROM schema_migrations").strip()
@@ -60,10 +67,11 @@ def test_released_versions_are_1_3_4(db):
 
 
 def test_next_version_applies_in_order(db, sqldir):
-    (sqldir / "005_next.sql").write_text("CREATE TABLE mig_next (x int);")
+    (sqldir / f"{NEXT:03d}_next.sql").write_text(
+        "CREATE TABLE mig_next (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir))
-    assert r.stdout.splitlines()[0] == "applied 005_next.sql"
-    assert versions(db) == "1,3,4,5"
+    assert r.stdout.splitlines()[0] == f"applied {NEXT:03d}_next.sql"
+    assert versions(db) == f"{ALL},{NEXT}"
     assert "up to date" in db.ctl("migrate", "--dir", str(sqldir)).stdout
 
 
@@ -76,17 +84,20 @@ def test_database_behind_gets_only_what_follows(empty_db, sqldir):
     assert versions(empty_db) == "1,3"
     r = empty_db.ctl("migrate", "--dir", str(sqldir))
     assert [ln for ln in r.stdout.splitlines() if ln.startswith("applied")
-            ] == ["applied 004_identity_keys.sql"]
-    assert versions(empty_db) == "1,3,4"
+            ] == [f"applied {f.name}" for f in sorted(
+                (ROOT / "sql").glob("[0-9]*.sql")) if int(f.name[:3]) > 3]
+    assert versions(empty_db) == ALL
 
 
 def test_gap_in_files_is_refused(db, sqldir):
-    (sqldir / "006_skips.sql").write_text("CREATE TABLE mig_gap (x int);")
+    (sqldir / f"{NEXT + 1:03d}_skips.sql").write_text(
+        "CREATE TABLE mig_gap (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir), check=False)
     assert r.returncode != 0
-    assert "version 6 follows 4: 5 is missing" in r.stderr, r.stderr
+    assert f"version {NEXT + 1} follows {LAST}: {NEXT} is missing" in \
+        r.stderr, r.stderr
     assert not table_exists(db, "mig_gap")
-    assert versions(db) == "1,3,4"
+    assert versions(db) == ALL
 
 
 def test_retired_002_is_refused(db, sqldir):
@@ -98,11 +109,11 @@ def test_retired_002_is_refused(db, sqldir):
 
 
 def test_duplicate_number_is_refused(db, sqldir):
-    (sqldir / "005_a.sql").write_text("CREATE TABLE mig_a (x int);")
-    (sqldir / "005_b.sql").write_text("CREATE TABLE mig_b (x int);")
+    (sqldir / f"{NEXT:03d}_a.sql").write_text("CREATE TABLE mig_a (x int);")
+    (sqldir / f"{NEXT:03d}_b.sql").write_text("CREATE TABLE mig_b (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir), check=False)
     assert r.returncode != 0
-    assert "version 5 appears twice" in r.stderr, r.stderr
+    assert f"version {NEXT} appears twice" in r.stderr, r.stderr
     assert not table_exists(db, "mig_a") and not table_exists(db, "mig_b")
 
 
@@ -115,16 +126,18 @@ def test_fresh_database_with_a_gap_gets_nothing(empty_db, sqldir):
 
 
 def test_same_number_other_name_is_refused(db, sqldir):
-    """Two branches each took 005: the database ran one of them."""
-    (sqldir / "005_mine.sql").write_text("CREATE TABLE mig_mine (x int);")
+    """Two branches each took the next number: the database ran one."""
+    mine, theirs = f"{NEXT:03d}_mine.sql", f"{NEXT:03d}_theirs.sql"
+    (sqldir / mine).write_text("CREATE TABLE mig_mine (x int);")
     db.ctl("migrate", "--dir", str(sqldir))
-    (sqldir / "005_mine.sql").unlink()
-    (sqldir / "005_theirs.sql").write_text("CREATE TABLE mig_t (x int);")
-    (sqldir / "006_after.sql").write_text("CREATE TABLE mig_after (x int);")
+    (sqldir / mine).unlink()
+    (sqldir / theirs).write_text("CREATE TABLE mig_t (x int);")
+    (sqldir / f"{NEXT + 1:03d}_after.sql").write_text(
+        "CREATE TABLE mig_after (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir), check=False)
     assert r.returncode != 0
-    assert "version 5 was applied from 005_mine.sql, but the file is now " \
-        "005_theirs.sql" in r.stderr, r.stderr
+    assert f"version {NEXT} was applied from {mine}, but the file is now " \
+        f"{theirs}" in r.stderr, r.stderr
     assert not table_exists(db, "mig_t")
     assert not table_exists(db, "mig_after")
 
@@ -133,13 +146,14 @@ def test_recorded_gap_is_refused_by_migrate_and_server(db, sqldir):
     """A database that lost track of version 3 (or ran 4 without it):
     neither migrate nor the server may act on it."""
     db.sql("DELETE FROM schema_migrations WHERE version = 3")
-    (sqldir / "005_next.sql").write_text("CREATE TABLE mig_next (x int);")
+    (sqldir / f"{NEXT:03d}_next.sql").write_text(
+        "CREATE TABLE mig_next (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir), check=False)
     assert r.returncode != 0
     assert "schema_migrations: version 4 follows 1: 3 is missing" in \
         r.stderr, r.stderr
     assert not table_exists(db, "mig_next")
-    assert versions(db) == "1,4"
+    assert versions(db) == ",".join(str(v) for v in SHIPPED if v != 3)
 
     s = Server(db, wait=False)
     try:
@@ -154,8 +168,10 @@ def test_recorded_gap_is_refused_by_migrate_and_server(db, sqldir):
 
 
 def test_server_starts_on_a_database_ahead(db, sqldir):
-    """A newer rollcallctl applied 005: this server needs only 4."""
-    (sqldir / "005_next.sql").write_text("CREATE TABLE mig_next (x int);")
+    """A newer rollcallctl applied the next version: this server needs
+    only the ones it ships."""
+    (sqldir / f"{NEXT:03d}_next.sql").write_text(
+        "CREATE TABLE mig_next (x int);")
     db.ctl("migrate", "--dir", str(sqldir))
     s = Server(db, workers=1)
     try:

@@ -157,13 +157,23 @@ def test_decisions_per_minute_and_denies_by_reason(srv):
             {"server": "github", "tool": "list_repos"},
             {"server": "github", "tool": "delete_branch"}]})
     assert r.status == 200, r
+    r = srv.post("/v1/tools/filter", token=gw, body={
+        "subject": "alice@contoso.com", "server": "github",
+        "tools": ["list_repos", "delete_branch"]})
+    assert r.status == 200, r
+    # Other protocols count the same way.
+    r = srv.post("/access/v1/evaluation", token=gw, body={
+        "subject": {"type": "user", "id": "alice@contoso.com"},
+        "action": {"name": "call"},
+        "resource": {"type": "mcp_tool", "id": "github/list_repos"}})
+    assert r.status == 200 and r.json["decision"] is True, r
     doc = wait_for(srv, lambda doc: sum(decision_totals(
-        directory(doc, "default"))) >= a0 + d0 + 8)
+        directory(doc, "default"))) >= a0 + d0 + 11)
     d = directory(doc, "default")
-    assert decision_totals(d) == (a0 + 4, d0 + 4)
+    assert decision_totals(d) == (a0 + 6, d0 + 5)
     denies = d["decisions"]["denies"]
     assert denies.get("denied_by_rule", 0) - base["decisions"][
-        "denies"].get("denied_by_rule", 0) == 3
+        "denies"].get("denied_by_rule", 0) == 4
     assert denies.get("principal_unknown", 0) - base["decisions"][
         "denies"].get("principal_unknown", 0) == 1
     assert "allow" not in denies

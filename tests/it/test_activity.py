@@ -235,6 +235,22 @@ def test_directory_binding(srv):
                     token=srv.tokens["admin"]).status == 405
 
 
+def test_two_instances_see_the_same_sums(srv, make_server):
+    other = make_server(db=srv.db, workers=1)
+    g = srv.tokens["global_admin"]
+    before = scim_total(directory(activity(srv, "global_admin"), "default"))
+    for s in (srv, other, other):
+        for _ in range(4):
+            assert s.get("/scim/v2/Users?count=1",
+                         token=srv.tokens["scim"]).status == 200
+    want = before + 12
+    wait_for(srv, lambda doc: scim_total(directory(doc, "default")) >= want)
+    for s in (srv, other):
+        doc = s.get("/admin/v1/activity", token=g).json
+        assert scim_total(directory(doc, "default")) == want
+    other.stop()
+
+
 def test_counts_survive_a_restart(srv, make_server):
     before = directory(activity(srv, "global_admin"), "default")
     srv.stop()

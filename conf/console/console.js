@@ -173,17 +173,20 @@ function pageSignin() {
 /* ---- overview ---- */
 
 async function pageOverview(view) {
-	const [dirs, servers, rules, grants, toks] = await Promise.all([
+	const [dirs, servers, rules, grants, toks, act] = await Promise.all([
 	    api("GET", "/admin/v1/directories"),
 	    api("GET", "/admin/v1/servers"),
 	    api("GET", "/admin/v1/rules"),
 	    api("GET", "/admin/v1/grants?state=active"),
-	    api("GET", "/admin/v1/tokens")]);
+	    api("GET", "/admin/v1/tokens"),
+	    api("GET", "/admin/v1/activity")]);
 	const soon = Date.now() + 14 * 86400 * 1000;
 	const expiring = toks.tokens.filter((t) => t.status === "active" &&
 	    t.expires_at && Date.parse(t.expires_at) < soon);
 	const card = (n, l) => h("div", { class: "card" },
 	    h("div", { class: "n", text: n }), h("div", { class: "l", text: l }));
+	const activity = h("div", { id: "activity" });
+	renderActivity(activity, act);
 	view.show(h("h1", { text: "Overview" }),
 	    h("div", { class: "cards" },
 		card(dirs.directories.reduce((a, d) => a + d.users, 0), "users"),
@@ -201,7 +204,154 @@ async function pageOverview(view) {
 		expiring.map((t) => [t.name, t.scopes, t.directory || "all",
 		    when(t.expires_at)])) :
 		empty("None. An expired SCIM token stops Entra provisioning, " +
-		    "and offboarding with it: renew before it expires."));
+		    "and offboarding with it: renew before it expires."),
+	    activity);
+	/* Counts move as Entra and the gateways call: follow them. */
+	let last = JSON.stringify(act.directories);
+	view.live(async () => {
+		const now = await api("GET", "/admin/v1/activity");
+		const txt = JSON.stringify(now.directories);
+		if (txt !== last) {
+			last = txt;
+			renderActivity(activity, now);
+		}
+	});
+}
+
+/* ---- overview: activity (GET /admin/v1/activity) ---- */
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function s(tag, attrs, ...kids) {
+	const el = document.createElementNS(SVG, tag);
+	for (const [k, v] of Object.entries(attrs || {}))
+		el.setAttribute(k, String(v));
+	for (const kid of kids.flat())
+		if (kid !== null && kid !== undefined)
+			el.append(kid instanceof Node ? kid : String(kid));
+	return el;
+}
+
+function ago(sec) {
+	if (sec < 90)
+		return `${sec} s ago`;
+	if (sec < 5400)
+		return `${Math.round(sec / 60)} min ago`;
+	if (sec < 172800)
+		return `${Math.round(sec / 3600)} h ago`;
+	return `${Math.round(sec / 86400)} days ago`;
+}
+
+function hhmm(t) { return t.slice(11, 16); }
+
+/*
+ * A stacked bar chart drawn by hand: bars of {label, a, b} (a at the
+ * bottom, b on top), classes ca and cb giving their colours (CSS).  The
+ * figure is described in its label and each bar in a title, for screen
+ * readers and hover.
+ */
+function barChart(id, bars, ca, cb, label, names, span) {
+	const W = 600, H = 110, top = 14, base = 96;
+	const max = Math.max(1, ...bars.map((x) => x.a + x.b));
+	const bw = W / bars.length;
+	const y = (v) => (base - top) * v / max;
+	const kids = [s("title", {}, label),
+	    s("line", { x1: 0, x2: W, y1: base + 0.5, y2: base + 0.5,
+		class: "axis" }),
+	    s("text", { x: 2, y: 10, class: "tick" }, `max ${max}`),
+	    s("text", { x: 2, y: H - 2, class: "tick" }, span),
+	    s("text", { x: W - 2, y: H - 2, class: "tick end" }, "now")];
+	bars.forEach((x, i) => {
+		const ha = y(x.a), hb = y(x.b);
+		const g = s("g", {}, s("title", {}, `${hhmm(x.label)}: ` +
+		    `${x.a} ${names[0]}, ${x.b} ${names[1]}`));
+		if (x.a)
+			g.append(s("rect", { x: i * bw + 1, width: bw - 2,
+			    y: base - ha, height: ha, class: ca }));
+		if (x.b)
+			g.append(s("rect", { x: i * bw + 1, width: bw - 2,
+			    y: base - ha - hb, height: hb, class: cb }));
+		kids.push(g);
+	});
+	return s("svg", { id, class: "chart", viewBox: `0 0 ${W} ${H}`,
+	    role: "img", "aria-label": label },
+	    kids);
+}
+
+function plural(k, one) { return `${k} ${k === 1 ? one : one + "s"}`; }
+
+function counts(obj, what) {
+	const rows = Object.entries(obj || {}).sort((x, y) => y[1] - x[1]);
+	return rows.length ? table([what, "Count"], rows) : null;
+}
+
+function renderActivity(box, act) {
+	const quiet = act.directories.filter((d) => d.scim.quiet);
+	const mins = Math.round(act.quiet_after_s / 60);
+	box.replaceChildren(...[
+	    quiet.length ? h("p", { class: "warn", role: "status",
+		id: "quiet-warning" }, "Entra provisioning is quiet for " +
+		quiet.map((d) => `${d.directory} (last request ` +
+		`${ago(d.scim.quiet_for_s)})`).join(", ") + `: no SCIM ` +
+		`request for over ${mins} minutes, two of Entra's ` +
+		"provisioning cycles. The job may be in quarantine: check " +
+		"its provisioning logs in Entra.") : null,
+	    act.directories.map((d) => directoryActivity(d, mins))].flat()
+	    .filter((n) => n !== null));
+}
+
+function directoryActivity(d, mins) {
+	const sc = d.scim, dc = d.decisions;
+	const req = sc.hours.reduce((a, x) => a + x.requests, 0);
+	const err = sc.hours.reduce((a, x) => a + x.errors, 0);
+	const allow = dc.minutes.reduce((a, x) => a + x.allow, 0);
+	const deny = dc.minutes.reduce((a, x) => a + x.deny, 0);
+	const health = !sc.last_request_at ?
+	    h("span", { class: "pill scim-health", text: "not connected" }) :
+	    sc.quiet ? h("span", { class: "pill deny scim-health quiet",
+		text: `quiet for ${ago(sc.quiet_for_s).replace(" ago", "")}` }) :
+	    h("span", { class: "pill allow scim-health",
+		text: "provisioning" });
+	return h("section", { class: "activity", "data-directory": d.directory,
+	    "aria-label": `Activity of ${d.directory}` },
+	    h("h2", { text: `Directory ${d.directory}` }),
+	    h("h3", {}, "Entra provisioning ", health),
+	    h("p", { class: "scim-last" }, sc.last_request_at ?
+		`Last SCIM request ${when(sc.last_request_at)} ` +
+		`(${ago(sc.quiet_for_s)}); ${plural(req, "request")} and ` +
+		`${plural(err, "error")} in the last 24 h. Entra calls about ` +
+		`every 40 minutes; a job quiet for over ${mins} minutes is ` +
+		"flagged." :
+		"Entra has not called yet. Connect provisioning (README, " +
+		"\"Connect Microsoft Entra ID\") with a SCIM token of this " +
+		"directory."),
+	    barChart(`scim-${d.directory}`, sc.hours.map((x) => ({
+		label: x.hour, a: x.requests - x.errors, b: x.errors })),
+		"ok", "bad", `SCIM requests per hour, last 24 hours: ${req} ` +
+		`requests, ${err} errors`, ["ok", "errors"], "24 h ago"),
+	    counts(sc.errors, "SCIM error (HTTP status)") ||
+		(req ? h("p", { class: "muted", text: "No SCIM errors in the " +
+		"last 24 hours." }) : null),
+	    h("h3", { text: "Decisions per minute, last hour" }),
+	    h("p", { class: "decision-totals" }, h("span", { class: "allow",
+		text: `${allow} allowed` }), ", ", h("span", { class: "deny",
+		text: `${deny} denied` }), " in the last hour."),
+	    barChart(`decisions-${d.directory}`, dc.minutes.map((x) => ({
+		label: x.minute, a: x.allow, b: x.deny })), "ok", "bad",
+		`Decisions per minute, last hour: ${allow} allowed, ` +
+		`${deny} denied`, ["allowed", "denied"], "60 min ago"),
+	    counts(dc.denies, "Deny reason") || (allow + deny ? null :
+		empty("No decisions in the last hour. Gateways ask " +
+		"/v1/authorize (or AuthZEN, OPA, ext_authz) with a gateway " +
+		"token of this directory.")),
+	    h("h3", { text: "Kill switches in force" }),
+	    d.kill_switches.length ? table(["Who", "Since", "By"],
+		d.kill_switches.map((k) => [k.kind === "user" ?
+		    h("a", { href: `#/users/${k.id}`, text: k.name }) :
+		    `${k.name} (service principal)`, when(k.since),
+		    k.by || "unknown"]), "kill-switches") :
+		empty("None. The kill switch on a user's page denies every " +
+		    "tool to that user at once, on every gateway."));
 }
 
 /* ---- users ---- */

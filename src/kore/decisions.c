@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "activity_glue.h"
 #include "decision_log.h"
 #include "decision_stats.h"
 #include "decisions.h"
@@ -60,6 +61,9 @@ svc_decision(struct http_request *req, const struct svc_decision *d)
 	if (stats != NULL)
 		decision_stats_count(stats, d->endpoint, d->allow,
 		    d->reason_code, latency);
+	/* The console's counts per minute; a session check is no tool call. */
+	if (strcmp(d->endpoint, "session_check") != 0)
+		svc_activity_decision(req, d->allow, d->reason_code);
 
 	draw = 0.0;
 	if (d->allow && svc.settings.decision_log_mode == DECISION_LOG_ALL &&

@@ -44,7 +44,7 @@ const char *const	svc_routes[] = {
 	/* admin */
 	"admin_directories", "admin_tokens", "admin_token",
 	"admin_effective", "admin_explain", "admin_killswitch",
-	"admin_quarantine", "admin_simulate",
+	"admin_quarantine", "admin_simulate", "admin_activity",
 	"admin_audit", "admin_audit_export", "admin_audit_verify",
 	"admin_users", "admin_user", "admin_user_groups", "admin_groups",
 	"admin_group", "admin_group_members", "openapi",

@@ -23,6 +23,7 @@
 #include <kore/seccomp.h>
 
 
+#include "activity_glue.h"
 #include "build_info.h"
 #include "changering.h"
 #include "decisions.h"
@@ -382,6 +383,7 @@ kore_worker_configure(void)
 	if (worker->id == 1)
 		svc_listener_start();
 	svc_antientropy_start();
+	svc_activity_worker_init();
 }
 
 void

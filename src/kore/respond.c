@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "activity_glue.h"
 #include "jsonw.h"
 #include "loglimit.h"
 #include "svc.h"
@@ -152,6 +153,7 @@ finish(struct http_request *req, int status)
 	if (svc.metrics != NULL)
 		metrics_observe(svc.metrics,
 		    metrics_route_index(svc.metrics, route), status, dur);
+	svc_activity_response(req, status);
 
 	if (svc.settings.log_level_num > SVC_LOG_INFO)
 		return;

@@ -5,7 +5,8 @@
 // request failed that the step did not expect.
 //
 //   node drive.mjs <config.json>
-// config: {base, admin, global_admin, scim, shots, alice, carol, other_user}
+// config: {base, admin, global_admin, scim, gateway, shots, alice, carol,
+//          other_user}
 import { readFileSync, mkdirSync } from "node:fs";
 import puppeteer from "puppeteer-core";
 
@@ -27,6 +28,24 @@ async function scim(method, path, body) {
 	    body: body ? JSON.stringify(body) : undefined });
 	if (!r.ok)
 		fail(`SCIM ${method} ${path}: ${r.status} ${await r.text()}`);
+}
+
+async function scimStatus(path) {
+	const r = await fetch(cfg.base + path, { headers: {
+	    Authorization: `Bearer ${cfg.scim}` } });
+	await r.text();
+	return r.status;
+}
+
+async function decide(subject, tool) {
+	const r = await fetch(cfg.base + "/v1/authorize", { method: "POST",
+	    headers: { Authorization: `Bearer ${cfg.gateway}`,
+	    "Content-Type": "application/json" },
+	    body: JSON.stringify({ subject, server: "github", tool }) });
+	const d = await r.json();
+	if (!r.ok)
+		fail(`authorize: ${r.status} ${JSON.stringify(d)}`);
+	return d.decision;
 }
 
 async function text(page, sel) {
@@ -51,8 +70,8 @@ async function go(page, hash) {
 	await page.waitForNetworkIdle({ idleTime: 150, timeout: 10000 });
 }
 
-async function shot(page, name) {
-	await page.screenshot({ path: `${cfg.shots}/${name}.png` });
+async function shot(page, name, fullPage = false) {
+	await page.screenshot({ path: `${cfg.shots}/${name}.png`, fullPage });
 }
 
 async function clickText(page, sel, label) {
@@ -96,6 +115,45 @@ step("sign in and see the overview", async (page) => {
 	if (local !== 0)
 		fail("something was written to localStorage");
 	await shot(page, "overview");
+});
+
+step("the overview follows SCIM traffic and decisions without a reload",
+    async (page) => {
+	const sec = 'section.activity[data-directory="default"]';
+	await waitText(page, `${sec} .scim-last`, "Entra has not called yet");
+	await page.evaluate(() => { window.__same = 2; });
+	for (let i = 0; i < 5; i++)
+		if (await scimStatus("/scim/v2/Users?count=1") !== 200)
+			fail("SCIM list refused");
+	if (await scimStatus("/scim/v2/Users/" +
+	    "00000000-0000-0000-0000-00000000dead") !== 404)
+		fail("SCIM 404 expected");
+	for (let i = 0; i < 3; i++)
+		if (await decide("alice@contoso.com", "create_pull_request") !==
+		    "allow")
+			fail("allow expected");
+	for (let i = 0; i < 2; i++)
+		if (await decide("alice@contoso.com", "delete_branch") !== "deny")
+			fail("deny expected");
+	/* Flushed within 2 s, picked up by the page within 3 s more. */
+	await waitText(page, `${sec} .scim-last`,
+	    "6 requests and 1 error in the last 24 h", 20000);
+	await waitText(page, `${sec} .scim-health.allow`, "provisioning");
+	await waitText(page, `${sec} table`, "404");
+	await waitText(page, `${sec} .decision-totals`,
+	    "3 allowed, 2 denied", 20000);
+	await waitText(page, sec, "denied_by_rule");
+	const chart = await page.$eval(`${sec} svg#decisions-default`,
+	    (el) => ({ label: el.getAttribute("aria-label"),
+	    ok: el.querySelectorAll("rect.ok").length,
+	    bad: el.querySelectorAll("rect.bad").length,
+	    bars: el.querySelectorAll("g").length }));
+	if (!chart.label.includes("3 allowed, 2 denied") || chart.ok < 1 ||
+	    chart.bad < 1 || chart.bars !== 60)
+		fail(`decision chart: ${JSON.stringify(chart)}`);
+	if (await page.evaluate(() => window.__same) !== 2)
+		fail("the overview was reloaded");
+	await shot(page, "overview-activity", true);
 });
 
 step("search a user and open effective tools", async (page) => {
@@ -164,6 +222,12 @@ step("kill switch and restore", async (page) => {
 	await waitText(page, "main h1", "kill switch");
 	await waitText(page, "#banner", "Kill switch on");
 	await shot(page, "kill-switch");
+	await go(page, "#/overview");
+	await waitText(page, "table.kill-switches", "carol@contoso.com");
+	await waitText(page, "table.kill-switches", "it-admin");
+	await shot(page, "overview-kill-switch", true);
+	await go(page, `#/users/${cfg.carol}`);
+	await waitText(page, "main h1", "kill switch");
 	await page.click("#kill");
 	await waitText(page, "main h1", "active");
 });
@@ -240,6 +304,15 @@ step("narrow window stays usable", async (page) => {
 	if (wide)
 		fail("horizontal scrolling at 420 px");
 	await shot(page, "narrow");
+	await go(page, "#/overview");
+	await waitText(page, "main", "Decisions per minute");
+	if (await page.evaluate(() =>
+	    document.documentElement.scrollWidth > window.innerWidth + 2))
+		fail("horizontal scrolling on the overview at 420 px");
+	await shot(page, "narrow-overview", true);
+	/* The next steps expect the user page to be the one left open. */
+	await go(page, `#/users/${cfg.alice}`);
+	await waitText(page, "main h1", "alice");
 	await page.setViewport({ width: 1280, height: 800 });
 });
 
@@ -260,6 +333,15 @@ step("a global admin verifies the audit chain", async (page) => {
 	await go(page, "#/overview");
 	await waitText(page, "main h1", "Overview");
 	await waitText(page, "main", "fabrikam");
+	/* Entra last called fabrikam 81 minutes ago (the test's seed). */
+	await waitText(page, "#quiet-warning", "fabrikam");
+	await waitText(page,
+	    'section.activity[data-directory="fabrikam"] .scim-health.quiet',
+	    "quiet for 8");
+	await waitText(page,
+	    'section.activity[data-directory="default"] .scim-health.allow',
+	    "provisioning");
+	await shot(page, "overview-global", true);
 	await go(page, "#/audit");
 	await page.click("#verify");
 	await waitText(page, "#verify-out", "Chain intact");

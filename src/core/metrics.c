@@ -44,6 +44,15 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_antientropy_checks_total",
 	"rollcall_antientropy_skipped_total",
 	"rollcall_antientropy_mismatches_total",
+	"rollcall_entra_tokens_total{result=\"verified\"}",
+	"rollcall_entra_tokens_total{result=\"cache_hit\"}",
+	"rollcall_entra_tokens_total{result=\"refused\"}",
+	"rollcall_entra_tokens_total{result=\"unbound\"}",
+	"rollcall_entra_kid_refreshes_total{result=\"requested\"}",
+	"rollcall_entra_kid_refreshes_total{result=\"limited\"}",
+	"rollcall_entra_key_fetches_total{result=\"ok\"}",
+	"rollcall_entra_key_fetches_total{result=\"failed\"}",
+	"rollcall_subject_conflicts_total",
 };
 
 /*
@@ -86,6 +95,17 @@ static const struct {
 	    "because the index and the database were at other versions." },
 	{ "rollcall_antientropy_mismatches_total", "Digest mismatches "
 	    "confirmed and repaired by a rebuild (0 on a healthy system)." },
+	{ "rollcall_entra_tokens_total", "Entra access tokens given as a "
+	    "subject, by result (verified: signature checked; cache_hit: "
+	    "valid from the worker's cache; refused: invalid; unbound: the "
+	    "directory has no Entra binding)." },
+	{ "rollcall_entra_kid_refreshes_total", "Key refreshes asked for by "
+	    "a token with an unknown kid (limited: refused by the rate "
+	    "limit)." },
+	{ "rollcall_entra_key_fetches_total", "Fetches of a tenant's "
+	    "signing keys from its OpenID configuration, by result." },
+	{ "rollcall_subject_conflicts_total", "Requests refused because a "
+	    "header and the body named different subjects." },
 };
 
 struct route_stats {

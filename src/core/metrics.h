@@ -39,6 +39,15 @@ enum metric_counter {
 	METRIC_ANTIENTROPY_CHECKS,
 	METRIC_ANTIENTROPY_SKIPPED,
 	METRIC_ANTIENTROPY_MISMATCHES,
+	METRIC_ENTRA_VERIFIED,		/* signature checked, valid */
+	METRIC_ENTRA_CACHE_HITS,	/* valid from the cache, no check */
+	METRIC_ENTRA_REFUSED,		/* invalid tokens, any reason */
+	METRIC_ENTRA_UNBOUND,		/* tokens for an unbound directory */
+	METRIC_ENTRA_KID_REFRESHES,	/* key refreshes asked by a kid */
+	METRIC_ENTRA_KID_LIMITED,	/* ... refused by the rate limit */
+	METRIC_ENTRA_FETCH_OK,
+	METRIC_ENTRA_FETCH_FAILED,
+	METRIC_SUBJECT_CONFLICTS,	/* header and body name others */
 	METRIC_COUNT
 };
 

@@ -66,6 +66,15 @@ static const struct setting_def	setting_defs[] = {
 	    FIELD(extauthz_tool_header), 0, 0 },
 	{ "extauthz_method_header", SETTING_STRING,
 	    FIELD(extauthz_method_header), 0, 0 },
+	{ "extauthz_token_header", SETTING_STRING,
+	    FIELD(extauthz_token_header), 0, 0 },
+	{ "entra_token_cache",	SETTING_INT,	FIELD(entra_token_cache), 16,
+	    1 << 20 },
+	{ "entra_refresh_s",	SETTING_INT,	FIELD(entra_refresh_s),	10,
+	    86400 },
+	{ "entra_unknown_kid_s", SETTING_INT,	FIELD(entra_unknown_kid_s), 1,
+	    3600 },
+	{ "entra_ca_file",	SETTING_STRING,	FIELD(entra_ca_file),	0, 0 },
 };
 
 #define NSETTINGS	(sizeof(setting_defs) / sizeof(setting_defs[0]))
@@ -77,7 +86,9 @@ static const char *const	setting_names[NSETTINGS + 1] = {
 	"failure_audit_s", "policy_max_staleness_s", "antientropy_s",
 	"extauthz_subject_header",
 	"extauthz_server_header", "extauthz_tool_header",
-	"extauthz_method_header", NULL
+	"extauthz_method_header", "extauthz_token_header",
+	"entra_token_cache", "entra_refresh_s", "entra_unknown_kid_s",
+	"entra_ca_file", NULL
 };
 
 static int	set_listen(struct settings *, const char *,
@@ -117,6 +128,11 @@ settings_defaults(struct settings *s)
 	    sizeof(s->extauthz_tool_header));
 	rc_strlcpy(s->extauthz_method_header, "x-mcp-method",
 	    sizeof(s->extauthz_method_header));
+	rc_strlcpy(s->extauthz_token_header, "x-forwarded-authorization",
+	    sizeof(s->extauthz_token_header));
+	s->entra_token_cache = 4096;
+	s->entra_refresh_s = 3600;
+	s->entra_unknown_kid_s = 30;
 }
 
 const char *const *

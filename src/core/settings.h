@@ -36,6 +36,13 @@ struct settings {
 	char	extauthz_server_header[64];
 	char	extauthz_tool_header[64];
 	char	extauthz_method_header[64];
+	/* The header carrying the caller's Entra access token to ext_authz. */
+	char	extauthz_token_header[64];
+	/* Entra access tokens (README, "Entra access tokens"). */
+	int	entra_token_cache;		/* validated tokens per worker */
+	int	entra_refresh_s;		/* scheduled key refresh */
+	int	entra_unknown_kid_s;		/* refreshes on unknown kid, at most one per */
+	char	entra_ca_file[256];		/* "" = the system's CAs */
 	int	public_url_set;			/* 0: follows listen */
 };
 

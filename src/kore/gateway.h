@@ -17,6 +17,16 @@ struct gw_subject {
 	struct policy_subject	subj;		/* the alias that resolved */
 	char			directory[24];	/* the token's directory id */
 	int			found;
+	/*
+	 * Named by an Entra access token (entra_glue.h): value holds the
+	 * token's oid or app id; refused is the reason code of an invalid
+	 * token (decisions deny with it), unbound set when the directory
+	 * has no binding (the request is answered 400), detail says why.
+	 */
+	char			value[64];
+	const char		*refused;
+	const char		*detail;
+	int			unbound;
 };
 
 /*
@@ -41,6 +51,12 @@ int	gw_ttl_s(const struct policy_result *, size_t n);
  */
 void	gw_subject_resolve(struct http_request *, struct policy_index *,
 	    const struct decision_subject *, struct gw_subject *);
+
+/*
+ * After gw_subject_resolve: answers 400 token_not_bound when s names a
+ * token of an unbound directory and returns 1; else 0.
+ */
+int	gw_token_unbound(struct http_request *, const struct gw_subject *);
 
 /* The decision as JSON (new reference). */
 json_t	*gw_decision_json(const struct policy_result *, int ttl_s);

@@ -40,7 +40,8 @@ const char *const	svc_routes[] = {
 	"opa_data", "ext_authz",
 	/* end gateway */
 	/* admin */
-	"admin_directories", "admin_tokens", "admin_token",
+	"admin_directories", "admin_directory_entra", "admin_tokens",
+	"admin_token",
 	"admin_effective", "admin_explain", "admin_killswitch",
 	"admin_quarantine", "admin_simulate",
 	"admin_audit", "admin_audit_export", "admin_audit_verify",

@@ -25,6 +25,7 @@
 
 #include "build_info.h"
 #include "changering.h"
+#include "entra_glue.h"
 #include "lifecycle.h"
 #include "migration.h"
 #include "ops_metrics.h"
@@ -317,6 +318,7 @@ kore_parent_configure(int argc, char **argv)
 		fatal("rollcall: cannot load conf/openapi.json (see the log)");
 	}
 	svc_console_load();
+	entra_parent_init();
 	t0 = rc_mono_us();
 	if (svc_policy_parent_load(conn, &dberr) == -1) {
 		PQfinish(conn);
@@ -376,6 +378,7 @@ kore_worker_configure(void)
 	feeds_worker_init();
 	admin_policy_worker_init();
 	svc_ops_worker_init();
+	entra_worker_init();
 	if (worker->id == 1)
 		svc_listener_start();
 	svc_antientropy_start();

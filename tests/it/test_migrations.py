@@ -14,6 +14,16 @@ import pytest
 from conftest import ROOT, Database, Server, localpg, psql_admin
 
 
+SHIPPED = sorted(f.name for f in (ROOT / "sql").glob("[0-9]*.sql"))
+LAST = int(SHIPPED[-1][:3])
+CUR = ",".join(str(int(f[:3])) for f in SHIPPED)   # "1,3,4,..."
+NEXT = LAST + 1                                      # the next free number
+
+
+def mig(v, name):
+    return f"{v:03d}_{name}.sql"
+
+
 def versions(d):
     return d.sql("SELECT string_agg(version::text, ',' ORDER BY version) "
                  "FROM schema_migrations").strip()
@@ -60,10 +70,10 @@ def test_released_versions_are_1_3_4(db):
 
 
 def test_next_version_applies_in_order(db, sqldir):
-    (sqldir / "005_next.sql").write_text("CREATE TABLE mig_next (x int);")
+    (sqldir / mig(NEXT, "next")).write_text("CREATE TABLE mig_next (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir))
-    assert r.stdout.splitlines()[0] == "applied 005_next.sql"
-    assert versions(db) == "1,3,4,5"
+    assert r.stdout.splitlines()[0] == f"applied {mig(NEXT, 'next')}"
+    assert versions(db) == f"{CUR},{NEXT}"
     assert "up to date" in db.ctl("migrate", "--dir", str(sqldir)).stdout
 
 
@@ -76,17 +86,19 @@ def test_database_behind_gets_only_what_follows(empty_db, sqldir):
     assert versions(empty_db) == "1,3"
     r = empty_db.ctl("migrate", "--dir", str(sqldir))
     assert [ln for ln in r.stdout.splitlines() if ln.startswith("applied")
-            ] == ["applied 004_identity_keys.sql"]
-    assert versions(empty_db) == "1,3,4"
+            ] == [f"applied {f}" for f in SHIPPED if int(f[:3]) > 3]
+    assert versions(empty_db) == CUR
 
 
 def test_gap_in_files_is_refused(db, sqldir):
-    (sqldir / "006_skips.sql").write_text("CREATE TABLE mig_gap (x int);")
+    (sqldir / mig(NEXT + 1, "skips")).write_text(
+        "CREATE TABLE mig_gap (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir), check=False)
     assert r.returncode != 0
-    assert "version 6 follows 4: 5 is missing" in r.stderr, r.stderr
+    assert f"version {NEXT + 1} follows {LAST}: {NEXT} is missing" in \
+        r.stderr, r.stderr
     assert not table_exists(db, "mig_gap")
-    assert versions(db) == "1,3,4"
+    assert versions(db) == CUR
 
 
 def test_retired_002_is_refused(db, sqldir):
@@ -98,11 +110,11 @@ def test_retired_002_is_refused(db, sqldir):
 
 
 def test_duplicate_number_is_refused(db, sqldir):
-    (sqldir / "005_a.sql").write_text("CREATE TABLE mig_a (x int);")
-    (sqldir / "005_b.sql").write_text("CREATE TABLE mig_b (x int);")
+    (sqldir / mig(NEXT, "a")).write_text("CREATE TABLE mig_a (x int);")
+    (sqldir / mig(NEXT, "b")).write_text("CREATE TABLE mig_b (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir), check=False)
     assert r.returncode != 0
-    assert "version 5 appears twice" in r.stderr, r.stderr
+    assert f"version {NEXT} appears twice" in r.stderr, r.stderr
     assert not table_exists(db, "mig_a") and not table_exists(db, "mig_b")
 
 
@@ -115,16 +127,17 @@ def test_fresh_database_with_a_gap_gets_nothing(empty_db, sqldir):
 
 
 def test_same_number_other_name_is_refused(db, sqldir):
-    """Two branches each took 005: the database ran one of them."""
-    (sqldir / "005_mine.sql").write_text("CREATE TABLE mig_mine (x int);")
+    """Two branches each took the next number: the database ran one."""
+    (sqldir / mig(NEXT, "mine")).write_text("CREATE TABLE mig_mine (x int);")
     db.ctl("migrate", "--dir", str(sqldir))
-    (sqldir / "005_mine.sql").unlink()
-    (sqldir / "005_theirs.sql").write_text("CREATE TABLE mig_t (x int);")
-    (sqldir / "006_after.sql").write_text("CREATE TABLE mig_after (x int);")
+    (sqldir / mig(NEXT, "mine")).unlink()
+    (sqldir / mig(NEXT, "theirs")).write_text("CREATE TABLE mig_t (x int);")
+    (sqldir / mig(NEXT + 1, "after")).write_text(
+        "CREATE TABLE mig_after (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir), check=False)
     assert r.returncode != 0
-    assert "version 5 was applied from 005_mine.sql, but the file is now " \
-        "005_theirs.sql" in r.stderr, r.stderr
+    assert f"version {NEXT} was applied from {mig(NEXT, 'mine')}, but the " \
+        f"file is now {mig(NEXT, 'theirs')}" in r.stderr, r.stderr
     assert not table_exists(db, "mig_t")
     assert not table_exists(db, "mig_after")
 
@@ -133,13 +146,13 @@ def test_recorded_gap_is_refused_by_migrate_and_server(db, sqldir):
     """A database that lost track of version 3 (or ran 4 without it):
     neither migrate nor the server may act on it."""
     db.sql("DELETE FROM schema_migrations WHERE version = 3")
-    (sqldir / "005_next.sql").write_text("CREATE TABLE mig_next (x int);")
+    (sqldir / mig(NEXT, "next")).write_text("CREATE TABLE mig_next (x int);")
     r = db.ctl("migrate", "--dir", str(sqldir), check=False)
     assert r.returncode != 0
     assert "schema_migrations: version 4 follows 1: 3 is missing" in \
         r.stderr, r.stderr
     assert not table_exists(db, "mig_next")
-    assert versions(db) == "1,4"
+    assert versions(db) == CUR.replace("1,3,", "1,")
 
     s = Server(db, wait=False)
     try:
@@ -154,8 +167,9 @@ def test_recorded_gap_is_refused_by_migrate_and_server(db, sqldir):
 
 
 def test_server_starts_on_a_database_ahead(db, sqldir):
-    """A newer rollcallctl applied 005: this server needs only 4."""
-    (sqldir / "005_next.sql").write_text("CREATE TABLE mig_next (x int);")
+    """A newer rollcallctl applied the next version: this server does not
+    need it."""
+    (sqldir / mig(NEXT, "next")).write_text("CREATE TABLE mig_next (x int);")
     db.ctl("migrate", "--dir", str(sqldir))
     s = Server(db, workers=1)
     try:

@@ -27,6 +27,7 @@ struct gw_subject {
 	const char		*refused;
 	const char		*detail;
 	int			unbound;
+	int			conflict;	/* header and body differ */
 };
 
 /*
@@ -53,10 +54,19 @@ void	gw_subject_resolve(struct http_request *, struct policy_index *,
 	    const struct decision_subject *, struct gw_subject *);
 
 /*
- * After gw_subject_resolve: answers 400 token_not_bound when s names a
- * token of an unbound directory and returns 1; else 0.
+ * The subject an Entra access token names, for directory_id (the
+ * gateway token's), into out (refused/unbound as above).
  */
-int	gw_token_unbound(struct http_request *, const struct gw_subject *);
+void	gw_token_subject(int64_t directory_id, struct policy_index *,
+	    const char *token, struct gw_subject *out);
+
+/*
+ * After gw_subject_resolve: answers 400 and returns 1 when the request
+ * must not be decided: subject_conflict (the subject header names
+ * another subject than the body; counted), token_not_bound (a token of
+ * an unbound directory).  Else 0.
+ */
+int	gw_subject_refused(struct http_request *, const struct gw_subject *);
 
 /* The decision as JSON (new reference). */
 json_t	*gw_decision_json(const struct policy_result *, int ttl_s);

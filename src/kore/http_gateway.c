@@ -28,6 +28,9 @@ int	page_gw_authorize(struct http_request *);
 int	page_gw_authorize_batch(struct http_request *);
 int	page_gw_tools_filter(struct http_request *);
 
+static void	gw_token_resolve(int64_t, struct policy_index *, const char *,
+		    struct gw_subject *);
+
 int
 gw_subject_parse(struct http_request *req, struct policy_index *idx,
     const json_t *v, struct gw_subject *out)
@@ -50,6 +53,17 @@ gw_subject_parse(struct http_request *req, struct policy_index *idx,
  * by oid (externalId, Entra's SCIM mapping); an app-only token a
  * service principal by its application id, else by oid.
  */
+void
+gw_token_subject(int64_t directory_id, struct policy_index *idx,
+    const char *token, struct gw_subject *out)
+{
+	memset(out, 0, sizeof(*out));
+	(void)snprintf(out->directory, sizeof(out->directory), "%lld",
+	    (long long)directory_id);
+	out->subj.directory = out->directory;
+	gw_token_resolve(directory_id, idx, token, out);
+}
+
 static void
 gw_token_resolve(int64_t directory_id, struct policy_index *idx,
     const char *token, struct gw_subject *out)
@@ -90,8 +104,15 @@ gw_token_resolve(int64_t directory_id, struct policy_index *idx,
 }
 
 int
-gw_token_unbound(struct http_request *req, const struct gw_subject *s)
+gw_subject_refused(struct http_request *req, const struct gw_subject *s)
 {
+	if (s->conflict) {
+		metrics_add(svc.metrics, METRIC_SUBJECT_CONFLICTS, 1);
+		svc_error(req, HTTP_STATUS_BAD_REQUEST, "subject_conflict",
+		    "the '%s' header and the body name different subjects",
+		    svc.settings.extauthz_subject_header);
+		return (1);
+	}
 	if (!s->unbound)
 		return (0);
 	svc_error(req, HTTP_STATUS_BAD_REQUEST, "token_not_bound", "%s",
@@ -108,6 +129,7 @@ gw_subject_resolve(struct http_request *req, struct policy_index *idx,
 	    POLICY_BY_APP_ID };
 	struct policy_principal_info	 info;
 	struct svc_ctx			*ctx;
+	const char			*hdr;
 	size_t				 i;
 
 	ctx = svc_ctx(req);
@@ -116,6 +138,18 @@ gw_subject_resolve(struct http_request *req, struct policy_index *idx,
 	    (long long)ctx->token.directory_id);
 	out->subj.directory = out->directory;
 	out->subj.value = ds->value;
+	/*
+	 * A subject header (set by a gateway, or by its client) that names
+	 * someone other than the body is refused: rollcall must not answer
+	 * for one while the gateway acts for the other.
+	 */
+	if (svc.settings.extauthz_subject_header[0] != '\0' &&
+	    http_request_header(req, svc.settings.extauthz_subject_header,
+	    &hdr) && (ds->token != NULL || ds->value == NULL ||
+	    strcmp(hdr, ds->value) != 0)) {
+		out->conflict = 1;
+		return;
+	}
 	if (ds->token != NULL) {
 		gw_token_resolve(ctx->token.directory_id, idx, ds->token, out);
 		return;
@@ -255,7 +289,7 @@ page_gw_authorize(struct http_request *req)
 		return (KORE_RESULT_OK);
 	}
 	gw_subject_resolve(req, idx, &ds, &s);
-	if (gw_token_unbound(req, &s)) {
+	if (gw_subject_refused(req, &s)) {
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
@@ -326,7 +360,7 @@ page_gw_authorize_batch(struct http_request *req)
 		return (KORE_RESULT_OK);
 	}
 	gw_subject_resolve(req, idx, &ds, &s);
-	if (gw_token_unbound(req, &s)) {
+	if (gw_subject_refused(req, &s)) {
 		free(q);
 		json_decref(body);
 		return (KORE_RESULT_OK);
@@ -414,7 +448,7 @@ page_gw_tools_filter(struct http_request *req)
 		return (KORE_RESULT_OK);
 	}
 	gw_subject_resolve(req, idx, &ds, &s);
-	if (gw_token_unbound(req, &s)) {
+	if (gw_subject_refused(req, &s)) {
 		free(q);
 		json_decref(body);
 		return (KORE_RESULT_OK);
@@ -499,7 +533,7 @@ page_gw_session_check(struct http_request *req)
 		return (KORE_RESULT_OK);
 	}
 	gw_subject_resolve(req, idx, &ds, &s);
-	if (gw_token_unbound(req, &s)) {
+	if (gw_subject_refused(req, &s)) {
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}

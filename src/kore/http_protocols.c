@@ -199,9 +199,12 @@ authzen_one(struct policy_index *idx, const char *dir, const json_t *subject,
 	struct proto_decision		 d;
 	struct policy_subject		 subj;
 	struct policy_principal_info	 info;
+	struct gw_subject		 gs;
 	enum policy_principal_kind	 want;
 	const json_t			*props;
 	const char			*type, *id, *rtype, *rid, *aname;
+	const char			*tok, *refused;
+	long long			 dirid;
 	const char			*server, *tool, *slash;
 	char				 srv[POLICY_ID_MAX];
 	json_t				*ctx;
@@ -235,7 +238,23 @@ authzen_one(struct policy_index *idx, const char *dir, const json_t *subject,
 	else if (strcmp(type, "service_principal") == 0 ||
 	    strcmp(type, "agent") == 0)
 		want = POLICY_PRINCIPAL_SP;
-	found = proto_resolve(idx, dir, id, want, &subj, &info);
+	/* An Entra access token, when given, names the subject. */
+	refused = NULL;
+	if ((tok = str_member(json_object_get(subject, "properties"),
+	    "token")) != NULL) {
+		if (rc_parse_int(dir, 0, INT64_MAX, &dirid) == -1)
+			dirid = -1;
+		gw_token_subject((int64_t)dirid, idx, tok, &gs);
+		if (gs.unbound) {
+			(void)snprintf(msg, msgsize, "%s", gs.detail);
+			return (-1);
+		}
+		refused = gs.refused;
+		subj = gs.subj;
+		found = gs.found &&
+		    policy_principal_lookup(idx, &subj, &info) == 0;
+	} else
+		found = proto_resolve(idx, dir, id, want, &subj, &info);
 
 	server = tool = NULL;
 	props = json_object_get(resource, "properties");
@@ -269,6 +288,8 @@ authzen_one(struct policy_index *idx, const char *dir, const json_t *subject,
 	}
 
 	proto_decide(idx, &subj, found, &info, server, tool, &d);
+	if (refused != NULL)
+		d.reason = refused;
 	if ((ctx = proto_json(&d)) == NULL)
 		return (-1);
 	(void)json_object_del(ctx, "decision");
@@ -720,21 +741,49 @@ page_ext_authz(struct http_request *req)
 	struct proto_decision		 d, first;
 	json_t				*body, *msg;
 	const char			*who, *server, *tool, *method, *p;
-	const char			*first_tool, *htool, *hmethod;
+	const char			*first_tool, *htool, *hmethod, *bearer;
+	struct gw_subject		 gs;
 	char				 srv[POLICY_ID_MAX], dir[24];
 	size_t				 i, n, len;
 	int				 found, present, calls;
 
 	if ((idx = proto_index(req, 1)) == NULL)
 		return (KORE_RESULT_OK);
-	if ((who = header_of(req, svc.settings.extauthz_subject_header)) ==
+	who = header_of(req, svc.settings.extauthz_subject_header);
+	/*
+	 * The caller's Entra access token, forwarded by the gateway, names
+	 * the subject.  A subject header next to it could name someone
+	 * else: refused (fail closed), never one of them chosen.
+	 */
+	if ((bearer = header_of(req, svc.settings.extauthz_token_header)) !=
 	    NULL) {
+		if (who != NULL) {
+			metrics_add(svc.metrics, METRIC_SUBJECT_CONFLICTS, 1);
+			ext_refuse(req, idx, "subject_conflict");
+			return (KORE_RESULT_OK);
+		}
+		if (strncasecmp(bearer, "bearer ", 7) == 0)
+			bearer += 7;
+		while (*bearer == ' ')
+			bearer++;
+		gw_token_subject(svc_ctx(req)->token.directory_id, idx, bearer,
+		    &gs);
+		if (gs.unbound || gs.refused != NULL) {
+			ext_refuse(req, idx, gs.unbound ? "token_not_bound" :
+			    gs.refused);
+			return (KORE_RESULT_OK);
+		}
+		subj = gs.subj;
+		found = gs.found &&
+		    policy_principal_lookup(idx, &subj, &info) == 0;
+	} else if (who == NULL) {
 		ext_refuse(req, idx, "subject_missing");
 		return (KORE_RESULT_OK);
+	} else {
+		token_dir(req, dir, sizeof(dir));
+		found = proto_resolve(idx, dir, who, POLICY_PRINCIPAL_NONE,
+		    &subj, &info);
 	}
-	token_dir(req, dir, sizeof(dir));
-	found = proto_resolve(idx, dir, who, POLICY_PRINCIPAL_NONE, &subj,
-	    &info);
 
 	/*
 	 * The server: a header, else the first path segment after us.

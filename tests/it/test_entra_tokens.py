@@ -313,3 +313,73 @@ def test_cli_show(gw):
     r = gw.db.ctl("entra", "bind", "fabrikam", "--tenant", "nope",
                   "--audience", API, check=False)
     assert r.returncode != 0 and "tenant_id" in r.stderr
+
+
+def test_authzen_subject_properties_token(gw):
+    def ev(tok, tool="create_pull_request"):
+        return gw.post("/access/v1/evaluation", token=gw.tokens["gateway"],
+                       body={"subject": {"type": "user", "id": "from-token",
+                                         "properties": {"token": tok}},
+                             "resource": {"type": "mcp_tool",
+                                          "id": f"github/{tool}"},
+                             "action": {"name": "call"}})
+    r = ev(mint(KEY_A, claims()))
+    assert r.status == 200 and r.json["decision"] is True, r
+    r = ev(mint(KEY_A, claims(aud="api://other")))
+    assert r.json["decision"] is False
+    assert r.json["context"]["reason_code"] == "token_wrong_audience", r
+    r = gw.post("/access/v1/evaluation", token=gw.tokens["unbound"], body={
+        "subject": {"type": "user", "id": "x",
+                    "properties": {"token": mint(KEY_A, claims())}},
+        "resource": {"type": "mcp_tool", "id": "github/list_repos"},
+        "action": {"name": "call"}})
+    assert r.status == 400 and "not bound" in r.json["message"], r
+
+
+def ext(gw, headers, tool="create_pull_request"):
+    h = {"x-mcp-tool": tool}
+    h.update(headers)
+    return gw.request("GET", "/ext-authz/github", token=gw.tokens["gateway"],
+                      headers=h)
+
+
+def test_ext_authz_reads_the_forwarded_token(gw):
+    tok = mint(KEY_A, claims(version=1))
+    r = ext(gw, {"x-forwarded-authorization": f"Bearer {tok}"})
+    assert r.status == 200, r
+    assert r.headers["x-rollcall-decision"] == "allow"
+    assert r.headers["x-rollcall-user"] == "alice@contoso.com"
+    r = ext(gw, {"x-forwarded-authorization": tok}, tool="delete_branch")
+    assert r.status == 403 and r.headers["x-rollcall-reason"] == \
+        "denied_by_rule"
+    r = ext(gw, {"x-forwarded-authorization":
+                 "Bearer " + mint(KEY_A, claims(life=-3600))})
+    assert r.status == 403, r
+    assert r.headers["x-rollcall-reason"] == "token_expired"
+
+
+def test_subject_header_and_body_must_agree(gw):
+    before = metric(gw, "rollcall_subject_conflicts_total")
+    tok = mint(KEY_A, claims())
+    # ext_authz: a token and a subject header (perhaps the client's).
+    r = ext(gw, {"x-forwarded-authorization": f"Bearer {tok}",
+                 "x-user": "alice@contoso.com"})
+    assert r.status == 403 and r.headers["x-rollcall-reason"] == \
+        "subject_conflict", r
+    # The decision API: header and body naming different subjects.
+    r = gw.post("/v1/authorize", token=gw.tokens["gateway"],
+                headers={"x-user": "carol@contoso.com"},
+                body={"subject": "alice@contoso.com", "server": "github",
+                      "tool": "create_pull_request"})
+    assert r.status == 400 and r.json["error"] == "subject_conflict", r
+    r = gw.post("/v1/session/check", token=gw.tokens["gateway"],
+                headers={"x-user": "alice@contoso.com"},
+                body={"token": tok})
+    assert r.status == 400 and r.json["error"] == "subject_conflict", r
+    # The same subject in both is fine.
+    r = gw.post("/v1/authorize", token=gw.tokens["gateway"],
+                headers={"x-user": "alice@contoso.com"},
+                body={"subject": "alice@contoso.com", "server": "github",
+                      "tool": "create_pull_request"})
+    assert r.status == 200 and r.json["decision"] == "allow", r
+    assert metric(gw, "rollcall_subject_conflicts_total") == before + 3

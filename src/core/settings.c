@@ -74,7 +74,7 @@ static const struct setting_def	setting_defs[] = {
 	    86400 },
 	{ "entra_unknown_kid_s", SETTING_INT,	FIELD(entra_unknown_kid_s), 1,
 	    3600 },
-	{ "entra_ca_file",	SETTING_STRING,	FIELD(entra_ca_file),	0, 0 },
+	{ "entra_ca_bundle",	SETTING_STRING,	FIELD(entra_ca_bundle),	0, 0 },
 };
 
 #define NSETTINGS	(sizeof(setting_defs) / sizeof(setting_defs[0]))
@@ -88,7 +88,7 @@ static const char *const	setting_names[NSETTINGS + 1] = {
 	"extauthz_server_header", "extauthz_tool_header",
 	"extauthz_method_header", "extauthz_token_header",
 	"entra_token_cache", "entra_refresh_s", "entra_unknown_kid_s",
-	"entra_ca_file", NULL
+	"entra_ca_bundle", NULL
 };
 
 static int	set_listen(struct settings *, const char *,

@@ -42,7 +42,7 @@ struct settings {
 	int	entra_token_cache;		/* validated tokens per worker */
 	int	entra_refresh_s;		/* scheduled key refresh */
 	int	entra_unknown_kid_s;		/* refreshes on unknown kid, at most one per */
-	char	entra_ca_file[256];		/* "" = the system's CAs */
+	char	entra_ca_bundle[256];		/* "" = the system's CAs */
 	int	public_url_set;			/* 0: follows listen */
 };
 

@@ -41,7 +41,7 @@ entra_fetch_init(const char *ca_file)
 	SSL_CTX_set_verify(client_ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_load_verify_locations(client_ctx, file, NULL) != 1) {
 		svc_log(SVC_LOG_WARN, "entra: cannot load CA certificates "
-		    "from %s (setting entra_ca_file): key fetches will fail",
+		    "from %s (setting entra_ca_bundle): key fetches will fail",
 		    file);
 		ERR_clear_error();
 	}

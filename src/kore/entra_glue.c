@@ -464,5 +464,5 @@ entra_worker_init(void)
 void
 entra_parent_init(void)
 {
-	entra_fetch_init(svc.settings.entra_ca_file);
+	entra_fetch_init(svc.settings.entra_ca_bundle);
 }

@@ -49,7 +49,7 @@ void	entra_worker_init(void);
 
 /*
  * In the parent, before the fork (workers may be chrooted): the CA
- * certificates the key fetch trusts (setting entra_ca_file, else the
+ * certificates the key fetch trusts (setting entra_ca_bundle, else the
  * system's bundle).  Never fails: without CAs, fetches fail and are
  * counted.
  */

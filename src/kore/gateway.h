@@ -28,6 +28,7 @@ struct gw_subject {
 	const char		*detail;
 	int			unbound;
 	int			conflict;	/* header and body differ */
+	int64_t			exp;		/* a valid token's exp */
 };
 
 /*

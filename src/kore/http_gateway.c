@@ -83,6 +83,7 @@ gw_token_resolve(int64_t directory_id, struct policy_index *idx,
 		return;
 	}
 	rc_strlcpy(out->directory, who.directory, sizeof(out->directory));
+	out->exp = who.exp;
 	if (who.app_only && who.app_id[0] != '\0') {
 		rc_strlcpy(out->value, who.app_id, sizeof(out->value));
 		out->subj.by = POLICY_BY_APP_ID;

@@ -37,7 +37,7 @@ const char *const	svc_routes[] = {
 	"gw_tools_filter", "gw_revocations", "gw_policy_snapshot",
 	"gw_policy_changes", "gw_stream",
 	"authzen_evaluation", "authzen_evaluations", "authzen_config",
-	"opa_data", "ext_authz",
+	"opa_data", "ext_authz", "gw_introspect",
 	/* end gateway */
 	/* admin */
 	"admin_directories", "admin_directory_entra", "admin_tokens",

@@ -383,3 +383,51 @@ def test_subject_header_and_body_must_agree(gw):
                       "tool": "create_pull_request"})
     assert r.status == 200 and r.json["decision"] == "allow", r
     assert metric(gw, "rollcall_subject_conflicts_total") == before + 3
+
+
+def introspect(gw, tok, form=True, gwtoken=None):
+    if form:
+        return gw.request("POST", "/v1/introspect",
+                          token=gwtoken or gw.tokens["gateway"],
+                          body=f"token={tok}",
+                          content_type="application/x-www-form-urlencoded")
+    return gw.post("/v1/introspect", token=gwtoken or gw.tokens["gateway"],
+                   body={"token": tok})
+
+
+def test_introspection(gw):
+    tok = mint(KEY_A, claims(life=1800))
+    for form in (True, False):
+        r = introspect(gw, tok, form=form)
+        assert r.status == 200, r
+        j = r.json
+        assert j["active"] is True, j
+        assert j["principal"]["userName"] == "alice@contoso.com"
+        assert j["principal"]["type"] == "user" and j["sub"] == \
+            j["principal"]["id"]
+        assert j["groups"] and j["exp"] > time.time() + 1700
+    # Invalid for any reason, or a principal that may not act now: only
+    # active:false.
+    for bad in (mint(KEY_A, claims(life=-3600)),
+                mint(KEY_A, claims(), sign_with=KEY_B),
+                mint(KEY_A, claims(), alg="none"),
+                mint(KEY_A, claims(oid="oid-bob")),
+                mint(KEY_A, claims(oid="oid-nobody")),
+                mint(KEY_OTHER, claims(tenant=OTHER_TENANT))):
+        r = introspect(gw, bad)
+        assert r.status == 200 and r.json == {"active": False}, r
+    r = introspect(gw, tok, gwtoken=gw.tokens["unbound"])
+    assert r.json == {"active": False}, r
+    r = gw.request("POST", "/v1/introspect", token=gw.tokens["gateway"],
+                   body="nothing=here",
+                   content_type="application/x-www-form-urlencoded")
+    assert r.status == 400, r
+    # The gateway scope is required.
+    r = introspect(gw, tok, gwtoken=gw.tokens["scim"])
+    assert r.status == 403, r
+    # Service principal.
+    app = mint(KEY_A, claims(oid="sp-object-id", scp=None, idtyp="app",
+                             azp="app-robot"))
+    j = introspect(gw, app).json
+    assert j["active"] and j["principal"]["type"] == "service_principal"
+    assert j["principal"]["appId"] == "app-robot"

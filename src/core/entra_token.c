@@ -252,7 +252,7 @@ jws_split(const char *token, struct jws_parts *p)
 		 * An empty signature is the unsecured form ("alg":"none"):
 		 * split, so that the header refuses it by its alg.
 		 */
-		if (p->len[i] == 0 && i < 2)
+		if (i < 2 && p->len[i] == 0)
 			return (-1);
 		s = dot != NULL ? dot + 1 : s;
 	}

@@ -236,7 +236,7 @@ enum entra_check
 entra_check(int64_t dir, const char *token, struct entra_who *who,
     const char **reason, const char **detail)
 {
-	const struct ebinding		*b;
+	const struct ebinding		*b = NULL;
 	struct entra_binding		 eb;
 	struct entra_claims		 c;
 	struct token_cache_entry	 e;
@@ -246,9 +246,17 @@ entra_check(int64_t dir, const char *token, struct entra_who *who,
 	int64_t				 now;
 
 	memset(who, 0, sizeof(*who));
-	if (entra_token_peek_tid(token, tid, sizeof(tid)) == -1)
+	/*
+	 * The token's tid is read (a decode and a parse) only when needed:
+	 * to find the binding of a global gateway token, or on a miss.
+	 */
+	tid[0] = '\0';
+	if ((dir == 0 || (b = binding_for(dir, NULL)) == NULL) &&
+	    entra_token_peek_tid(token, tid, sizeof(tid)) == -1)
 		tid[0] = '\0';
-	if ((b = binding_for(dir, tid[0] != '\0' ? tid : NULL)) == NULL) {
+	if (dir == 0)
+		b = binding_for(0, tid[0] != '\0' ? tid : NULL);
+	if (b == NULL) {
 		if (dir == 0 && tid[0] != '\0' && loaded)
 			return (refuse(ENTRA_TOKEN_WRONG_TENANT, reason,
 			    detail));
@@ -274,6 +282,9 @@ entra_check(int64_t dir, const char *token, struct entra_who *who,
 		return (ENTRA_CHECK_OK);
 	}
 	/* Another tenant's token: refused before any key is looked for. */
+	if (tid[0] == '\0' && entra_token_peek_tid(token, tid,
+	    sizeof(tid)) == -1)
+		tid[0] = '\0';
 	if (tid[0] != '\0' && strcmp(tid, b->tenant) != 0)
 		return (refuse(ENTRA_TOKEN_WRONG_TENANT, reason, detail));
 

@@ -391,8 +391,10 @@ fetch_done(void *arg, int result, struct svc_db_err *err)
 {
 	struct fetch_job	*j = arg;
 	size_t			 i;
+	int			 changed;
 
 	(void)err;
+	changed = 0;
 	for (i = 0; i < j->n; i++) {
 		if (result == -1 || j->t[i].result == -1) {
 			metrics_add(svc.metrics, METRIC_ENTRA_FETCH_FAILED, 1);
@@ -403,14 +405,17 @@ fetch_done(void *arg, int result, struct svc_db_err *err)
 			continue;
 		}
 		metrics_add(svc.metrics, METRIC_ENTRA_FETCH_OK, 1);
-		if (j->t[i].result == 1)
+		if (j->t[i].result == 1) {
+			changed = 1;
 			svc_log(SVC_LOG_INFO, "entra: new keys for tenant %s",
 			    j->t[i].tenant);
+		}
 	}
 	fetch_job_free(j);
 	fetching = 0;
-	/* Stored keys NOTIFY; reload here too in case that is late. */
-	entra_changed();
+	/* New keys NOTIFY; reload here too in case that is late. */
+	if (changed)
+		entra_changed();
 }
 
 static void

@@ -256,16 +256,21 @@ entra_check(int64_t dir, const char *token, struct entra_who *who,
 		tid[0] = '\0';
 	if (dir == 0)
 		b = binding_for(0, tid[0] != '\0' ? tid : NULL);
+	if (!loaded) {
+		/* A restarted worker before its first load: fail closed. */
+		*reason = "internal_error";
+		*detail = "the Entra bindings are not loaded yet";
+		return (ENTRA_CHECK_REFUSED);
+	}
 	if (b == NULL) {
-		if (dir == 0 && tid[0] != '\0' && loaded)
+		if (dir == 0 && tid[0] != '\0')
 			return (refuse(ENTRA_TOKEN_WRONG_TENANT, reason,
 			    detail));
 		metrics_add(svc.metrics, METRIC_ENTRA_UNBOUND, 1);
 		*reason = "token_not_bound";
-		*detail = loaded ? "this directory is not bound to an Entra "
-		    "tenant: bind it (PUT /admin/v1/directories/{name}/entra "
-		    "or 'rollcallctl entra bind') to accept access tokens" :
-		    "the Entra bindings are not loaded yet";
+		*detail = "this directory is not bound to an Entra tenant: "
+		    "bind it (PUT /admin/v1/directories/{name}/entra or "
+		    "'rollcallctl entra bind') to accept access tokens";
 		return (ENTRA_CHECK_UNBOUND);
 	}
 	now = (int64_t)(rc_now_ms() / 1000);
@@ -470,6 +475,12 @@ fetch_tick(void *arg, u_int64_t unused)
 void
 entra_worker_init(void)
 {
+	/* The parent's copy, unless something changed since it was made. */
+	if (loaded && __atomic_load_n(&svc.shared->entra_gen,
+	    __ATOMIC_SEQ_CST) != loaded_gen) {
+		estate_free(&cur);
+		loaded = 0;
+	}
 	cache = token_cache_new((size_t)svc.settings.entra_token_cache);
 	(void)kore_timer_add(reload_tick, RELOAD_TICK_MS, NULL, 0);
 	reload_tick(NULL, 0);
@@ -478,7 +489,21 @@ entra_worker_init(void)
 }
 
 void
-entra_parent_init(void)
+entra_parent_init(PGconn *conn)
 {
+	struct store_err	err;
+	json_t			*rows;
+
 	entra_fetch_init(svc.settings.entra_ca_bundle);
+	loaded_gen = __atomic_load_n(&svc.shared->entra_gen, __ATOMIC_SEQ_CST);
+	if (store_entra_load(conn, &rows, &err) == -1) {
+		svc_log(SVC_LOG_WARN, "entra: bindings not loaded at start "
+		    "(workers will): %s", err.msg);
+		return;
+	}
+	if (estate_build(rows, &cur) == 0) {
+		loaded = 1;
+		cur_gen++;
+	}
+	json_decref(rows);
 }

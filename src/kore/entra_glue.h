@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 enum entra_check {
 	ENTRA_CHECK_OK = 0,
 	ENTRA_CHECK_REFUSED,	/* the token is not valid: reason says why */
@@ -50,9 +52,12 @@ void	entra_worker_init(void);
 /*
  * In the parent, before the fork (workers may be chrooted): the CA
  * certificates the key fetch trusts (setting entra_ca_bundle, else the
- * system's bundle).  Never fails: without CAs, fetches fail and are
- * counted.
+ * system's bundle), and the bindings and keys, so workers decide from
+ * their first request.  A worker forked after a change (a restart)
+ * does not trust the parent's copy and waits for its own reload.
+ * Never fails: without CAs, fetches fail and are counted; without the
+ * bindings, workers load them.
  */
-void	entra_parent_init(void);
+void	entra_parent_init(PGconn *);
 
 #endif

@@ -318,7 +318,7 @@ kore_parent_configure(int argc, char **argv)
 		fatal("rollcall: cannot load conf/openapi.json (see the log)");
 	}
 	svc_console_load();
-	entra_parent_init();
+	entra_parent_init(conn);
 	t0 = rc_mono_us();
 	if (svc_policy_parent_load(conn, &dberr) == -1) {
 		PQfinish(conn);

@@ -431,3 +431,13 @@ def test_introspection(gw):
     j = introspect(gw, app).json
     assert j["active"] and j["principal"]["type"] == "service_principal"
     assert j["principal"]["appId"] == "app-robot"
+
+
+def test_bindings_loaded_before_the_first_request(gw, make_server):
+    """A server started on a bound directory decides tokens from its
+    first request on every worker (the parent loads the bindings)."""
+    s = make_server(db=gw.db, workers=4)
+    tok = mint(KEY_A, claims())
+    for _ in range(16):
+        r = authorize(s, tok)
+        assert r.status == 200 and r.json["decision"] == "allow", r

@@ -441,3 +441,31 @@ def test_bindings_loaded_before_the_first_request(gw, make_server):
     for _ in range(16):
         r = authorize(s, tok)
         assert r.status == 200 and r.json["decision"] == "allow", r
+
+
+def test_a_binding_change_reaches_another_instance(gw, make_server):
+    """Bindings live in PostgreSQL: a change made through one instance
+    reaches every worker of another through NOTIFY."""
+    other = make_server(db=gw.db, workers=2)
+    v1 = mint(KEY_A, claims(version=1))          # audience: the URI form
+    assert authorize(other, v1).json["decision"] == "allow"
+    body = {"tenant_id": TENANT, "audiences": [API],
+            "jwks": jwks(KEY_A, KEY_B)}
+    r = gw.request("PUT", "/admin/v1/directories/default/entra",
+                   token=gw.tokens["admin"], body=body)
+    assert r.status == 200, r
+    try:
+        deadline = time.time() + 10
+        run = 0
+        while run < 8 and time.time() < deadline:
+            d = authorize(other, v1).json
+            run = run + 1 if d["reason_code"] == "token_wrong_audience" \
+                else 0
+            time.sleep(0.02)
+        assert run >= 8, d
+    finally:
+        body["audiences"] = [API, API_URI]
+        r = gw.request("PUT", "/admin/v1/directories/default/entra",
+                       token=gw.tokens["admin"], body=body)
+        assert r.status == 200, r
+        wait_bound(gw)

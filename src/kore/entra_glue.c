@@ -429,6 +429,7 @@ fetch_tick(void *arg, u_int64_t unused)
 	struct fetch_job	*j;
 	uint64_t		 now, asked;
 	size_t			 i, k;
+	int			 missing;
 
 	(void)arg;
 	(void)unused;
@@ -437,11 +438,19 @@ fetch_tick(void *arg, u_int64_t unused)
 	now = rc_now_ms();
 	asked = __atomic_load_n(&svc.shared->entra_refresh_asked_ms,
 	    __ATOMIC_SEQ_CST);
+	/* A tenant bound with no keys yet: fetch now (as often as a kid). */
+	for (i = 0, missing = 0; i < cur.n; i++)
+		if (cur.b[i].openid && cur.b[i].keys == NULL)
+			missing = 1;
+	if (missing && now - fetch_last_ms >=
+	    (uint64_t)svc.settings.entra_unknown_kid_s * 1000)
+		asked = fetch_asked_seen + 1;
 	if (asked == fetch_asked_seen && fetch_last_ms != 0 &&
 	    now - fetch_last_ms < (uint64_t)svc.settings.entra_refresh_s *
 	    1000)
 		return;
-	fetch_asked_seen = asked;
+	fetch_asked_seen = __atomic_load_n(&svc.shared->entra_refresh_asked_ms,
+	    __ATOMIC_SEQ_CST);
 	fetch_last_ms = now;
 	if ((j = calloc(1, sizeof(*j))) == NULL ||
 	    (j->t = calloc(cur.n + 1, sizeof(*j->t))) == NULL) {

@@ -53,6 +53,14 @@ static struct sock_filter	filter_rollcall[] = {
 	/* worker_follow_parent: only this prctl, and getppid. */
 	KORE_SYSCALL_ARG(prctl, 0, PR_SET_PDEATHSIG, SECCOMP_RET_ALLOW),
 	KORE_SYSCALL_ALLOW(getppid),
+	/*
+	 * The Entra key fetch resolves the tenant's host with getaddrinfo
+	 * on a task thread (entra_fetch.c): glibc's resolver asks uname
+	 * and speaks UDP to the name server.
+	 */
+	KORE_SYSCALL_ALLOW(uname),
+	KORE_SYSCALL_ALLOW(sendmmsg),
+	KORE_SYSCALL_ALLOW(recvfrom),
 #if defined(RC_SANITIZE)
 	KORE_SYSCALL_ALLOW(gettid),
 	KORE_SYSCALL_ALLOW(sched_getaffinity),

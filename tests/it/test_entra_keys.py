@@ -138,3 +138,24 @@ def test_fetch_failure_keeps_the_last_good_set(gw, issuer):
         assert "not fetched (the last good set stays)" in gw.logtext()
     finally:
         issuer.fail = False
+
+
+def test_host_names_resolve_inside_the_sandbox(make_server, issuer):
+    """The fetch resolves a host name with getaddrinfo on a task thread
+    under seccomp (not chrooted here): a syscall missing from the filter
+    would kill that thread silently and stop every later fetch.  The
+    issuer's certificate names 127.0.0.1 only, so reaching it as
+    'localhost' must end in a clean, logged TLS refusal."""
+    s = make_server(seed=seed, tokens=["global_admin"], workers=1,
+                    env={"ROLLCALL_ENTRA_CA_BUNDLE": issuer.ca})
+    r = s.request("PUT", "/admin/v1/directories/default/entra",
+                  token=s.tokens["global_admin"], body={
+                      "tenant_id": TENANT, "audiences": [API],
+                      "openid_configuration":
+                      f"https://localhost:{issuer.port}/openid-configuration"})
+    assert r.status == 200, r
+    deadline = time.time() + 15
+    while time.time() < deadline and "hostname mismatch" not in s.logtext():
+        time.sleep(0.1)
+    assert "TLS with localhost failed: hostname mismatch" in s.logtext(), \
+        s.logtext()

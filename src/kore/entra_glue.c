@@ -350,6 +350,7 @@ struct fetch_job {
 };
 
 static int		fetching;
+static int		fetch_failing;		/* logged, not yet recovered */
 static uint64_t		fetch_last_ms;		/* last fetch started */
 static uint64_t		fetch_asked_seen;	/* asks served */
 
@@ -403,12 +404,19 @@ fetch_done(void *arg, int result, struct svc_db_err *err)
 	for (i = 0; i < j->n; i++) {
 		if (result == -1 || j->t[i].result == -1) {
 			metrics_add(svc.metrics, METRIC_ENTRA_FETCH_FAILED, 1);
-			svc_log(SVC_LOG_WARN, "entra: keys of tenant %s not "
-			    "fetched (the last good set stays): %s",
-			    j->t[i].tenant, result == -1 ? "job failed" :
-			    j->t[i].why);
+			/* Logged once while it keeps failing; counted always. */
+			if (!fetch_failing)
+				svc_log(SVC_LOG_WARN, "entra: keys of tenant %s "
+				    "not fetched (the last good set stays): %s",
+				    j->t[i].tenant, result == -1 ? "job failed" :
+				    j->t[i].why);
+			fetch_failing = 1;
 			continue;
 		}
+		if (fetch_failing)
+			svc_log(SVC_LOG_INFO, "entra: keys of tenant %s fetched "
+			    "again", j->t[i].tenant);
+		fetch_failing = 0;
 		metrics_add(svc.metrics, METRIC_ENTRA_FETCH_OK, 1);
 		if (j->t[i].result == 1) {
 			changed = 1;

@@ -550,9 +550,11 @@ page_opa_data(struct http_request *req)
 	struct policy_subject		 subj;
 	struct policy_principal_info	 info;
 	struct proto_decision		 d;
+	struct gw_subject		 gs;
 	json_t				*body, *input, *sv, *res, *deny, *out;
 	const json_t			*resource;
 	const char			*value, *action, *server, *tool, *rtype;
+	const char			*tok, *refused;
 	char				 dir[24];
 	size_t				 i, plen;
 	int				 found, boolean;
@@ -573,11 +575,22 @@ page_opa_data(struct http_request *req)
 
 	input = json_object_get(body, "input");
 	sv = json_object_get(input, "subject");
-	value = json_string_value(sv);
-	for (i = 0; value == NULL && subject_keys[i] != NULL; i++)
-		value = str_member(sv, subject_keys[i]);
-	found = proto_resolve(idx, dir, value, POLICY_PRINCIPAL_NONE, &subj,
-	    &info);
+	refused = NULL;
+	if ((tok = str_member(sv, "token")) != NULL) {
+		/* An Entra access token names the subject (a deny says why). */
+		gw_token_subject(svc_ctx(req)->token.directory_id, idx, tok,
+		    &gs);
+		refused = gs.unbound ? "token_not_bound" : gs.refused;
+		subj = gs.subj;
+		found = gs.found &&
+		    policy_principal_lookup(idx, &subj, &info) == 0;
+	} else {
+		value = json_string_value(sv);
+		for (i = 0; value == NULL && subject_keys[i] != NULL; i++)
+			value = str_member(sv, subject_keys[i]);
+		found = proto_resolve(idx, dir, value, POLICY_PRINCIPAL_NONE,
+		    &subj, &info);
+	}
 
 	/* ContextForge: action "tools.invoke.<tool>", resource type "tool". */
 	action = str_member(input, "action");
@@ -595,6 +608,8 @@ page_opa_data(struct http_request *req)
 			tool = "";
 	}
 	proto_decide(idx, &subj, found, &info, server, tool, &d);
+	if (refused != NULL)
+		d.reason = refused;
 	if ((res = proto_json(&d)) == NULL) {
 		json_decref(body);
 		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal",

@@ -469,3 +469,17 @@ def test_a_binding_change_reaches_another_instance(gw, make_server):
                        token=gw.tokens["admin"], body=body)
         assert r.status == 200, r
         wait_bound(gw)
+
+
+def test_opa_input_subject_token(gw):
+    def opa(tok, tool="create_pull_request"):
+        return gw.post("/v1/data/mcpgateway", token=gw.tokens["gateway"],
+                       body={"input": {"subject": {"token": tok},
+                                       "action": "tools.invoke",
+                                       "resource": {"type": "tool",
+                                                    "id": tool,
+                                                    "server": "github"}}})
+    r = opa(mint(KEY_A, claims()))
+    assert r.status == 200 and r.json["result"]["allow"] is True, r
+    r = opa(mint(KEY_A, claims(life=-3600)))
+    assert r.json["result"]["deny"] == ["token_expired"], r

@@ -40,6 +40,61 @@ START_TEST(test_authorize_ok)
 }
 END_TEST
 
+START_TEST(test_token_subject)
+{
+	struct decision_subject	 s;
+	struct decision_err	 err;
+	struct policy_query	 q;
+	json_t			*b;
+	char			*big, *text;
+
+	b = body("{\"token\":\"aaa.bbb.ccc\",\"server\":\"github\","
+	    "\"tool\":\"create_issue\"}");
+	ck_assert_int_eq(decision_authorize_parse(b, &s, &q, &err), 0);
+	ck_assert_str_eq(s.token, "aaa.bbb.ccc");
+	ck_assert_ptr_null(s.value);
+	json_decref(b);
+
+	/* Named twice, even the same way: refused. */
+	b = body("{\"token\":\"aaa.bbb.ccc\",\"subject\":\"alice\","
+	    "\"server\":\"github\",\"tool\":\"t\"}");
+	ck_assert_int_eq(decision_authorize_parse(b, &s, &q, &err), -1);
+	ck_assert_str_eq(err.code, "invalid_subject");
+	ck_assert_ptr_nonnull(strstr(err.msg, "not both"));
+	json_decref(b);
+
+	b = body("{\"token\":42,\"server\":\"github\",\"tool\":\"t\"}");
+	ck_assert_int_eq(decision_authorize_parse(b, &s, &q, &err), -1);
+	ck_assert_str_eq(err.code, "invalid_subject");
+	json_decref(b);
+	b = body("{\"token\":\"\",\"items\":[{\"server\":\"a\","
+	    "\"tool\":\"b\"}]}");
+	ck_assert_int_eq(decision_body_subject_parse(b, &s, &err), -1);
+	json_decref(b);
+
+	/* Longer than any access token. */
+	big = malloc(DECISION_TOKEN_MAX + 2);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'a', DECISION_TOKEN_MAX + 1);
+	big[DECISION_TOKEN_MAX + 1] = '\0';
+	text = malloc(DECISION_TOKEN_MAX + 64);
+	ck_assert_ptr_nonnull(text);
+	(void)snprintf(text, DECISION_TOKEN_MAX + 64, "{\"token\":\"%s\"}",
+	    big);
+	b = body(text);
+	ck_assert_int_eq(decision_body_subject_parse(b, &s, &err), -1);
+	json_decref(b);
+	big[DECISION_TOKEN_MAX] = '\0';
+	(void)snprintf(text, DECISION_TOKEN_MAX + 64, "{\"token\":\"%s\"}",
+	    big);
+	b = body(text);
+	ck_assert_int_eq(decision_body_subject_parse(b, &s, &err), 0);
+	json_decref(b);
+	free(big);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_authorize_errors_in_order)
 {
 	struct decision_subject	 s;
@@ -508,6 +563,7 @@ decision_req_suite(void)
 	s = suite_create("decision_req");
 	tc = tcase_create("core");
 	tcase_add_test(tc, test_authorize_ok);
+	tcase_add_test(tc, test_token_subject);
 	tcase_add_test(tc, test_authorize_errors_in_order);
 	tcase_add_test(tc, test_name_limits);
 	tcase_add_test(tc, test_subject_forms);

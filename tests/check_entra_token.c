@@ -215,6 +215,23 @@ START_TEST(test_valid_v1_and_v2)
 }
 END_TEST
 
+START_TEST(test_peek_tid)
+{
+	char	*tok, tid[64];
+
+	keys_setup();
+	tok = mint(HDR, payload_v2(""), key_a);
+	ck_assert_int_eq(entra_token_peek_tid(tok, tid, sizeof(tid)), 0);
+	ck_assert_str_eq(tid, TENANT);
+	/* Too small a buffer, no payload, not a token. */
+	ck_assert_int_eq(entra_token_peek_tid(tok, tid, 8), -1);
+	free(tok);
+	ck_assert_int_eq(entra_token_peek_tid("a.b.c", tid, sizeof(tid)), -1);
+	ck_assert_int_eq(entra_token_peek_tid("nodots", tid, sizeof(tid)),
+	    -1);
+}
+END_TEST
+
 START_TEST(test_alg_confusion)
 {
 	struct entra_binding	 b;
@@ -233,6 +250,13 @@ START_TEST(test_alg_confusion)
 	tok = calloc(1, strlen(h) + strlen(p) + 8);
 	(void)sprintf(tok, "%s.%s.x", h, p);
 	ck_assert_int_eq(verify(tok, &b, &c), ENTRA_TOKEN_ALG_REFUSED);
+	/* The unsecured form (RFC 7519 6.1) is refused for its alg too. */
+	(void)sprintf(tok, "%s.%s.", h, p);
+	ck_assert_int_eq(verify(tok, &b, &c), ENTRA_TOKEN_ALG_REFUSED);
+	free(tok);
+	/* RS256 with no signature at all. */
+	b64_text(HDR, h);
+	tok = calloc(1, strlen(h) + strlen(p) + 8);
 	(void)sprintf(tok, "%s.%s.", h, p);
 	ck_assert_int_eq(verify(tok, &b, &c), ENTRA_TOKEN_MALFORMED);
 	free(tok);
@@ -484,6 +508,7 @@ entra_token_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_valid_v1_and_v2);
 	tcase_add_test(tc, test_alg_confusion);
+	tcase_add_test(tc, test_peek_tid);
 	tcase_add_test(tc, test_keys_and_signatures);
 	tcase_add_test(tc, test_claims);
 	tcase_add_test(tc, test_malformed);

@@ -94,6 +94,28 @@ bad:
 }
 
 int
+decision_body_subject_parse(const json_t *body, struct decision_subject *out,
+    struct decision_err *err)
+{
+	const json_t	*tok;
+
+	memset(out, 0, sizeof(*out));
+	if ((tok = json_object_get(body, "token")) == NULL)
+		return (decision_subject_parse(json_object_get(body,
+		    "subject"), out, err));
+	if (json_object_get(body, "subject") != NULL)
+		return (fail(err, 400, "invalid_subject", "give either "
+		    "'subject' or 'token', not both"));
+	if (!json_is_string(tok) || json_string_length(tok) == 0 ||
+	    json_string_length(tok) > DECISION_TOKEN_MAX)
+		return (fail(err, 400, "invalid_subject", "'token' must be an "
+		    "Entra access token (a compact JWT of at most %d bytes)",
+		    DECISION_TOKEN_MAX));
+	out->token = json_string_value(tok);
+	return (0);
+}
+
+int
 decision_authorize_parse(const json_t *body, struct decision_subject *subj,
     struct policy_query *q, struct decision_err *err)
 {
@@ -107,8 +129,7 @@ decision_authorize_parse(const json_t *body, struct decision_subject *subj,
 		return (fail(err, 400, "invalid_request", "'server' (an MCP "
 		    "server slug) and 'tool' (a tool name) are required "
 		    "strings"));
-	if (decision_subject_parse(json_object_get(body, "subject"), subj,
-	    err) == -1)
+	if (decision_body_subject_parse(body, subj, err) == -1)
 		return (-1);
 	q->server = json_string_value(server);
 	q->tool = json_string_value(tool);
@@ -132,8 +153,7 @@ decision_batch_parse(const json_t *body, struct decision_subject *subj,
 		return (fail(err, 400, "invalid_request", "'items' must be an "
 		    "array of 1 to %d {\"server\", \"tool\"} objects",
 		    DECISION_BATCH_MAX));
-	if (decision_subject_parse(json_object_get(body, "subject"), subj,
-	    err) == -1)
+	if (decision_body_subject_parse(body, subj, err) == -1)
 		return (-1);
 	if ((*q = calloc(json_array_size(items) + 1, sizeof(**q))) == NULL)
 		return (fail(err, 500, "internal", "out of memory"));
@@ -414,8 +434,7 @@ decision_tools_parse(const json_t *body, struct decision_subject *subj,
 		return (fail(err, 400, "invalid_request", "'server' (string) "
 		    "and 'tools' (array of up to %d tool names or {\"name\"} "
 		    "objects) are required", DECISION_BATCH_MAX));
-	if (decision_subject_parse(json_object_get(body, "subject"), subj,
-	    err) == -1)
+	if (decision_body_subject_parse(body, subj, err) == -1)
 		return (-1);
 	if ((*q = calloc(json_array_size(tools) + 1, sizeof(**q))) == NULL)
 		return (fail(err, 500, "internal", "out of memory"));

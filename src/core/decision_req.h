@@ -31,6 +31,7 @@
 #include "policy.h"
 
 #define DECISION_BATCH_MAX	10000	/* items, tools */
+#define DECISION_TOKEN_MAX	16384	/* bytes of an access token */
 
 struct decision_err {
 	int	status;		/* 400; 500 when memory ran out */
@@ -44,6 +45,7 @@ struct decision_err {
  * order; else by names the alias the object's key chose.
  */
 struct decision_subject {
+	const char		*token;		/* an access token, else NULL */
 	int			 any;
 	enum policy_alias	 by;
 	const char		*value;
@@ -57,6 +59,16 @@ struct decision_subject {
  */
 int	decision_subject_parse(const json_t *v, struct decision_subject *,
 	    struct decision_err *);
+
+/*
+ * The subject of a body: its "token" member (an Entra access token,
+ * borrowed into out->token, validated later by the caller) or else its
+ * "subject" member, as decision_subject_parse.  Both present is an
+ * error (400 invalid_subject): a request names its caller once.  The
+ * three parsers below use this.
+ */
+int	decision_body_subject_parse(const json_t *body,
+	    struct decision_subject *, struct decision_err *);
 
 /* /v1/authorize: one (server, tool) pair into *q.  0, or -1 with err. */
 int	decision_authorize_parse(const json_t *body, struct decision_subject *,

@@ -248,7 +248,11 @@ jws_split(const char *token, struct jws_parts *p)
 			return (-1);
 		p->part[i] = s;
 		p->len[i] = dot != NULL ? (size_t)(dot - s) : strlen(s);
-		if (p->len[i] == 0)
+		/*
+		 * An empty signature is the unsecured form ("alg":"none"):
+		 * split, so that the header refuses it by its alg.
+		 */
+		if (i < 2 && p->len[i] == 0)
 			return (-1);
 		s = dot != NULL ? dot + 1 : s;
 	}
@@ -349,6 +353,27 @@ entra_token_kid(const char *token, char *kid, size_t size)
 		rc = 0;
 	}
 	json_decref(h);
+	return (rc);
+}
+
+int
+entra_token_peek_tid(const char *token, char *tid, size_t size)
+{
+	struct jws_parts	p;
+	json_t			*b;
+	const char		*t;
+	int			 rc;
+
+	if (jws_split(token, &p) == -1 ||
+	    (b = jws_json(p.part[1], p.len[1])) == NULL)
+		return (-1);
+	t = json_string_value(json_object_get(b, "tid"));
+	rc = -1;
+	if (t != NULL && *t != '\0' && strlen(t) < size) {
+		(void)rc_strlcpy(tid, t, size);
+		rc = 0;
+	}
+	json_decref(b);
 	return (rc);
 }
 
@@ -470,6 +495,8 @@ entra_token_verify(const char *token, const struct entra_binding *b,
 		return (ENTRA_TOKEN_MALFORMED);
 	if ((st = jws_header(&p, kid, sizeof(kid))) != ENTRA_TOKEN_OK)
 		return (st);
+	if (p.len[2] == 0)
+		return (ENTRA_TOKEN_MALFORMED);
 	if ((pkey = jwks_find(keys, kid)) == NULL)
 		return (ENTRA_TOKEN_UNKNOWN_KEY);
 	if (!rs256_verify(pkey, &p))

@@ -108,6 +108,16 @@ int			 entra_jwks_has(const struct entra_jwks *,
 int		entra_token_kid(const char *token, char *kid, size_t size);
 
 /*
+ * Reads the "tid" claim of a token's payload without verifying
+ * anything, so a caller can refuse another tenant's token
+ * (token_wrong_tenant) before it looks for, or fetches, keys: a foreign
+ * kid then never costs a key refresh.  The answer is only ever used to
+ * refuse.  Copies it into tid (size bytes).  0, or -1 when there is no
+ * readable tid.
+ */
+int		entra_token_peek_tid(const char *token, char *tid, size_t size);
+
+/*
  * Validates token against binding and keys at now_s (seconds since the
  * epoch).  ENTRA_TOKEN_OK with claims filled (clear them), or another
  * status with claims empty.  keys may be NULL (every kid is unknown).

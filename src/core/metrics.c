@@ -47,6 +47,15 @@ static const char *const	counter_names[METRIC_COUNT] = {
 	"rollcall_log_reopen_failures_total",
 	"rollcall_log_write_failures_total",
 	"rollcall_policy_nesting_denials_total",
+	"rollcall_entra_tokens_total{result=\"verified\"}",
+	"rollcall_entra_tokens_total{result=\"cache_hit\"}",
+	"rollcall_entra_tokens_total{result=\"refused\"}",
+	"rollcall_entra_tokens_total{result=\"unbound\"}",
+	"rollcall_entra_kid_refreshes_total{result=\"requested\"}",
+	"rollcall_entra_kid_refreshes_total{result=\"limited\"}",
+	"rollcall_entra_key_fetches_total{result=\"ok\"}",
+	"rollcall_entra_key_fetches_total{result=\"failed\"}",
+	"rollcall_subject_conflicts_total",
 };
 
 /*
@@ -97,6 +106,17 @@ static const struct {
 	{ "rollcall_policy_nesting_denials_total", "Decisions denied "
 	    "because the principal's nested groups go beyond "
 	    "group_nesting_depth (internal_error, fail closed)." },
+	{ "rollcall_entra_tokens_total", "Entra access tokens given as a "
+	    "subject, by result (verified: signature checked; cache_hit: "
+	    "valid from the worker's cache; refused: invalid; unbound: the "
+	    "directory has no Entra binding)." },
+	{ "rollcall_entra_kid_refreshes_total", "Key refreshes asked for by "
+	    "a token with an unknown kid (limited: refused by the rate "
+	    "limit)." },
+	{ "rollcall_entra_key_fetches_total", "Fetches of a tenant's "
+	    "signing keys from its OpenID configuration, by result." },
+	{ "rollcall_subject_conflicts_total", "Requests refused because a "
+	    "header and the body named different subjects." },
 };
 
 struct route_stats {

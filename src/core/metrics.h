@@ -42,6 +42,15 @@ enum metric_counter {
 	METRIC_LOG_REOPEN_FAILURES,	/* decision_log_path after SIGHUP */
 	METRIC_LOG_WRITE_FAILURES,	/* log writes that failed, dropped */
 	METRIC_POLICY_NEST_EXCEEDED,	/* denied: group chain too deep */
+	METRIC_ENTRA_VERIFIED,		/* signature checked, valid */
+	METRIC_ENTRA_CACHE_HITS,	/* valid from the cache, no check */
+	METRIC_ENTRA_REFUSED,		/* invalid tokens, any reason */
+	METRIC_ENTRA_UNBOUND,		/* tokens for an unbound directory */
+	METRIC_ENTRA_KID_REFRESHES,	/* key refreshes asked by a kid */
+	METRIC_ENTRA_KID_LIMITED,	/* ... refused by the rate limit */
+	METRIC_ENTRA_FETCH_OK,
+	METRIC_ENTRA_FETCH_FAILED,
+	METRIC_SUBJECT_CONFLICTS,	/* header and body name others */
 	METRIC_COUNT
 };
 

@@ -76,6 +76,15 @@ static const struct setting_def	setting_defs[] = {
 	    FIELD(decision_log_allow_sample), 0, 1 },
 	{ "decision_log_path",	SETTING_STRING,	FIELD(decision_log_path),
 	    0, 0 },
+	{ "extauthz_token_header", SETTING_STRING,
+	    FIELD(extauthz_token_header), 0, 0 },
+	{ "entra_token_cache",	SETTING_INT,	FIELD(entra_token_cache), 16,
+	    1 << 20 },
+	{ "entra_refresh_s",	SETTING_INT,	FIELD(entra_refresh_s),	10,
+	    86400 },
+	{ "entra_unknown_kid_s", SETTING_INT,	FIELD(entra_unknown_kid_s), 1,
+	    3600 },
+	{ "entra_ca_bundle",	SETTING_STRING,	FIELD(entra_ca_bundle),	0, 0 },
 };
 
 #define NSETTINGS	(sizeof(setting_defs) / sizeof(setting_defs[0]))
@@ -89,7 +98,9 @@ static const char *const	setting_names[NSETTINGS + 1] = {
 	"extauthz_subject_header",
 	"extauthz_server_header", "extauthz_tool_header",
 	"extauthz_method_header", "decision_log",
-	"decision_log_allow_sample", "decision_log_path", NULL
+	"decision_log_allow_sample", "decision_log_path",
+	"extauthz_token_header", "entra_token_cache", "entra_refresh_s",
+	"entra_unknown_kid_s", "entra_ca_bundle", NULL
 };
 
 static int	set_listen(struct settings *, const char *,
@@ -154,6 +165,11 @@ settings_defaults(struct settings *s)
 	rc_strlcpy(s->decision_log, "all", sizeof(s->decision_log));
 	s->decision_log_mode = DECISION_LOG_ALL;
 	s->decision_log_allow_sample = 1.0;
+	rc_strlcpy(s->extauthz_token_header, "x-forwarded-authorization",
+	    sizeof(s->extauthz_token_header));
+	s->entra_token_cache = 4096;
+	s->entra_refresh_s = 3600;
+	s->entra_unknown_kid_s = 30;
 }
 
 const char *const *

@@ -46,6 +46,13 @@ struct settings {
 	int	decision_log_mode;	/* decision_log_mode */
 	double	decision_log_allow_sample;
 	char	decision_log_path[SETTINGS_STR_MAX];
+	/* The header carrying the caller's Entra access token to ext_authz. */
+	char	extauthz_token_header[64];
+	/* Entra access tokens (README, "Entra access tokens"). */
+	int	entra_token_cache;		/* validated tokens per worker */
+	int	entra_refresh_s;		/* scheduled key refresh */
+	int	entra_unknown_kid_s;		/* refreshes on unknown kid, at most one per */
+	char	entra_ca_bundle[256];		/* "" = the system's CAs */
 	int	public_url_set;			/* 0: follows listen */
 };
 

@@ -32,6 +32,9 @@ int	 cmd_explain(int, char **);
 int	 cmd_revoke_all(int, char **);
 int	 cmd_quarantine(int, char **);
 
+/* ctl_entra.c: a directory's Entra tenant binding. */
+int	 cmd_entra(int, char **);
+
 /* ctl_admin.c: servers, tools, rules, grants, service principals. */
 int	 cmd_admin(int, char **);
 

@@ -12,6 +12,7 @@
  *   rollcallctl token revoke ID
  *   rollcallctl directory create NAME
  *   rollcallctl directory list [--json]
+ *   rollcallctl entra bind|show|unbind DIRECTORY ...  (ctl_entra.c)
  *   rollcallctl audit verify [--json]
  *   rollcallctl audit tail [-n N] [--json]
  *   rollcallctl user list [--directory NAME] [--json]   ("users list" too)
@@ -98,6 +99,11 @@ usage_to(FILE *fp, int code)
 	    "       rollcallctl token revoke ID\n"
 	    "       rollcallctl directory create NAME\n"
 	    "       rollcallctl directory list [--json]\n"
+	    "       rollcallctl entra bind DIRECTORY --tenant TID --audience AUD "
+	    "[--audience AUD ...]\n"
+	    "                         [--versions v1,v2] [--skew-s N] "
+	    "[--openid-url URL | --jwks-file FILE]\n"
+	    "       rollcallctl entra show DIRECTORY | unbind DIRECTORY\n"
 	    "       rollcallctl audit verify [--json]\n"
 	    "       rollcallctl audit tail [-n N] [--json]\n"
 	    "       rollcallctl user list [--directory NAME] [--json]\n"
@@ -989,6 +995,8 @@ main(int argc, char **argv)
 		return (cmd_directory(argc, argv));
 	if (strcmp(argv[0], "audit") == 0)
 		return (cmd_audit(argc, argv));
+	if (strcmp(argv[0], "entra") == 0)
+		return (cmd_entra(argc, argv));
 	/* "user list" is the spelling; "users list" stays as an alias. */
 	if (strcmp(argv[0], "users") == 0 ||
 	    (strcmp(argv[0], "user") == 0 && argc > 1 &&

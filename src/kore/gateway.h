@@ -19,6 +19,18 @@ struct gw_subject {
 	char			directory[24];	/* the token's directory id */
 	int			found;
 	struct policy_principal_info info;	/* when found */
+	/*
+	 * Named by an Entra access token (entra_glue.h): value holds the
+	 * token's oid or app id; refused is the reason code of an invalid
+	 * token (decisions deny with it), unbound set when the directory
+	 * has no binding (the request is answered 400), detail says why.
+	 */
+	char			value[64];
+	const char		*refused;
+	const char		*detail;
+	int			unbound;
+	int			conflict;	/* header and body differ */
+	int64_t			exp;		/* a valid token's exp */
 };
 
 /*
@@ -43,6 +55,21 @@ int	gw_ttl_s(const struct policy_result *, size_t n);
  */
 void	gw_subject_resolve(struct http_request *, struct policy_index *,
 	    const struct decision_subject *, struct gw_subject *);
+
+/*
+ * The subject an Entra access token names, for directory_id (the
+ * gateway token's), into out (refused/unbound as above).
+ */
+void	gw_token_subject(int64_t directory_id, struct policy_index *,
+	    const char *token, struct gw_subject *out);
+
+/*
+ * After gw_subject_resolve: answers 400 and returns 1 when the request
+ * must not be decided: subject_conflict (the subject header names
+ * another subject than the body; counted), token_not_bound (a token of
+ * an unbound directory).  Else 0.
+ */
+int	gw_subject_refused(struct http_request *, const struct gw_subject *);
 
 /* The decision as JSON (new reference). */
 json_t	*gw_decision_json(const struct policy_result *, int ttl_s);

@@ -159,7 +159,7 @@ deny(struct http_request *req, int status, const char *code, const char *msg)
 int
 svc_identity_unambiguous(struct http_request *req)
 {
-	const char		*names[5];
+	const char		*names[6];
 	struct http_header	*hdr;
 	size_t			 i, n, count;
 
@@ -173,6 +173,8 @@ svc_identity_unambiguous(struct http_request *req)
 		names[n++] = svc.settings.extauthz_tool_header;
 	if (svc.settings.extauthz_method_header[0] != '\0')
 		names[n++] = svc.settings.extauthz_method_header;
+	if (svc.settings.extauthz_token_header[0] != '\0')
+		names[n++] = svc.settings.extauthz_token_header;
 
 	for (i = 0; i < n; i++) {
 		count = 0;

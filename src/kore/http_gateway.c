@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "decision_req.h"
+#include "entra_glue.h"
 #include "gateway.h"
 #include "jsonw.h"
 #include "policy_glue.h"
@@ -26,6 +27,9 @@ int	page_gw_session_check(struct http_request *);
 int	page_gw_authorize(struct http_request *);
 int	page_gw_authorize_batch(struct http_request *);
 int	page_gw_tools_filter(struct http_request *);
+
+static void	gw_token_resolve(int64_t, struct policy_index *, const char *,
+		    struct gw_subject *);
 
 int
 gw_subject_parse(struct http_request *req, struct policy_index *idx,
@@ -44,6 +48,79 @@ gw_subject_parse(struct http_request *req, struct policy_index *idx,
 	return (0);
 }
 
+/*
+ * An access token names a principal of its binding's directory: a user
+ * by oid (externalId, Entra's SCIM mapping); an app-only token a
+ * service principal by its application id, else by oid.
+ */
+void
+gw_token_subject(int64_t directory_id, struct policy_index *idx,
+    const char *token, struct gw_subject *out)
+{
+	memset(out, 0, sizeof(*out));
+	(void)snprintf(out->directory, sizeof(out->directory), "%lld",
+	    (long long)directory_id);
+	out->subj.directory = out->directory;
+	gw_token_resolve(directory_id, idx, token, out);
+}
+
+static void
+gw_token_resolve(int64_t directory_id, struct policy_index *idx,
+    const char *token, struct gw_subject *out)
+{
+	struct policy_principal_info	info;
+	struct entra_who		who;
+	enum entra_check		r;
+
+	out->subj.by = POLICY_BY_EXTERNAL_ID;
+	out->subj.value = out->value;
+	r = entra_check(directory_id, token, &who, &out->refused,
+	    &out->detail);
+	if (r != ENTRA_CHECK_OK) {
+		out->unbound = r == ENTRA_CHECK_UNBOUND;
+		if (out->unbound)
+			out->refused = NULL;
+		return;
+	}
+	rc_strlcpy(out->directory, who.directory, sizeof(out->directory));
+	out->exp = who.exp;
+	if (who.app_only && who.app_id[0] != '\0') {
+		rc_strlcpy(out->value, who.app_id, sizeof(out->value));
+		out->subj.by = POLICY_BY_APP_ID;
+		if (policy_principal_lookup(idx, &out->subj, &info) == 0 &&
+		    info.kind == POLICY_PRINCIPAL_SP) {
+			out->found = 1;
+			return;
+		}
+	}
+	rc_strlcpy(out->value, who.oid, sizeof(out->value));
+	out->subj.by = POLICY_BY_EXTERNAL_ID;
+	out->found = policy_principal_lookup(idx, &out->subj, &info) == 0 &&
+	    (info.kind == POLICY_PRINCIPAL_SP) == (who.app_only != 0);
+	if (!out->found) {
+		/* principal_unknown: nothing of this name may match. */
+		out->value[0] = '\0';
+		out->subj.by = POLICY_BY_ID;
+	}
+}
+
+int
+gw_subject_refused(struct http_request *req, const struct gw_subject *s)
+{
+	if (s->conflict) {
+		metrics_add(svc.metrics, METRIC_SUBJECT_CONFLICTS, 1);
+		svc_error(req, HTTP_STATUS_BAD_REQUEST, "subject_conflict",
+		    "the '%s' header and the body name different subjects",
+		    svc.settings.extauthz_subject_header);
+		return (1);
+	}
+	if (!s->unbound)
+		return (0);
+	svc_error(req, HTTP_STATUS_BAD_REQUEST, "token_not_bound", "%s",
+	    s->detail);
+	return (1);
+}
+
 void
 gw_subject_resolve(struct http_request *req, struct policy_index *idx,
     const struct decision_subject *ds, struct gw_subject *out)
@@ -52,6 +129,7 @@ gw_subject_resolve(struct http_request *req, struct policy_index *idx,
 	    POLICY_BY_USERNAME, POLICY_BY_EMAIL, POLICY_BY_EXTERNAL_ID,
 	    POLICY_BY_APP_ID };
 	struct svc_ctx			*ctx;
+	const char			*hdr;
 	size_t				 i;
 
 	ctx = svc_ctx(req);
@@ -60,6 +138,22 @@ gw_subject_resolve(struct http_request *req, struct policy_index *idx,
 	    (long long)ctx->token.directory_id);
 	out->subj.directory = out->directory;
 	out->subj.value = ds->value;
+	/*
+	 * A subject header (set by a gateway, or by its client) that names
+	 * someone other than the body is refused: rollcall must not answer
+	 * for one while the gateway acts for the other.
+	 */
+	if (svc.settings.extauthz_subject_header[0] != '\0' &&
+	    http_request_header(req, svc.settings.extauthz_subject_header,
+	    &hdr) && (ds->token != NULL || ds->value == NULL ||
+	    strcmp(hdr, ds->value) != 0)) {
+		out->conflict = 1;
+		return;
+	}
+	if (ds->token != NULL) {
+		gw_token_resolve(ctx->token.directory_id, idx, ds->token, out);
+		return;
+	}
 	if (!ds->any) {
 		out->subj.by = ds->by;
 		out->found = policy_principal_lookup(idx, &out->subj,
@@ -165,6 +259,11 @@ gw_observe(struct http_request *req, const char *endpoint,
 	d.server = server;
 	d.tool = tool;
 	svc_decision_result(&d, res);
+	if (s->refused != NULL) {
+		/* An invalid token denies with its own reason. */
+		d.allow = 0;
+		d.reason_code = s->refused;
+	}
 	svc_decision(req, &d);
 }
 
@@ -276,18 +375,33 @@ page_gw_authorize(struct http_request *req)
 	struct gw_subject	 s;
 	struct jsonw		 w;
 	struct kore_buf		*text;
-	json_t			*body;
+	json_t			*body, *out;
 
 	if (gw_begin_authorize(req, &idx, &text, &body, &ds, &q) == -1)
 		return (KORE_RESULT_OK);
 	gw_subject_resolve(req, idx, &ds, &s);
+	if (gw_subject_refused(req, &s)) {
+		json_decref(body);
+		kore_buf_free(text);
+		return (KORE_RESULT_OK);
+	}
 	(void)policy_evaluate(idx, &s.subj, q.server, q.tool,
 	    (int64_t)rc_now_ms(), &res);
 	gw_observe(req, "authorize", &s, q.server, q.tool, &res);
-	jsonw_init(&w, 256);
-	decision_result_write(&w, &res, gw_ttl_s(&res, 1));
-	gw_respond_text(req, &w);
-	jsonw_cleanup(&w);
+	if (s.refused != NULL) {
+		/* An invalid token: a deny with its own reason, not cached. */
+		out = gw_decision_json(&res, 0);
+		if (out != NULL)
+			(void)json_object_set_new(out, "reason_code",
+			    json_string(s.refused));
+		svc_respond_json(req, HTTP_STATUS_OK, out);
+		json_decref(out);
+	} else {
+		jsonw_init(&w, 256);
+		decision_result_write(&w, &res, gw_ttl_s(&res, 1));
+		gw_respond_text(req, &w);
+		jsonw_cleanup(&w);
+	}
 	json_decref(body);
 	kore_buf_free(text);
 
@@ -372,6 +486,12 @@ page_gw_authorize_batch(struct http_request *req)
 		return (KORE_RESULT_OK);
 	}
 	gw_subject_resolve(req, idx, &ds, &s);
+	if (gw_subject_refused(req, &s)) {
+		free(q);
+		json_decref(body);
+		kore_buf_free(text);
+		return (KORE_RESULT_OK);
+	}
 	if (gw_alloc(req, n, q, &res) == -1) {
 		json_decref(body);
 		kore_buf_free(text);
@@ -393,7 +513,8 @@ page_gw_authorize_batch(struct http_request *req)
 		jsonw_raw(&w, res[i].decision == POLICY_ALLOW ?
 		    ",\"decision\":\"allow\",\"allow\":true,\"reason_code\":\"" :
 		    ",\"decision\":\"deny\",\"allow\":false,\"reason_code\":\"");
-		jsonw_raw(&w, policy_reason_str(res[i].reason));
+		jsonw_raw(&w, s.refused != NULL ? s.refused :
+		    policy_reason_str(res[i].reason));
 		jsonw_raw(&w, "\"");
 		if (res[i].rule_id != NULL) {
 			jsonw_raw(&w, ",\"rule_id\":");
@@ -422,7 +543,7 @@ page_gw_authorize_batch(struct http_request *req)
 	jsonw_raw(&w, ",\"subject_epoch\":");
 	jsonw_int(&w, (int64_t)res[0].subject_epoch);
 	jsonw_raw(&w, ",\"ttl_s\":");
-	jsonw_int(&w, gw_ttl_s(res, n));
+	jsonw_int(&w, s.refused != NULL ? 0 : gw_ttl_s(res, n));
 	jsonw_raw(&w, "}");
 	gw_respond_text(req, &w);
 	jsonw_cleanup(&w);
@@ -455,6 +576,11 @@ page_gw_tools_filter(struct http_request *req)
 		return (KORE_RESULT_OK);
 	}
 	gw_subject_resolve(req, idx, &ds, &s);
+	if (gw_subject_refused(req, &s)) {
+		free(q);
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
 	if (gw_alloc(req, n, q, &res) == -1) {
 		json_decref(body);
 		return (KORE_RESULT_OK);
@@ -473,6 +599,7 @@ page_gw_tools_filter(struct http_request *req)
 			continue;
 		}
 		d = json_pack("{s:s, s:s}", "name", q[i].tool, "reason_code",
+		    s.refused != NULL ? s.refused :
 		    policy_reason_str(res[i].reason));
 		if (d != NULL && res[i].rule_id != NULL)
 			(void)json_object_set_new(d, "rule_id",
@@ -484,7 +611,8 @@ page_gw_tools_filter(struct http_request *req)
 	out = json_pack("{s:o, s:o, s:I, s:I, s:i}", "allowed", allowed,
 	    "denied", denied, "policy_version",
 	    (json_int_t)res[0].policy_version, "subject_epoch",
-	    (json_int_t)res[0].subject_epoch, "ttl_s", gw_ttl_s(res, n));
+	    (json_int_t)res[0].subject_epoch, "ttl_s", s.refused != NULL ? 0 :
+	    gw_ttl_s(res, n));
 	svc_respond_json(req, HTTP_STATUS_OK, out);
 	json_decref(out);
 	free(q);
@@ -518,6 +646,8 @@ page_gw_session_check(struct http_request *req)
 {
 	struct policy_index		*idx;
 	struct policy_principal_info	 info;
+	struct decision_subject		 ds;
+	struct decision_err		 err;
 	struct policy_result		 res;
 	struct gw_subject		 s;
 	struct servers_acc		 acc;
@@ -528,8 +658,13 @@ page_gw_session_check(struct http_request *req)
 
 	if ((body = gw_begin(req, &idx, "session_check")) == NULL)
 		return (KORE_RESULT_OK);
-	if (gw_subject_parse(req, idx, json_object_get(body, "subject"),
-	    &s) == -1) {
+	if (decision_body_subject_parse(body, &ds, &err) == -1) {
+		gw_refuse(req, &err);
+		json_decref(body);
+		return (KORE_RESULT_OK);
+	}
+	gw_subject_resolve(req, idx, &ds, &s);
+	if (gw_subject_refused(req, &s)) {
 		json_decref(body);
 		return (KORE_RESULT_OK);
 	}
@@ -541,10 +676,10 @@ page_gw_session_check(struct http_request *req)
 		res.reason = POLICY_R_PRINCIPAL_UNKNOWN;
 		gw_observe(req, "session_check", &s, NULL, NULL, &res);
 		out = json_pack("{s:b, s:s, s:I, s:i}", "active", 0,
-		    "reason_code", policy_reason_str(
-		    POLICY_R_PRINCIPAL_UNKNOWN), "policy_version",
-		    (json_int_t)policy_version(idx), "ttl_s",
-		    svc.settings.decision_ttl_s);
+		    "reason_code", s.refused != NULL ? s.refused :
+		    policy_reason_str(POLICY_R_PRINCIPAL_UNKNOWN),
+		    "policy_version", (json_int_t)policy_version(idx), "ttl_s",
+		    s.refused != NULL ? 0 : svc.settings.decision_ttl_s);
 		svc_respond_json(req, HTTP_STATUS_OK, out);
 		json_decref(out);
 		json_decref(body);

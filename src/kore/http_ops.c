@@ -39,10 +39,11 @@ const char *const	svc_routes[] = {
 	"gw_tools_filter", "gw_revocations", "gw_policy_snapshot",
 	"gw_policy_changes", "gw_stream",
 	"authzen_evaluation", "authzen_evaluations", "authzen_config",
-	"opa_data", "ext_authz",
+	"opa_data", "ext_authz", "gw_introspect",
 	/* end gateway */
 	/* admin */
-	"admin_directories", "admin_tokens", "admin_token",
+	"admin_directories", "admin_directory_entra", "admin_tokens",
+	"admin_token",
 	"admin_effective", "admin_explain", "admin_killswitch",
 	"admin_quarantine", "admin_simulate", "admin_activity",
 	"admin_audit", "admin_audit_export", "admin_audit_verify",

@@ -218,9 +218,12 @@ authzen_one(struct http_request *req, struct policy_index *idx,
 	struct proto_decision		 d;
 	struct policy_subject		 subj;
 	struct policy_principal_info	 info;
+	struct gw_subject		 gs;
 	enum policy_principal_kind	 want;
 	const json_t			*props;
 	const char			*type, *id, *rtype, *rid, *aname;
+	const char			*tok, *refused;
+	long long			 dirid;
 	const char			*server, *tool, *slash;
 	char				 srv[POLICY_ID_MAX];
 	json_t				*ctx;
@@ -254,7 +257,23 @@ authzen_one(struct http_request *req, struct policy_index *idx,
 	else if (strcmp(type, "service_principal") == 0 ||
 	    strcmp(type, "agent") == 0)
 		want = POLICY_PRINCIPAL_SP;
-	found = proto_resolve(idx, dir, id, want, &subj, &info);
+	/* An Entra access token, when given, names the subject. */
+	refused = NULL;
+	if ((tok = str_member(json_object_get(subject, "properties"),
+	    "token")) != NULL) {
+		if (rc_parse_int(dir, 0, INT64_MAX, &dirid) == -1)
+			dirid = -1;
+		gw_token_subject((int64_t)dirid, idx, tok, &gs);
+		if (gs.unbound) {
+			(void)snprintf(msg, msgsize, "%s", gs.detail);
+			return (-1);
+		}
+		refused = gs.refused;
+		subj = gs.subj;
+		found = gs.found &&
+		    policy_principal_lookup(idx, &subj, &info) == 0;
+	} else
+		found = proto_resolve(idx, dir, id, want, &subj, &info);
 
 	server = tool = NULL;
 	props = json_object_get(resource, "properties");
@@ -288,6 +307,8 @@ authzen_one(struct http_request *req, struct policy_index *idx,
 	}
 
 	proto_decide(idx, &subj, found, &info, server, tool, &d);
+	if (refused != NULL)
+		d.reason = refused;
 	proto_observe(req, "authzen", id, server, tool, &d);
 	if ((ctx = proto_json(&d)) == NULL)
 		return (-1);
@@ -568,9 +589,11 @@ page_opa_data(struct http_request *req)
 	struct policy_subject		 subj;
 	struct policy_principal_info	 info;
 	struct proto_decision		 d;
+	struct gw_subject		 gs;
 	json_t				*body, *input, *sv, *res, *deny, *out;
 	const json_t			*resource;
 	const char			*value, *action, *server, *tool, *rtype;
+	const char			*tok, *refused;
 	char				 dir[24];
 	size_t				 i, plen;
 	int				 found, boolean;
@@ -591,11 +614,23 @@ page_opa_data(struct http_request *req)
 
 	input = json_object_get(body, "input");
 	sv = json_object_get(input, "subject");
-	value = json_string_value(sv);
-	for (i = 0; value == NULL && subject_keys[i] != NULL; i++)
-		value = str_member(sv, subject_keys[i]);
-	found = proto_resolve(idx, dir, value, POLICY_PRINCIPAL_NONE, &subj,
-	    &info);
+	refused = NULL;
+	value = NULL;		/* a token is never logged */
+	if ((tok = str_member(sv, "token")) != NULL) {
+		/* An Entra access token names the subject (a deny says why). */
+		gw_token_subject(svc_ctx(req)->token.directory_id, idx, tok,
+		    &gs);
+		refused = gs.unbound ? "token_not_bound" : gs.refused;
+		subj = gs.subj;
+		found = gs.found &&
+		    policy_principal_lookup(idx, &subj, &info) == 0;
+	} else {
+		value = json_string_value(sv);
+		for (i = 0; value == NULL && subject_keys[i] != NULL; i++)
+			value = str_member(sv, subject_keys[i]);
+		found = proto_resolve(idx, dir, value, POLICY_PRINCIPAL_NONE,
+		    &subj, &info);
+	}
 
 	/* ContextForge: action "tools.invoke.<tool>", resource type "tool". */
 	action = str_member(input, "action");
@@ -613,6 +648,8 @@ page_opa_data(struct http_request *req)
 			tool = "";
 	}
 	proto_decide(idx, &subj, found, &info, server, tool, &d);
+	if (refused != NULL)
+		d.reason = refused;
 	proto_observe(req, "opa", value, server, tool, &d);
 	if ((res = proto_json(&d)) == NULL) {
 		json_decref(body);
@@ -761,21 +798,49 @@ page_ext_authz(struct http_request *req)
 	struct proto_decision		 d, first;
 	json_t				*body, *msg;
 	const char			*who, *server, *tool, *method, *p;
-	const char			*first_tool, *htool, *hmethod;
+	const char			*first_tool, *htool, *hmethod, *bearer;
+	struct gw_subject		 gs;
 	char				 srv[POLICY_ID_MAX], dir[24];
 	size_t				 i, n, len;
 	int				 found, present, calls;
 
 	if ((idx = proto_index(req, "ext_authz")) == NULL)
 		return (KORE_RESULT_OK);
-	if ((who = header_of(req, svc.settings.extauthz_subject_header)) ==
+	who = header_of(req, svc.settings.extauthz_subject_header);
+	/*
+	 * The caller's Entra access token, forwarded by the gateway, names
+	 * the subject.  A subject header next to it could name someone
+	 * else: refused (fail closed), never one of them chosen.
+	 */
+	if ((bearer = header_of(req, svc.settings.extauthz_token_header)) !=
 	    NULL) {
+		if (who != NULL) {
+			metrics_add(svc.metrics, METRIC_SUBJECT_CONFLICTS, 1);
+			ext_refuse(req, idx, who, "subject_conflict");
+			return (KORE_RESULT_OK);
+		}
+		if (strncasecmp(bearer, "bearer ", 7) == 0)
+			bearer += 7;
+		while (*bearer == ' ')
+			bearer++;
+		gw_token_subject(svc_ctx(req)->token.directory_id, idx, bearer,
+		    &gs);
+		if (gs.unbound || gs.refused != NULL) {
+			ext_refuse(req, idx, NULL, gs.unbound ? "token_not_bound" :
+			    gs.refused);
+			return (KORE_RESULT_OK);
+		}
+		subj = gs.subj;
+		found = gs.found &&
+		    policy_principal_lookup(idx, &subj, &info) == 0;
+	} else if (who == NULL) {
 		ext_refuse(req, idx, NULL, "subject_missing");
 		return (KORE_RESULT_OK);
+	} else {
+		token_dir(req, dir, sizeof(dir));
+		found = proto_resolve(idx, dir, who, POLICY_PRINCIPAL_NONE,
+		    &subj, &info);
 	}
-	token_dir(req, dir, sizeof(dir));
-	found = proto_resolve(idx, dir, who, POLICY_PRINCIPAL_NONE, &subj,
-	    &info);
 
 	/*
 	 * The server: a header, else the first path segment after us.

@@ -27,6 +27,7 @@
 #include "build_info.h"
 #include "changering.h"
 #include "decisions.h"
+#include "entra_glue.h"
 #include "lifecycle.h"
 #include "migration.h"
 #include "ops_metrics.h"
@@ -54,6 +55,14 @@ static struct sock_filter	filter_rollcall[] = {
 	/* worker_follow_parent: only this prctl, and getppid. */
 	KORE_SYSCALL_ARG(prctl, 0, PR_SET_PDEATHSIG, SECCOMP_RET_ALLOW),
 	KORE_SYSCALL_ALLOW(getppid),
+	/*
+	 * The Entra key fetch resolves the tenant's host with getaddrinfo
+	 * on a task thread (entra_fetch.c): glibc's resolver asks uname
+	 * and speaks UDP to the name server.
+	 */
+	KORE_SYSCALL_ALLOW(uname),
+	KORE_SYSCALL_ALLOW(sendmmsg),
+	KORE_SYSCALL_ALLOW(recvfrom),
 #if defined(RC_SANITIZE)
 	KORE_SYSCALL_ALLOW(gettid),
 	KORE_SYSCALL_ALLOW(sched_getaffinity),
@@ -321,6 +330,7 @@ kore_parent_configure(int argc, char **argv)
 		fatal("rollcall: cannot load conf/openapi.json (see the log)");
 	}
 	svc_console_load();
+	entra_parent_init(conn);
 	t0 = rc_mono_us();
 	if (svc_policy_parent_load(conn, &dberr) == -1) {
 		PQfinish(conn);
@@ -380,6 +390,7 @@ kore_worker_configure(void)
 	feeds_worker_init();
 	admin_policy_worker_init();
 	svc_ops_worker_init();
+	entra_worker_init();
 	if (worker->id == 1)
 		svc_listener_start();
 	svc_antientropy_start();

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "entra_glue.h"
 #include "lifecycle.h"
 #include "policy_glue.h"
 #include "store.h"
@@ -257,6 +258,7 @@ connect_done(void *arg, int result, struct svc_db_err *err)
 	 */
 	l->catchup = 2;
 	reload_tokens();
+	entra_changed();	/* bindings and keys: reloaded, not awaited */
 	fetch_changes(contig, 0, l->gen);
 }
 
@@ -466,6 +468,8 @@ handle_payload(const char *payload)
 	kind = json_string_value(json_object_get(doc, "kind"));
 	if (kind != NULL && strcmp(kind, "tokens") == 0) {
 		reload_tokens();
+	} else if (kind != NULL && strcmp(kind, "entra") == 0) {
+		entra_changed();
 	} else if (kind != NULL && strcmp(kind, "changes") == 0) {
 		origin = json_string_value(json_object_get(doc, "origin"));
 		version = json_integer_value(json_object_get(doc, "version"));

@@ -33,7 +33,7 @@
 #include "settings.h"
 #include "tokentab.h"
 
-#define SVC_SCHEMA_VERSION	4	/* highest sql/NNN_*.sql we need */
+#define SVC_SCHEMA_VERSION	7	/* highest sql/NNN_*.sql we need */
 
 /*
  * A bearer token the shared table does not know may have been created a
@@ -81,6 +81,14 @@ struct svc_shared {
 	uint64_t	ring_pos[SVC_MAX_PROCS];
 	uint32_t	streams_open[SVC_MAX_PROCS];
 	uint32_t	polls_open[SVC_MAX_PROCS];
+	/*
+	 * Entra bindings and keys (entra_glue.c): bumped on every change
+	 * (NOTIFY "entra", an admin write), so each worker reloads; a
+	 * key refresh asked for (time, ms), and the last one allowed.
+	 */
+	uint64_t	entra_gen;
+	uint64_t	entra_refresh_asked_ms;
+	uint64_t	entra_kid_refresh_ms;
 };
 
 struct changering;

@@ -1,0 +1,161 @@
+"""Entra signing keys fetched over HTTPS (issue 12, keys): a local
+issuer made by the test (its own CA and certificate, made with OpenSSL)
+serves an OpenID configuration and a JWKS; rollcall runs with the
+production sandbox (chroot, another user, seccomp) and the fetch on.
+Keys rotate while serving, a flood of forged kids costs a bounded number
+of fetches (counted), and a failing issuer leaves the last good set."""
+import time
+import uuid
+
+import pytest
+
+from entra_fixture import API, TENANT, Issuer, Key, claims, jwks, mint
+from seed import seed
+
+KEY_A = Key("kid-a")
+KEY_B = Key("kid-b")
+KID_WINDOW_S = 2
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory):
+    d = tmp_path_factory.mktemp("issuer")
+    d.chmod(0o755)
+    i = Issuer(str(d))
+    i.jwks = jwks(KEY_A)
+    yield i
+    i.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(make_module_server, issuer):
+    s = make_module_server(
+        seed=seed, tokens=["gateway", "global_admin"], privsep=True,
+        env={"ROLLCALL_ENTRA_CA_BUNDLE": issuer.ca,
+             "ROLLCALL_ENTRA_REFRESH_S": "3600",
+             "ROLLCALL_ENTRA_UNKNOWN_KID_S": str(KID_WINDOW_S)})
+    r = s.request("PUT", "/admin/v1/directories/default/entra",
+                  token=s.tokens["global_admin"], body={
+                      "tenant_id": TENANT, "audiences": [API],
+                      "openid_configuration": issuer.url})
+    assert r.status == 200, r
+    return s
+
+
+def authorize(s, tok):
+    return s.post("/v1/authorize", token=s.tokens["gateway"],
+                  body={"token": tok, "server": "github",
+                        "tool": "create_pull_request"}).json
+
+
+def metric(s, name):
+    for line in s.get("/metrics").body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def wait_for(s, tok, reason, timeout=20):
+    """Asks until every worker answers reason 10 times running; a kid
+    unknown to the worker asks for a refresh (rate-limited) meanwhile."""
+    deadline = time.time() + timeout
+    run = 0
+    d = None
+    while time.time() < deadline:
+        d = authorize(s, tok)
+        run = run + 1 if d.get("reason_code", d.get("error")) == reason \
+            else 0
+        if run >= 10:
+            return d
+        time.sleep(0.05)
+    raise AssertionError(f"waited for {reason}, last {d}\n{s.logtext()}")
+
+
+def test_keys_fetched_over_https_in_the_sandbox(gw, issuer):
+    wait_for(gw, mint(KEY_A, claims()), "allowed_by_rule")
+    assert issuer.fetches >= 1
+    assert metric(gw, 'rollcall_entra_key_fetches_total{result="ok"}') >= 1
+    b = gw.get("/admin/v1/directories/default/entra",
+               token=gw.tokens["global_admin"]).json
+    assert b["jwks_source"] == "openid" and b["keys"]["count"] == 1
+    assert b["keys"]["source"] == "openid"
+
+
+def test_rotation_while_serving(gw, issuer):
+    old = mint(KEY_A, claims())
+    assert authorize(gw, old)["decision"] == "allow"
+    # A new key appears: the first token signed with it asks for a
+    # refresh; it is accepted without a restart.
+    issuer.jwks = jwks(KEY_A, KEY_B)
+    new = mint(KEY_B, claims())
+    wait_for(gw, new, "allowed_by_rule")
+    assert authorize(gw, old)["decision"] == "allow"
+    # The old key leaves: once refreshed (an unknown kid asks for it),
+    # its tokens are refused, cached or not.
+    issuer.jwks = jwks(KEY_B)
+    time.sleep(KID_WINDOW_S)
+    authorize(gw, mint(KEY_B, claims(), kid="kid-next"))
+    wait_for(gw, old, "token_unknown_key")
+    assert authorize(gw, new)["decision"] == "allow"
+
+
+def test_forged_kid_flood_is_rate_limited(gw, issuer):
+    time.sleep(KID_WINDOW_S)
+    before = issuer.fetches
+    limited = metric(gw, 'rollcall_entra_kid_refreshes_total'
+                     '{result="limited"}')
+    start = time.time()
+    for i in range(60):
+        d = authorize(gw, mint(KEY_B, claims(), kid=f"forged-{uuid.uuid4()}"))
+        assert d["reason_code"] == "token_unknown_key"
+    elapsed = time.time() - start
+    time.sleep(1)
+    fetched = issuer.fetches - before
+    # At most one fetch per window (and one for the window in progress).
+    assert 1 <= fetched <= int(elapsed / KID_WINDOW_S) + 2, (fetched,
+                                                             elapsed)
+    assert metric(gw, 'rollcall_entra_kid_refreshes_total'
+                  '{result="limited"}') >= limited + 50
+
+
+def test_fetch_failure_keeps_the_last_good_set(gw, issuer):
+    good = mint(KEY_B, claims())
+    assert authorize(gw, good)["decision"] == "allow"
+    failed = metric(gw, 'rollcall_entra_key_fetches_total{result="failed"}')
+    issuer.fail = True
+    try:
+        time.sleep(KID_WINDOW_S)
+        authorize(gw, mint(KEY_B, claims(), kid="kid-unseen"))
+        deadline = time.time() + 10
+        while time.time() < deadline and metric(
+                gw, 'rollcall_entra_key_fetches_total{result="failed"}') \
+                == failed:
+            time.sleep(0.1)
+        assert metric(gw, 'rollcall_entra_key_fetches_total'
+                      '{result="failed"}') > failed
+        for _ in range(10):
+            assert authorize(gw, good)["decision"] == "allow"
+        assert "not fetched (the last good set stays)" in gw.logtext()
+    finally:
+        issuer.fail = False
+
+
+def test_host_names_resolve_inside_the_sandbox(make_server, issuer):
+    """The fetch resolves a host name with getaddrinfo on a task thread
+    under seccomp (not chrooted here): a syscall missing from the filter
+    would kill that thread silently and stop every later fetch.  The
+    issuer's certificate names 127.0.0.1 only, so reaching it as
+    'localhost' must end in a clean, logged TLS refusal."""
+    s = make_server(seed=seed, tokens=["global_admin"], workers=1,
+                    env={"ROLLCALL_ENTRA_CA_BUNDLE": issuer.ca})
+    r = s.request("PUT", "/admin/v1/directories/default/entra",
+                  token=s.tokens["global_admin"], body={
+                      "tenant_id": TENANT, "audiences": [API],
+                      "openid_configuration":
+                      f"https://localhost:{issuer.port}/openid-configuration"})
+    assert r.status == 200, r
+    deadline = time.time() + 15
+    while time.time() < deadline and "hostname mismatch" not in s.logtext():
+        time.sleep(0.1)
+    assert "TLS with localhost failed: hostname mismatch" in s.logtext(), \
+        s.logtext()

@@ -337,6 +337,8 @@ tree_text(const struct policy_result *r, int ttl_s)
 		json_object_set_new(out, "group_id", json_string(r->group_id));
 	if (r->grant_id != NULL)
 		json_object_set_new(out, "grant_id", json_string(r->grant_id));
+	if (r->role != NULL)
+		json_object_set_new(out, "role", json_string(r->role));
 	if (r->reason == POLICY_R_ELEVATION_REQUIRED) {
 		ob = json_pack("{s:s, s:s*, s:I}", "type", "request_grant",
 		    "rule_id", r->rule_id, "max_duration_s",
@@ -368,6 +370,7 @@ START_TEST(test_result_write)
 	r[2].reason = POLICY_R_ALLOWED_BY_GRANT;
 	r[2].rule_id = "r";
 	r[2].grant_id = "gr\xc3\xa9";
+	r[2].role = "mcp.admin";
 	r[3].decision = POLICY_DENY;
 	r[3].reason = POLICY_R_ELEVATION_REQUIRED;
 	r[3].rule_id = "elev";

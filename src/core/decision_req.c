@@ -486,6 +486,10 @@ decision_result_write(struct jsonw *w, const struct policy_result *r,
 		jsonw_raw(w, ",\"grant_id\":");
 		jsonw_str(w, r->grant_id);
 	}
+	if (r->role != NULL) {
+		jsonw_raw(w, ",\"role\":");
+		jsonw_str(w, r->role);
+	}
 	if (r->reason == POLICY_R_ELEVATION_REQUIRED) {
 		jsonw_raw(w, ",\"obligations\":[{\"type\":\"request_grant\"");
 		if (r->rule_id != NULL) {

@@ -45,12 +45,14 @@ svc_decision_result(struct svc_decision *d, const struct policy_result *r)
 	d->grant_id = r->grant_id;
 	d->policy_version = r->policy_version;
 	d->subject_epoch = r->subject_epoch;
+	d->nest_exceeded = r->nest_exceeded;
 }
 
 void
 svc_decision(struct http_request *req, const struct svc_decision *d)
 {
 	static struct jsonw	 w;
+	static int		 nest_logged;
 	struct decision_record	 r;
 	struct svc_ctx		*ctx;
 	uint64_t		 latency;
@@ -58,6 +60,18 @@ svc_decision(struct http_request *req, const struct svc_decision *d)
 
 	ctx = svc_ctx(req);
 	latency = rc_mono_us() - ctx->start_us;
+	/* Fail closed beyond the nesting limit: counted, logged once. */
+	if (d->nest_exceeded) {
+		metrics_add(svc.metrics, METRIC_POLICY_NEST_EXCEEDED, 1);
+		if (!nest_logged) {
+			nest_logged = 1;
+			svc_log(SVC_LOG_WARN, "policy: a principal's nested "
+			    "groups go beyond group_nesting_depth (%d): its "
+			    "decisions deny (internal_error); see "
+			    "rollcall_policy_nesting_denials_total",
+			    svc.settings.group_nesting_depth);
+		}
+	}
 	if (stats != NULL)
 		decision_stats_count(stats, d->endpoint, d->allow,
 		    d->reason_code, latency);

@@ -4,7 +4,9 @@
  * (once per item of a batch); it counts the decision in
  * rollcall_decisions_total and the latency histogram, and writes the
  * decision log line when the settings want it (decision_log.h has the
- * line's shape).  A new kind of decision adds one call, nothing else.
+ * line's shape).  A deny beyond the group nesting limit is counted in
+ * rollcall_policy_nesting_denials_total and logged once per worker.
+ * A new kind of decision adds one call, nothing else.
  */
 #ifndef RC_DECISIONS_H
 #define RC_DECISIONS_H
@@ -31,6 +33,7 @@ struct svc_decision {
 	const char	*grant_id;
 	uint64_t	 policy_version;
 	uint64_t	 subject_epoch;
+	int		 nest_exceeded;	/* denied beyond group_nesting_depth */
 };
 
 /* Parent, before the fork: the shared counters. */

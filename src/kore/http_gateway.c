@@ -188,21 +188,7 @@ gw_ttl_s(const struct policy_result *res, size_t n)
 json_t *
 gw_decision_json(const struct policy_result *r, int ttl_s)
 {
-	static int	 nest_logged;
 	json_t		*out, *ob;
-
-	/* Fail closed beyond the nesting limit: counted, logged once. */
-	if (r->nest_exceeded) {
-		metrics_add(svc.metrics, METRIC_POLICY_NEST_EXCEEDED, 1);
-		if (!nest_logged) {
-			nest_logged = 1;
-			kore_log(LOG_WARNING, "policy: a principal's nested "
-			    "groups go beyond group_nesting_depth (%d): its "
-			    "decisions deny (internal_error); see "
-			    "rollcall_policy_nesting_denials_total",
-			    svc.settings.group_nesting_depth);
-		}
-	}
 
 	out = json_pack("{s:s, s:b, s:s, s:I, s:I, s:i}",
 	    "decision", r->decision == POLICY_ALLOW ? "allow" : "deny",
@@ -527,6 +513,10 @@ page_gw_authorize_batch(struct http_request *req)
 		if (res[i].grant_id != NULL) {
 			jsonw_raw(&w, ",\"grant_id\":");
 			jsonw_str(&w, res[i].grant_id);
+		}
+		if (res[i].role != NULL) {
+			jsonw_raw(&w, ",\"role\":");
+			jsonw_str(&w, res[i].role);
 		}
 		if (res[i].reason == POLICY_R_ELEVATION_REQUIRED) {
 			jsonw_raw(&w, ",\"obligations\":[{\"type\":"

@@ -552,6 +552,9 @@ class Run:
             "principals": st["users"], "rules": st["rules"],
             "grants": st["grants"], "nestings": st["nestings"],
             "group_nesting_depth": NEST_DEPTH,
+            # The database alone knows no quarantine (principal_unavailable
+            # is an accepted fail-closed answer, FAIL_CLOSED_OK).
+            "unavailable": [],
             "servers": [{"slug": s, "tools": ts}
                         for s, ts in servers.items()]})
 

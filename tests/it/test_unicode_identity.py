@@ -202,7 +202,7 @@ def test_model_reads_emails_as_sent(env):
     local = Local({"policy_version": st["version"],
                    "directory": {"id": row["directory"]},
                    "principals": st["users"], "rules": [], "grants": [],
-                   "servers": []})
+                   "servers": [], "unavailable": []})
     for asked, want in (("irem.m@contoso.com", None),
                         (f"{DOTLESS_I}rem.m@contoso.com", None),
                         (sent, uid), ("i\u0307REM.M@contoso.com", uid)):

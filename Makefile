@@ -26,7 +26,7 @@ else ifeq ($(SANITIZE),1)
 B		= build/asan
 SANFLAGS	= -fsanitize=address,undefined -fno-omit-frame-pointer \
 		  -fno-sanitize-recover=undefined -DRC_SANITIZE -DRC_TESTHOOKS
-# LeakSanitizer scans Kore's mmap'd pools (src/kore/leakcheck.c).
+# LeakSanitizer scans Kore's mmap'd pools (src/svc/leakcheck.c).
 SANLDFLAGS	= -Wl,--wrap=mmap64 -Wl,--wrap=munmap
 OPT		= -O1
 else
@@ -60,12 +60,12 @@ CFLAGS		= -std=c99 $(OPT) -g $(WARN) $(SANFLAGS)
 
 CORE_SRCS	= $(wildcard src/core/*.c)
 # The service layer (svc_*): our Kore handlers, hooks and jobs.
-SVC_SRCS	= $(wildcard src/kore/*.c)
+SVC_SRCS	= $(wildcard src/svc/*.c)
 CTL_SRCS	= $(wildcard src/ctl/*.c)
 STORE_SRCS	= $(wildcard src/store/*.c)
 STORE_OBJS	= $(STORE_SRCS:src/%.c=$(B)/%.o)
 CORE_OBJS	= $(CORE_SRCS:src/%.c=$(B)/%.o)
-SVC_OBJS	= $(SVC_SRCS:src/kore/%.c=$(B)/svc/%.o)
+SVC_OBJS	= $(SVC_SRCS:src/svc/%.c=$(B)/svc/%.o)
 CTL_OBJS	= $(CTL_SRCS:src/%.c=$(B)/%.o)
 CHECK_SRCS	= $(wildcard tests/check_*.c)
 CHECK_BINS	= $(CHECK_SRCS:tests/%.c=$(B)/tests/%)
@@ -110,11 +110,11 @@ $(B)/core/%.o: src/core/%.c src/core/*.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/core -c $< -o $@
 
-$(B)/svc/%.o: src/kore/%.c src/kore/*.h src/core/*.h src/store/*.h \
+$(B)/svc/%.o: src/svc/%.c src/svc/*.h src/core/*.h src/store/*.h \
     $(B)/kore/platform.h $(KSTAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(FEATURES) $(CFLAGS) -I$(KSRC)/include -Isrc/core \
-	    -Isrc/store -Isrc/kore -c $< -o $@
+	    -Isrc/store -Isrc/svc -c $< -o $@
 
 $(B)/store/%.o: src/store/%.c src/store/*.h src/core/*.h
 	@mkdir -p $(@D)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Two-way file pairs in the service layer (src/kore): A uses a global
+# Two-way file pairs in the service layer (src/svc): A uses a global
 # symbol B defines and B one A defines, read from the built objects
 # with nm.  Each pair should have its reason in a header.
 #   scripts/svc-pairs.sh [objects dir, default build/release/svc]

@@ -5,7 +5,7 @@ job ran leaked the job and the handler's state (~13 KiB per SCIM create,
 ~15 MiB per abandoned 1000-user list), and the job ran on to the end,
 holding a database thread.  Now the job is skipped if it has not started,
 its statement is cancelled (PQcancel) if it runs, and the state is freed
-once, when the thread is done with it (src/kore/db.c).
+once, when the thread is done with it (src/svc/db.c).
 
 Each case resets connections (SO_LINGER 0) a few milliseconds after
 sending, in a bounded loop, after a warm-up of the same kind.  Measured

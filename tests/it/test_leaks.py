@@ -4,7 +4,7 @@ Only with the sanitizer build (RC_BUILD=.../build/asan): the server runs
 with LeakSanitizer on and the seccomp sandbox off (RC_TEST_SANDBOX=off,
 which only that build honours: LeakSanitizer's tracer needs ptrace),
 goes through the main flows, and is stopped cleanly; every process
-checks itself in its teardown hook (src/kore/leakcheck.c) and the
+checks itself in its teardown hook (src/svc/leakcheck.c) and the
 test fails on any LeakSanitizer report in the log.
 
 tests/lsan.supp names the few allocations of Kore's that LeakSanitizer

@@ -9,7 +9,7 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-# The server's limit (src/kore/svc.h): look-ups a second, and burst.
+# The server's limit (src/svc/svc.h): look-ups a second, and burst.
 LOOKUPS_S, BURST = 20, 40
 
 

@@ -15,15 +15,12 @@
 
 #define ACTIVITY_FLUSH_MS	2000
 
-/* Starts the worker's flush timer (kore_worker_configure). */
-void	svc_activity_worker_init(void);
-
 /*
- * A response with status is about to be sent on req (respond.c): a
- * SCIM request of a directory-bound token is counted; anything else is
- * ignored.
+ * Worker configure: starts the flush timer and observes every response
+ * (svc_respond_observe): a SCIM request of a directory-bound token is
+ * counted; anything else is ignored.
  */
-void	svc_activity_response(struct http_request *, int status);
+void	svc_activity_worker_init(void);
 
 /*
  * One decision answered on req: allow, else a deny for reason (a

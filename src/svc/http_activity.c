@@ -38,6 +38,7 @@ static int		prune_now;
 static uint64_t		dropped_logged;
 static struct store_err	flush_err;
 
+static void	activity_response(struct http_request *, int);
 static void	flush_timer(void *, u_int64_t);
 static int	flush_job(PGconn *, void *, struct svc_db_err *);
 static void	flush_done(void *, int, struct svc_db_err *);
@@ -46,11 +47,13 @@ void
 svc_activity_worker_init(void)
 {
 	activity_init(&live);
+	svc_respond_observe(activity_response);
 	(void)kore_timer_add(flush_timer, ACTIVITY_FLUSH_MS, NULL, 0);
 }
 
-void
-svc_activity_response(struct http_request *req, int status)
+/* The response hook: a SCIM request of a directory-bound token. */
+static void
+activity_response(struct http_request *req, int status)
 {
 	struct svc_ctx	*ctx;
 	const char	*route;

@@ -14,10 +14,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "jsonw.h"
 #include "svc.h"
 #include "util.h"
 
@@ -35,6 +38,8 @@ static void	flush_timer(void *, u_int64_t);
 static void	hup_handler(int);
 static void	hup_chain(void);
 static void	reopen(void);
+static void	out_note(enum svc_log_level, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
 
 static struct out	outs[2] = {
 	{ STDOUT_FILENO, PIPE_BUF, NULL, 0 },
@@ -201,7 +206,7 @@ hup_chain(void)
 	sa.sa_handler = hup_handler;
 	(void)sigfillset(&sa.sa_mask);
 	if (sigaction(SIGHUP, &sa, &hup_prev) == -1)
-		svc_log(SVC_LOG_WARN, "decision log: cannot catch SIGHUP: %s",
+		out_note(SVC_LOG_WARN, "decision log: cannot catch SIGHUP: %s",
 		    strerror(errno));
 }
 
@@ -226,6 +231,40 @@ svc_out_parent_init(void)
 	hup_chain();
 }
 
+/*
+ * This module's own notes, in svc_log's line shape but written here:
+ * svc_log writes through this module, which must not call back up into
+ * it (respond.c -> logout.c only).  Each note is already logged once by
+ * its caller's logic, so svc_log's rate limit has nothing to add.
+ */
+static void
+out_note(enum svc_log_level level, const char *fmt, ...)
+{
+	struct jsonw	 w;
+	va_list		 ap;
+	char		 msg[512], when[32];
+
+	if ((int)level < svc.settings.log_level_num)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rc_time_format(rc_now_ms(), when, sizeof(when));
+	jsonw_init(&w, 128);
+	jsonw_raw(&w, "{\"time\":");
+	jsonw_str(&w, when);
+	jsonw_raw(&w, level >= SVC_LOG_WARN ? ",\"level\":\"warn\"" :
+	    ",\"level\":\"info\"");
+	jsonw_raw(&w, ",\"worker\":");
+	jsonw_int(&w, worker != NULL ? worker->id : 0);
+	jsonw_raw(&w, ",\"msg\":");
+	jsonw_str(&w, msg);
+	jsonw_raw(&w, "}\n");
+	if (!w.failed)
+		svc_out_line(SVC_OUT_STDOUT, w.buf, w.len, 1);
+	jsonw_cleanup(&w);
+}
+
 /* In a worker: the old file gets what was buffered, then the new one. */
 static void
 reopen(void)
@@ -237,7 +276,7 @@ reopen(void)
 	if (fd == -1) {
 		metrics_add(svc.metrics, METRIC_LOG_REOPEN_FAILURES, 1);
 		if (!reopen_failing++)
-			svc_log(SVC_LOG_WARN, "decision log: cannot reopen %s "
+			out_note(SVC_LOG_WARN, "decision log: cannot reopen %s "
 			    "after SIGHUP: %s; still writing to the file open "
 			    "before", svc.settings.decision_log_path,
 			    strerror(errno));
@@ -252,7 +291,7 @@ reopen(void)
 	(void)pthread_mutex_unlock(&out_lock);
 	(void)close(old);
 	if (reopen_failing) {
-		svc_log(SVC_LOG_INFO, "decision log: reopened %s",
+		out_note(SVC_LOG_INFO, "decision log: reopened %s",
 		    svc.settings.decision_log_path);
 		reopen_failing = 0;
 	}

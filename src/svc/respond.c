@@ -20,7 +20,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "activity_glue.h"
 #include "jsonw.h"
 #include "loglimit.h"
 #include "svc.h"
@@ -46,6 +45,8 @@ static void	log_sweep(void *, u_int64_t);
 static struct loglimit	log_limit;
 static int		log_limit_ready;
 static pthread_mutex_t	log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static svc_response_hook	response_hook;
 
 static const char *
 method_name(int m)
@@ -153,7 +154,8 @@ finish(struct http_request *req, int status)
 	if (svc.metrics != NULL)
 		metrics_observe(svc.metrics,
 		    metrics_route_index(svc.metrics, route), status, dur);
-	svc_activity_response(req, status);
+	if (response_hook != NULL)
+		response_hook(req, status);
 
 	if (svc.settings.log_level_num > SVC_LOG_INFO)
 		return;
@@ -164,6 +166,12 @@ finish(struct http_request *req, int status)
 			return;
 	}
 	access_line(req, ctx, route, status, dur);
+}
+
+void
+svc_respond_observe(svc_response_hook hook)
+{
+	response_hook = hook;
 }
 
 void

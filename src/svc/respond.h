@@ -28,6 +28,14 @@ void	svc_respond_json(struct http_request *, int status, json_t *body);
 void	svc_respond_raw(struct http_request *, int status, const char *ctype,
 	    const void *body, size_t len);
 /*
+ * The one response hook (NULL: none), told the status of every response
+ * just before it goes out, on the worker's event loop: a module counts
+ * responses (http_activity.c) without this file naming it.
+ */
+typedef void	(*svc_response_hook)(struct http_request *, int status);
+void	svc_respond_observe(svc_response_hook);
+
+/*
  * A JSON error: {"error": code, "message": ...} on admin/gateway paths,
  * the SCIM error schema on /scim paths (scim_type may be NULL).
  */

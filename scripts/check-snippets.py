@@ -12,6 +12,10 @@ were written by hand from the upstream files named above each one (the
 commit is the one read); a field not listed there is refused, so a new
 field means reading the schema and adding it here.
 
+The nginx snippet has no schema: its directives must be known ones and
+it must be, statement for statement (hosts and tokens aside), the
+configuration tests/it/test_nginx_entra.py runs against a real nginx.
+
 Then a self-test: an unknown key is slipped into every mapping of every
 snippet in turn, and each of those must be refused, so this check cannot
 pass by checking nothing.
@@ -241,6 +245,7 @@ CONTEXTFORGE = {
 # tests/it/test_nginx_entra.py.  Directives and their argument counts are
 # from nginx's module docs (ngx_http_core_module, ngx_http_auth_request_module,
 # ngx_http_proxy_module); anything else is refused.
+NGINX_TEST = "tests/it/test_nginx_entra.py"
 NGINX = {"location": (1, 2), "internal": (0, 0), "auth_request": (1, 1),
     "auth_request_set": (2, 2), "proxy_pass": (1, 1),
     "proxy_pass_request_body": (1, 1), "proxy_set_header": (2, 2)}
@@ -359,14 +364,25 @@ def invariants(kind, doc, errs):
             errs.append("contextforge: mode enforce and default_decision deny")
 
 
-def check_nginx(text, errs):
+def nginx_statements(text):
     body = re.sub(r"#[^\n]*", "", text)
-    sets = {}
     for stmt in re.split(r"[;{}]", body):
         words = re.findall(r'"[^"]*"|\S+', stmt)
-        if not words:
-            continue
-        d, args = words[0], words[1:]
+        if words:
+            yield words[0], words[1:]
+
+
+def nginx_shape(text):
+    """The snippet's statements with hosts and tokens left out."""
+    return [(d, a[0].lower() if d == "proxy_set_header" else
+        " ".join(a) if d != "proxy_pass" else "",
+        a[1] if d == "proxy_set_header" and a[0].lower() != "authorization"
+        else "") for d, a in nginx_statements(text)]
+
+
+def check_nginx(text, errs, test=NGINX_TEST):
+    sets = {}
+    for d, args in nginx_statements(text):
         if d not in NGINX:
             errs.append(f"nginx: unknown directive {d}")
             continue
@@ -379,6 +395,15 @@ def check_nginx(text, errs):
         errs.append("nginx: X-Forwarded-Authorization must be $http_authorization")
     if sets.get("x-user") != '""':
         errs.append('nginx: proxy_set_header X-User "" (never the client\'s)')
+    # The snippet is the one the real-nginx test runs (its Python format
+    # string doubles the braces), hosts, ports and tokens aside.
+    with open(test, encoding="utf-8") as f:
+        src = re.sub(r"(?<!\{)\{[^{}]+\}(?!\})", "X", f.read())
+    src = src.replace("{{", "{").replace("}}", "}")
+    m = re.search(r"^\s*location /mcp/github \{.*?^\s*location = /_rollcall \{.*?\}",
+        src, re.S | re.M)
+    if not m or nginx_shape(m.group(0)) != nginx_shape(text):
+        errs.append(f"nginx: the snippet differs from the one {test} runs")
 
 
 def snippets(readme):

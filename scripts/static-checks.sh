@@ -1,8 +1,8 @@
 #!/bin/sh
 # Static checks: every core header compiles on its own, src/core holds
 # no SQL, cppcheck finds nothing in our C, pyflakes nothing in our Python
-# (tests/it, scripts/) and shellcheck nothing in our shell scripts, which
-# are executable.
+# (tests/it, scripts/), shellcheck nothing in our shell scripts, which
+# are executable, and README's gateway snippets pass scripts/check-snippets.py.
 # Prints "static: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -64,6 +64,8 @@ check cppcheck cppcheck --quiet --error-exitcode=1 --std=c99 \
     --suppress=missingIncludeSystem --suppress=unknownMacro -I src/core -I src/store \
     src/core src/store src/ctl tests/fuzz
 check pyflakes /usr/bin/python3 -m pyflakes tests/it scripts
+# README's gateway snippets use only fields their gateways' schemas define.
+check "README gateway snippets" /usr/bin/python3 scripts/check-snippets.py
 # A script with a #! line runs as itself: it must be executable.
 executable() {
 	bad=0

@@ -414,7 +414,7 @@ async function pageUser(view, id) {
 	    api("GET", `/admin/v1/users/${id}`),
 	    api("GET", "/admin/v1/audit" + qs({ subject: id, limit: 20 })),
 	    api("GET", "/admin/v1/servers"),
-	    learnGroups()]);
+	    learnGroups(), learnRules()]);
 	const nest = await nestedGroups(u.groups);
 	const tools = u.effective_tools || [];
 	const roles = ((u.scim && u.scim.roles) || []).map((r) =>
@@ -508,7 +508,25 @@ function pathText(path) {
 		return kind === "group" ? `group ${nameOf(v)}` :
 		    kind === "role" ? `role ${v}` : v ? `${kind} ${v}` : kind;
 	});
-	return steps.length ? steps.join(" → ") : "the user (named directly)";
+	if (steps.length)
+		return steps.join(" → ");
+	/* Effective tools leave "everyone" out of the path: the rule says. */
+	const last = path[path.length - 1];
+	const subj = last.startsWith("rule:") ?
+	    ruleSubjects.get(last.slice(5)) : null;
+	return subj && (subj === "everyone" || subj.kind === "everyone") ?
+	    "everyone" : subj && subj.kind === "user" ?
+	    "the user (named directly)" : subj ? subjectText(subj) : "";
+}
+
+/* Rule subjects by rule id, for the paths on a user's page. */
+const ruleSubjects = new Map();
+
+async function learnRules() {
+	const r = await api("GET", "/admin/v1/rules");
+	ruleSubjects.clear();
+	for (const x of r.rules)
+		ruleSubjects.set(x.id, x.subject);
 }
 
 /*

@@ -296,6 +296,9 @@ step("a role rule made in the console grants the tool", async (page) => {
 	await go(page, `#/users/${cfg.carol}`);
 	await rowWith(page, "table.tools tr", ["create_pull_request",
 	    "allow", "role mcp.admin"]);
+	/* A rule for everyone says so (its path names no group or role). */
+	await rowWith(page, "table.tools tr", ["list_repos", "allow",
+	    "everyone"]);
 	await shot(page, "user-role", true);
 });
 

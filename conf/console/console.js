@@ -413,8 +413,12 @@ async function pageUser(view, id) {
 	const [u, audit, srv] = await Promise.all([
 	    api("GET", `/admin/v1/users/${id}`),
 	    api("GET", "/admin/v1/audit" + qs({ subject: id, limit: 20 })),
-	    api("GET", "/admin/v1/servers")]);
+	    api("GET", "/admin/v1/servers"),
+	    learnGroups(), learnRules()]);
+	const nest = await nestedGroups(u.groups);
 	const tools = u.effective_tools || [];
+	const roles = ((u.scim && u.scim.roles) || []).map((r) =>
+	    r && typeof r === "object" ? r.value : r).filter((v) => v);
 	const servers = srv.servers.map((s) => s.slug);
 	const killed = !!u.revoked_all_at;
 	const explainOut = h("div", { id: "explain-out", "aria-live": "polite" });
@@ -454,18 +458,21 @@ async function pageUser(view, id) {
 		`${u.externalId || "none"} · directory ${u.directory}`),
 	    h("div", { class: "row" }, kill),
 	    h("h2", { text: "Groups" }),
-	    u.groups.length ? h("ul", {}, u.groups.map((g) => h("li", {},
-		h("a", { href: `#/groups/${g.id}`, text: g.displayName })))) :
-		empty("In no group: only rules that name the user or everyone " +
-		    "apply."),
+	    userGroups(u, nest),
+	    h("h2", { text: "App roles" }),
+	    roles.length ? h("ul", { id: "user-roles" }, roles.map((r) =>
+		h("li", {}, h("code", { text: r })))) :
+		empty("No app role. Entra sends a user's app role assignments " +
+		    "as SCIM roles; rules may name a role (Rules, subject kind " +
+		    "role)."),
 	    u.service_principals.length ? [h("h2", { text:
 		"Service principals owned" }), h("ul", {},
 		u.service_principals.map((s) => h("li", { text: s.name })))] :
 		null,
 	    h("h2", { text: "Tools this user may use" }),
-	    tools.length ? table(["Server", "Tool", "Decision", "Reason"],
-		tools.map((t) => [t.server, t.tool, decision(t),
-		    t.reason_code]), "wide-ok") :
+	    tools.length ? table(["Server", "Tool", "Decision", "Reason",
+		"Through"], tools.map((t) => [t.server, t.tool, decision(t),
+		    t.reason_code, pathText(t.path)]), "wide-ok tools") :
 		empty(killed ? "None: the kill switch denies everything." :
 		    !u.active ? "None: the user is disabled, so every answer " +
 		    "is deny." : !servers.length ? "No MCP server is " +
@@ -485,12 +492,113 @@ async function pageUser(view, id) {
 	});
 }
 
+/*
+ * A rule's path ("principal:U", "group:A", "group:B", "rule:R", or
+ * "role:V", "everyone") as an admin reads it: the groups by name from
+ * the user's direct group outwards, or the role.
+ */
+function pathText(path) {
+	if (!Array.isArray(path) || !path.length)
+		return "";
+	const steps = path.filter((p) => !p.startsWith("principal:") &&
+	    !p.startsWith("rule:")).map((p) => {
+		const i = p.indexOf(":");
+		const kind = i < 0 ? p : p.slice(0, i);
+		const v = i < 0 ? "" : p.slice(i + 1);
+		return kind === "group" ? `group ${nameOf(v)}` :
+		    kind === "role" ? `role ${v}` : v ? `${kind} ${v}` : kind;
+	});
+	if (steps.length)
+		return steps.join(" → ");
+	/* Effective tools leave "everyone" out of the path: the rule says. */
+	const last = path[path.length - 1];
+	const subj = last.startsWith("rule:") ?
+	    ruleSubjects.get(last.slice(5)) : null;
+	return subj && (subj === "everyone" || subj.kind === "everyone") ?
+	    "everyone" : subj && subj.kind === "user" ?
+	    "the user (named directly)" : subj ? subjectText(subj) : "";
+}
+
+/* Rule subjects by rule id, for the paths on a user's page. */
+const ruleSubjects = new Map();
+
+async function learnRules() {
+	const r = await api("GET", "/admin/v1/rules");
+	ruleSubjects.clear();
+	for (const x of r.rules)
+		ruleSubjects.set(x.id, x.subject);
+}
+
+/*
+ * The groups a user reaches through nesting: from the direct groups
+ * outwards along each group's member_of, breadth first (so each chain
+ * is a shortest one), as far as the policy follows them
+ * (group_nesting_depth, 8 by default) and at most NEST_FETCH_MAX group
+ * reads.  Returns { nested: [{id, chain: [direct, ..., id]}], cut }.
+ */
+const NEST_DEPTH = 8, NEST_FETCH_MAX = 100;
+
+async function nestedGroups(direct) {
+	const chains = new Map(direct.map((g) => [g.id, [g.id]]));
+	const nested = [];
+	let level = direct.map((g) => g.id), fetched = 0, cut = false;
+	for (let depth = 1; depth < NEST_DEPTH && level.length; depth++) {
+		if (fetched + level.length > NEST_FETCH_MAX) {
+			cut = true;
+			break;
+		}
+		fetched += level.length;
+		const got = await Promise.all(level.map((g) =>
+		    api("GET", `/admin/v1/groups/${g}`)));
+		const next = [];
+		got.forEach((g) => {
+			for (const p of g.member_of || []) {
+				names.set(p.id, p.displayName);
+				if (chains.has(p.id))
+					continue;
+				const c = [...chains.get(g.id), p.id];
+				chains.set(p.id, c);
+				nested.push({ id: p.id, chain: c });
+				next.push(p.id);
+			}
+		});
+		level = next;
+	}
+	return { nested, cut };
+}
+
+function userGroups(u, nest) {
+	const glink = (g) => h("a", { href: `#/groups/${g}`, text: nameOf(g) });
+	if (!u.groups.length)
+		return empty("In no group: only rules that name the user, " +
+		    "their app roles or everyone apply.");
+	const rows = [
+	    ...u.groups.map((g) => [h("a", { href: `#/groups/${g.id}`,
+		text: g.displayName }), "direct member"]),
+	    ...nest.nested.map((g) => [glink(g.id), h("span", { class: "path" },
+		"through ", g.chain.slice(0, -1).flatMap((x, i) =>
+		[i ? " → " : "", glink(x)]), " → ", nameOf(g.id))])];
+	return [table(["Group", "How"], rows, "user-groups"),
+	    u.group_count > u.groups.length || nest.cut ? h("p", {
+		class: "muted", text: "Not every group is shown: the user is " +
+		"in more groups than one page holds (rollcallctl user or " +
+		"GET /admin/v1/users/{id}/groups lists them all)." }) : null];
+}
+
 function renderExplain(r) {
+	const rules = r.matching_rules || [];
+	const decider = rules.find((m) => m.rule_id === r.rule_id);
 	return h("div", { class: "card" },
 	    h("p", {}, decision(r), ` ${r.reason_code}: ${r.reasoning || ""}`),
-	    (r.matching_rules || []).length ? table(["Rule", "Effect",
-		"Through"], r.matching_rules.map((m) => [m.rule_id, m.effect,
-		m.via_group ? `group ${m.via_group}` : m.subject_kind])) :
+	    decider ? h("p", { class: "deciding" }, "Deciding rule ",
+		h("code", { text: r.rule_id }), ` (${decider.effect}) through ` +
+		pathText(decider.path)) : null,
+	    rules.length ? table(["Rule", "Effect", "Through", ""],
+		rules.map((m) => [m.rule_id, m.effect, pathText(m.path) ||
+		(m.via_group ? `group ${nameOf(m.via_group)}` : m.via_role ?
+		`role ${m.via_role}` : m.subject_kind),
+		m.rule_id === r.rule_id ? h("span", { class: "pill",
+		    text: "deciding" }) : ""])) :
 		empty("No rule matches this server and tool."));
 }
 
@@ -516,12 +624,27 @@ async function pageGroup(view, id, query) {
 	const mine = rules.rules.filter((r) => r.subject.kind === "group" &&
 	    r.subject.id === id);
 	const members = m.members || m.users || [];
+	const glink = (x) => h("a", { href: `#/groups/${x.id}`,
+	    text: x.displayName });
+	const subs = g.member_groups || [], ups = g.member_of || [];
 	view.show(h("h1", { text: g.displayName }),
 	    h("h2", { text: "Rules that name this group" }),
 	    mine.length ? ruleTable(mine) : empty("No rule names this group."),
+	    h("h2", { text: "Nested in" }),
+	    ups.length ? table(["Group", "Type"], ups.map((x) => [glink(x),
+		"Group"]), "member-of") : empty("Not nested in any group: " +
+		"only rules naming this group reach its members."),
 	    h("h2", { text: "Members" }),
+	    subs.length ? table(["Group", "Type"], subs.map((x) => [glink(x),
+		"Group"]), "member-groups") : null,
+	    subs.length ? h("p", { class: "muted", text: "The members of " +
+		"these groups are members here too: rules naming this group " +
+		"reach them through the nesting." }) : null,
 	    members.length ? table(["User", "Status"], members.map((u) =>
-		[userLink(u), status(u)])) : empty("No members."),
+		[userLink(u), status(u)]), "member-users") :
+		empty(subs.length ? "No user is a direct member." :
+		"No members. Assign users to this group in Entra; " +
+		"provisioning brings them here."),
 	    m.next_cursor ? h("a", { href: `#/groups/${id}?cursor=` +
 		encodeURIComponent(m.next_cursor), text: "Next page" }) :
 		null);
@@ -611,6 +734,8 @@ function nameOf(id) { return names.get(id) || id; }
 function subjectText(s) {
 	if (!s || s === "everyone" || s.kind === "everyone")
 		return "everyone";
+	if (s.kind === "role")
+		return `role ${s.value}`;
 	return `${s.kind} ${s.name || nameOf(s.id)}`;
 }
 
@@ -644,11 +769,13 @@ async function pageRule(view, id) {
 
 function ruleForm(rule) {
 	const kind = h("select", { id: "rule-kind" }, ["group", "user",
-	    "service_principal", "everyone"].map((k) => h("option", {
+	    "service_principal", "role", "everyone"].map((k) => h("option", {
 		value: k, text: k, selected: rule &&
 		rule.subject.kind === k })));
 	const subj = h("input", { id: "rule-subject", placeholder:
-	    "group id, or user name", value: rule && rule.subject.id || "" });
+	    "group id, user name or app role value", "aria-describedby":
+	    "rule-subject-help", value: rule && (rule.subject.id ||
+	    rule.subject.value) || "" });
 	const server = h("input", { id: "rule-server", required: true,
 	    value: rule ? rule.server : "", placeholder: "github or *" });
 	const sel = h("input", { id: "rule-selector", required: true,
@@ -662,6 +789,9 @@ function ruleForm(rule) {
 		    selector: sel.value.trim(), effect: effect.value };
 		if (kind.value === "everyone") {
 			b.subject = "everyone";
+		} else if (kind.value === "role") {
+			/* An app role is named by its value, exactly. */
+			b.subject = { kind: "role", value: subj.value.trim() };
 		} else {
 			const v = subj.value.trim();
 			b.subject = /^[0-9a-f-]{36}$/i.test(v) ?
@@ -683,7 +813,10 @@ function ruleForm(rule) {
 	    field("Server", server), field("Tool selector", sel),
 	    field("Effect", effect),
 	    h("button", { class: "primary", type: "submit",
-		text: "Simulate…" }));
+		text: "Simulate…" }),
+	    h("p", { id: "rule-subject-help", class: "muted", text: "A " +
+		"role rule applies to every user whose SCIM roles carry " +
+		"exactly that value (Entra's app role assignments)." }));
 }
 
 /* Shows who gains and loses what, and applies only on confirmation. */
@@ -702,8 +835,10 @@ function simulateThen(change, apply) {
 			for (const t of l.tools)
 				rows.push([nameOf(l.principal), t.server, t.tool,
 				    h("span", { class: "deny", text: "loses" })]);
+		/* Gone once closed (Apply, Cancel or Escape): the next
+		 * simulation gets a fresh dialog, never this one's rows. */
 		const dlg = h("dialog", { id: "simulate", "aria-label":
-		    "Simulation result" },
+		    "Simulation result", onclose: () => dlg.remove() },
 		    h("h2", { text: "If you apply this change" }),
 		    rows.length ? table(["Principal", "Server", "Tool", ""],
 			rows) : empty("Nobody gains or loses any tool."),
@@ -718,7 +853,7 @@ function simulateThen(change, apply) {
 				}, "Rule change applied.");
 			    } }),
 			h("button", { type: "button", text: "Cancel",
-			    onclick: () => { dlg.close(); dlg.remove(); } })));
+			    onclick: () => dlg.close() })));
 		document.body.append(dlg);
 		dlg.showModal();
 	});

@@ -384,6 +384,71 @@ directory_store_groups(PGconn *conn, const struct directory_query *q,
 	return (page_fill(res, q->limit, group_row_json, page, err));
 }
 
+/*
+ * Adds the direct nestings of group id to out: member_groups (groups
+ * that are members of it) and member_of (groups it is a member of),
+ * live groups of its own directory only, by name, at most
+ * NESTINGS_MAX of each (a console shows them; the policy index, not
+ * this list, decides).
+ */
+#define NESTINGS_MAX	"500"
+
+static int
+group_nestings(PGconn *conn, const char *id, json_t *out,
+    struct store_err *err)
+{
+	PGresult	*res;
+	const char	*p[1];
+	json_t		*members, *parents, *g;
+	int		 i, n;
+
+	p[0] = id;
+	if (store_exec(conn, "(SELECT 'm', g.id, g.display_name "
+	    "FROM group_nestings n JOIN groups g ON g.id = n.member_group_id "
+	    "JOIN groups me ON me.id = n.group_id "
+	    "WHERE n.group_id = $1 AND g.deleted_at IS NULL "
+	    "AND g.directory_id = me.directory_id "
+	    "ORDER BY g.display_name, g.id LIMIT " NESTINGS_MAX ") "
+	    "UNION ALL (SELECT 'p', g.id, g.display_name "
+	    "FROM group_nestings n JOIN groups g ON g.id = n.group_id "
+	    "JOIN groups me ON me.id = n.member_group_id "
+	    "WHERE n.member_group_id = $1 AND g.deleted_at IS NULL "
+	    "AND g.directory_id = me.directory_id "
+	    "ORDER BY g.display_name, g.id LIMIT " NESTINGS_MAX ")",
+	    1, p, &res, err) == -1)
+		return (-1);
+	members = json_array();
+	parents = json_array();
+	n = PQntuples(res);
+	for (i = 0; i < n && members != NULL && parents != NULL; i++) {
+		g = json_pack("{s:s, s:s}", "id", PQgetvalue(res, i, 1),
+		    "displayName", PQgetvalue(res, i, 2));
+		if (g == NULL ||
+		    json_array_append_new(PQgetvalue(res, i, 0)[0] == 'm' ?
+		    members : parents, g) == -1)
+			break;
+	}
+	PQclear(res);
+	if (i < n || members == NULL || parents == NULL) {
+		json_decref(members);
+		json_decref(parents);
+		store_err_set(err, 500, "internal", "out of memory");
+		return (-1);
+	}
+	/* The _new setters take the arrays, also when they fail. */
+	if (json_object_set_new(out, "member_groups", members) == -1) {
+		json_decref(parents);
+		store_err_set(err, 500, "internal", "out of memory");
+		return (-1);
+	}
+	if (json_object_set_new(out, "member_of", parents) == -1) {
+		store_err_set(err, 500, "internal", "out of memory");
+		return (-1);
+	}
+
+	return (0);
+}
+
 int
 directory_store_group(PGconn *conn, int64_t directory_id, const char *id,
     json_t **out, struct store_err *err)
@@ -417,6 +482,11 @@ directory_store_group(PGconn *conn, int64_t directory_id, const char *id,
 	PQclear(res);
 	if (*out == NULL) {
 		store_err_set(err, 500, "internal", "out of memory");
+		return (-1);
+	}
+	if (group_nestings(conn, id, *out, err) == -1) {
+		json_decref(*out);
+		*out = NULL;
 		return (-1);
 	}
 

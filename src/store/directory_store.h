@@ -67,7 +67,11 @@ int	directory_store_user_groups(PGconn *, const struct directory_query *q,
 int	directory_store_groups(PGconn *, const struct directory_query *q,
 	    struct directory_page *, struct store_err *);
 
-/* One group with its member count; 404 when not visible. */
+/*
+ * One group with its member count and its direct nestings
+ * (member_groups, member_of: [{id, displayName}], live groups of its
+ * directory, at most 500 each); 404 when not visible.
+ */
 int	directory_store_group(PGconn *, int64_t directory_id, const char *id,
 	    json_t **out, struct store_err *);
 

@@ -30,6 +30,40 @@ async function scim(method, path, body) {
 		fail(`SCIM ${method} ${path}: ${r.status} ${await r.text()}`);
 }
 
+async function scimJson(method, path, body) {
+	const r = await fetch(cfg.base + path, { method, headers: {
+	    Authorization: `Bearer ${cfg.scim}`,
+	    "Content-Type": "application/scim+json" },
+	    body: JSON.stringify(body) });
+	const t = await r.text();
+	if (!r.ok)
+		fail(`SCIM ${method} ${path}: ${r.status} ${t}`);
+	return t ? JSON.parse(t) : null;
+}
+
+async function admin(method, path, body) {
+	const r = await fetch(cfg.base + "/admin/v1" + path, { method,
+	    headers: { Authorization: `Bearer ${cfg.admin}`,
+	    "Content-Type": "application/json" },
+	    body: body ? JSON.stringify(body) : undefined });
+	const t = await r.text();
+	if (!r.ok)
+		fail(`admin ${method} ${path}: ${r.status} ${t}`);
+	return t ? JSON.parse(t) : null;
+}
+
+async function rowWith(page, sel, parts, timeout = 10000) {
+	try {
+		await page.waitForFunction((s, ps) => [...document
+		    .querySelectorAll(s)].some((tr) => ps.every((p) =>
+		    tr.textContent.includes(p))), { timeout }, sel, parts);
+	} catch (e) {
+		fail(`no row in ${sel} with ${JSON.stringify(parts)}: ` +
+		    await page.$eval("main", (el) => el.textContent)
+		    .catch(() => "(no main)"));
+	}
+}
+
 async function scimStatus(path) {
 	const r = await fetch(cfg.base + path, { headers: {
 	    Authorization: `Bearer ${cfg.scim}` } });
@@ -166,7 +200,7 @@ step("search a user and open effective tools", async (page) => {
 	await page.waitForSelector(`a[href="#/users/${cfg.alice}"]`);
 	await page.click(`a[href="#/users/${cfg.alice}"]`);
 	await waitText(page, "main h1", "alice@contoso.com");
-	await waitText(page, "main table", "create_pull_request");
+	await waitText(page, "table.tools", "create_pull_request");
 	await shot(page, "user");
 });
 
@@ -176,6 +210,96 @@ step("explain a deny", async (page) => {
 	await clickText(page, "button", "Explain");
 	await waitText(page, "#explain-out", "denied_by_rule");
 	await waitText(page, "#explain-out", "deny");
+});
+
+step("a nested group chain shows on the user page and in explain",
+    async (page) => {
+	/* Entra (or another IdP) sends alice in Platform, Platform nested
+	 * in Engineering; a rule names Engineering only. */
+	const G = "urn:ietf:params:scim:schemas:core:2.0:Group";
+	const platform = (await scimJson("POST", "/scim/v2/Groups", {
+	    schemas: [G], displayName: "Platform",
+	    members: [{ value: cfg.alice }] })).id;
+	const eng = (await scimJson("POST", "/scim/v2/Groups", {
+	    schemas: [G], displayName: "Engineering" })).id;
+	await scimJson("PATCH", `/scim/v2/Groups/${eng}`, {
+	    schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+	    Operations: [{ op: "add", path: "members",
+	    value: [{ value: platform }] }] });
+	const rule = (await admin("POST", "/rules", { subject: { kind:
+	    "group", id: eng }, server: "jira", selector: "create_issue",
+	    effect: "allow" })).id;
+	await go(page, `#/users/${cfg.alice}`);
+	await waitText(page, "main h1", "alice@contoso.com");
+	await rowWith(page, "table.user-groups tr", ["Platform",
+	    "direct member"]);
+	await rowWith(page, "table.user-groups tr", ["Engineering",
+	    "through Platform → Engineering"]);
+	await rowWith(page, "table.tools tr", ["create_issue", "allow",
+	    "group Platform → group Engineering"]);
+	/* The nested group links to its page. */
+	if (!(await page.$(`table.user-groups a[href="#/groups/${eng}"]`)))
+		fail("no link to the nested group");
+	await page.select("#explain-server", "jira");
+	await page.$eval("#explain-tool", (el) => { el.value = ""; });
+	await page.type("#explain-tool", "create_issue");
+	await clickText(page, "button", "Explain");
+	await waitText(page, "#explain-out", "allowed_by_rule");
+	await waitText(page, "#explain-out .deciding",
+	    "group Platform → group Engineering");
+	await waitText(page, "#explain-out .deciding", rule);
+	await rowWith(page, "#explain-out tr", [rule, "deciding",
+	    "group Platform → group Engineering"]);
+	await shot(page, "user-nested", true);
+	/* The group pages show the nesting both ways, linked. */
+	await clickText(page, "table.user-groups a", "Engineering");
+	await waitText(page, "main h1", "Engineering");
+	await waitText(page, "table.member-groups", "Platform");
+	await waitText(page, "main", "Rules that name this group");
+	await rowWith(page, "main tr", ["jira", "create_issue", "allow"]);
+	await shot(page, "group-nested", true);
+	await clickText(page, "table.member-groups a", "Platform");
+	await waitText(page, "main h1", "Platform");
+	await waitText(page, "table.member-of", "Engineering");
+	await waitText(page, "table.member-users", "alice@contoso.com");
+});
+
+step("a role rule made in the console grants the tool", async (page) => {
+	/* Entra sends carol's app role assignment as a SCIM role. */
+	await scimJson("PATCH", `/scim/v2/Users/${cfg.carol}`, {
+	    schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+	    Operations: [{ op: "add", path: "roles",
+	    value: [{ value: "mcp.admin" }] }] });
+	await go(page, `#/users/${cfg.carol}`);
+	await waitText(page, "#user-roles", "mcp.admin");
+	await go(page, "#/rules");
+	await page.select("#rule-kind", "role");
+	await page.type("#rule-subject", "mcp.admin");
+	await page.type("#rule-server", "github");
+	await page.type("#rule-selector", "create_pull_request");
+	await page.select("#rule-effect", "allow");
+	await clickText(page, "button", "Simulate…");
+	await page.waitForSelector("dialog#simulate[open]");
+	await rowWith(page, "dialog#simulate tr", ["carol@contoso.com",
+	    "create_pull_request", "gains"]);
+	/* Nothing applied before the confirmation. */
+	if (await decide("carol@contoso.com", "create_pull_request") !== "deny")
+		fail("the simulation applied the rule");
+	await shot(page, "simulate-role");
+	await page.click("#apply");
+	await waitText(page, "#banner", "applied");
+	await rowWith(page, "main tr", ["role mcp.admin", "github",
+	    "create_pull_request"]);
+	await shot(page, "rules-role");
+	if (await decide("carol@contoso.com", "create_pull_request") !== "allow")
+		fail("the role rule does not grant the tool");
+	await go(page, `#/users/${cfg.carol}`);
+	await rowWith(page, "table.tools tr", ["create_pull_request",
+	    "allow", "role mcp.admin"]);
+	/* A rule for everyone says so (its path names no group or role). */
+	await rowWith(page, "table.tools tr", ["list_repos", "allow",
+	    "everyone"]);
+	await shot(page, "user-role", true);
 });
 
 step("simulate then apply a rule, and see the gained tool",

@@ -250,6 +250,40 @@ def test_group_detail(server, data):
                           token=admin).status == 404
 
 
+def test_group_nestings(server, db, data):
+    """A group's detail names its nested groups both ways (the console's
+    Groups page): live groups of its own directory only."""
+    admin = server.tokens["admin"]
+    g = data["groups"]
+    gone = str(uuid.uuid4())
+    db.sql(f"INSERT INTO groups (id, directory_id, display_name, doc, "
+           f"deleted_at) VALUES ('{gone}', 1, 'Gone', '{{}}', now())")
+    pairs = ((g["Engineering"], g["Empty"]), (g["sales"], g["Engineering"]),
+             (g["Engineering"], gone),
+             (g["Engineering"], g["Fabrikam Staff"]))
+    for parent, child in pairs:
+        db.sql(f"INSERT INTO group_nestings (group_id, member_group_id) "
+               f"VALUES ('{parent}', '{child}')")
+    try:
+        r = server.get(f"/admin/v1/groups/{g['Engineering']}", token=admin)
+        assert r.status == 200, r
+        assert r.json["member_groups"] == [
+            {"id": g["Empty"], "displayName": "Empty"}], r.json
+        assert r.json["member_of"] == [
+            {"id": g["sales"], "displayName": "sales"}], r.json
+        # Nested groups are not user members: the count stays.
+        assert r.json["members"] == 2
+        r = server.get(f"/admin/v1/groups/{g['Empty']}", token=admin)
+        assert r.json["member_groups"] == [] and r.json["member_of"] == [
+            {"id": g["Engineering"], "displayName": "Engineering"}], r.json
+        # The list stays as it was (the nestings are the detail's).
+        r = server.get("/admin/v1/groups", token=admin)
+        assert all("member_of" not in x for x in r.json["groups"])
+    finally:
+        db.sql("DELETE FROM group_nestings")
+        db.sql(f"DELETE FROM groups WHERE id = '{gone}'")
+
+
 def test_large_group_members_paginated(server, data):
     admin = server.tokens["admin"]
     path = f"/admin/v1/groups/{data['groups']['Big']}/members"

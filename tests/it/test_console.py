@@ -95,7 +95,8 @@ def test_console_in_chromium(world, tmp_path):
         f"server log:\n{world.logtext()[-3000:]}"
     for name in ("overview", "overview-activity", "overview-kill-switch",
                  "overview-global", "users", "user", "rules", "simulate",
-                 "user-disabled", "tokens", "audit", "audit-verified", "groups",
+                 "user-disabled", "user-nested", "group-nested", "simulate-role", "rules-role",
+                 "user-role", "tokens", "audit", "audit-verified", "groups",
                  "servers"):
         assert (SHOTS / f"{name}.png").stat().st_size > 5000, name
 

@@ -632,9 +632,16 @@ class Run:
         in_grace = self.restart_at is not None and \
             time.monotonic() - self.restart_at < RESTART_GRACE_S
         reason = got.get("reason_code")
+        # A worker rebuilding its index denies internal_error with no
+        # policy_version (README, "Decision semantics"): fail closed, the
+        # documented answer; tallied apart so a run shows how often.
+        rebuilding = reason == "internal_error" and \
+            got.get("policy_version") is None
         if got["decision"] == "deny" and (reason in FAIL_CLOSED_OK or
-                                          in_grace):
-            self.tolerated[reason] = self.tolerated.get(reason, 0) + 1
+                                          in_grace or rebuilding):
+            key = "internal_error (index rebuilding)" if rebuilding \
+                else reason
+            self.tolerated[key] = self.tolerated.get(key, 0) + 1
             return
         kind = "ALLOW where the database says deny" \
             if got["decision"] == "allow" else \

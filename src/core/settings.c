@@ -85,6 +85,7 @@ static const struct setting_def	setting_defs[] = {
 	{ "entra_unknown_kid_s", SETTING_INT,	FIELD(entra_unknown_kid_s), 1,
 	    3600 },
 	{ "entra_ca_bundle",	SETTING_STRING,	FIELD(entra_ca_bundle),	0, 0 },
+	{ "entra_admin_role",	SETTING_STRING,	FIELD(entra_admin_role), 0, 0 },
 };
 
 #define NSETTINGS	(sizeof(setting_defs) / sizeof(setting_defs[0]))
@@ -100,7 +101,7 @@ static const char *const	setting_names[NSETTINGS + 1] = {
 	"extauthz_method_header", "decision_log",
 	"decision_log_allow_sample", "decision_log_path",
 	"extauthz_token_header", "entra_token_cache", "entra_refresh_s",
-	"entra_unknown_kid_s", "entra_ca_bundle", NULL
+	"entra_unknown_kid_s", "entra_ca_bundle", "entra_admin_role", NULL
 };
 
 static int	set_listen(struct settings *, const char *,

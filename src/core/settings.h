@@ -53,6 +53,7 @@ struct settings {
 	int	entra_refresh_s;		/* scheduled key refresh */
 	int	entra_unknown_kid_s;		/* refreshes on unknown kid, at most one per */
 	char	entra_ca_bundle[256];		/* "" = the system's CAs */
+	char	entra_admin_role[128];		/* "": Entra tokens not admins */
 	int	public_url_set;			/* 0: follows listen */
 };
 

@@ -8,7 +8,8 @@
  * order, the first failure being the answer:
  *   - the setting entra_admin_role is set (otherwise the feature is off);
  *   - the token validates against the binding of its tenant
- *     (entra_check: signature, issuer, tenant, audience, lifetime);
+ *     (entra_check: signature, issuer, tenant, audience, lifetime),
+ *     and that tenant is bound to exactly one directory;
  *   - it is a user's token (not app-only) carrying the app role
  *     entra_admin_role in "roles";
  *   - its oid is a provisioned user of that directory, active, not
@@ -93,7 +94,7 @@ svc_auth_entra_admin(struct http_request *req, const char *secret,
 	struct entra_who		 who;
 	enum entra_check		 r;
 	const char			*reason, *detail, *role;
-	char				*tok, msg[256];
+	char				*tok, msg[256], tid[64];
 	int				 rc;
 
 	role = svc.settings.entra_admin_role;
@@ -116,6 +117,15 @@ svc_auth_entra_admin(struct http_request *req, const char *secret,
 		    r == ENTRA_CHECK_UNBOUND ? "token_not_bound" : reason,
 		    r == ENTRA_CHECK_UNBOUND ? "no directory is bound "
 		    "to this access token's tenant" : detail));
+	}
+	/* Which directory would be a guess: refuse rather than pick one. */
+	if (entra_token_peek_tid(tok, tid, sizeof(tid)) == -1 ||
+	    entra_tenant_bindings(tid) != 1) {
+		kore_free(tok);
+		return (entra_deny(req, HTTP_STATUS_FORBIDDEN,
+		    "ambiguous_directory", "this tenant is bound to more than "
+		    "one directory, so an Entra sign-in cannot tell which one "
+		    "it administers: use an admin token"));
 	}
 	rc = !who.app_only && entra_token_has_role(tok, role);
 	kore_free(tok);

@@ -199,3 +199,39 @@ def test_off_without_the_setting(make_server):
     r = s.get("/admin/v1/users", token=admin_token())
     assert r.status == 401, r
     assert "entra_admin_role" in json.dumps(r.json), r.json
+
+
+def test_tenant_bound_twice_is_refused(make_server):
+    """Two directories bound to one tenant: which one the sign-in would
+    administer is a guess, so it is refused, not picked."""
+    def two(db):
+        seed(db)
+        db.sql("INSERT INTO directories (name) VALUES ('twin')")
+    s = make_server(seed=two, tokens={"admin": "global_admin"},
+                    env={"ROLLCALL_ENTRA_ADMIN_ROLE": ROLE})
+    for d in ("default", "twin"):
+        r = s.request("PUT", f"/admin/v1/directories/{d}/entra",
+                      token=s.tokens["admin"], body={
+                          "tenant_id": TENANT, "audiences": [API],
+                          "jwks": jwks(KEY)})
+        assert r.status == 200, r
+    tok = admin_token()
+    # Every worker, once it has loaded both bindings, refuses (fresh
+    # connections spread over the workers).
+    deadline = time.time() + 10
+    ok = 0
+    while ok < 12 and time.time() < deadline:
+        r = s.get("/admin/v1/users", token=tok)
+        ok = ok + 1 if r.status == 403 and \
+            r.json["error"] == "ambiguous_directory" else 0
+        assert r.status in (200, 401, 403), r  # 401: not loaded yet
+        time.sleep(0.02)
+    assert ok >= 12, r
+    # Unbinding the twin makes it unambiguous again.
+    r = s.request("DELETE", "/admin/v1/directories/twin/entra",
+                  token=s.tokens["admin"])
+    assert r.status == 204, r
+    deadline = time.time() + 10
+    while s.get("/admin/v1/users", token=tok).status != 200:
+        assert time.time() < deadline, "still refused after the unbind"
+        time.sleep(0.05)

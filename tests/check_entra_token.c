@@ -232,6 +232,30 @@ START_TEST(test_peek_tid)
 }
 END_TEST
 
+START_TEST(test_has_role)
+{
+	char	*tok;
+
+	keys_setup();
+	tok = mint(HDR, payload_v2(",\"roles\":[\"Tools.Call\","
+	    "\"rollcall.admin\"]"), key_a);
+	ck_assert_int_eq(entra_token_has_role(tok, "rollcall.admin"), 1);
+	/* Exact and case-sensitive; an empty role names nothing. */
+	ck_assert_int_eq(entra_token_has_role(tok, "rollcall.Admin"), 0);
+	ck_assert_int_eq(entra_token_has_role(tok, "rollcall"), 0);
+	ck_assert_int_eq(entra_token_has_role(tok, ""), 0);
+	free(tok);
+	/* No roles, roles as a string, not a token. */
+	tok = mint(HDR, payload_v2(""), key_a);
+	ck_assert_int_eq(entra_token_has_role(tok, "rollcall.admin"), 0);
+	free(tok);
+	tok = mint(HDR, payload_v2(",\"roles\":\"rollcall.admin\""), key_a);
+	ck_assert_int_eq(entra_token_has_role(tok, "rollcall.admin"), 0);
+	free(tok);
+	ck_assert_int_eq(entra_token_has_role("nodots", "rollcall.admin"), 0);
+}
+END_TEST
+
 START_TEST(test_alg_confusion)
 {
 	struct entra_binding	 b;
@@ -511,6 +535,7 @@ entra_token_suite(void)
 	tcase_add_test(tc, test_peek_tid);
 	tcase_add_test(tc, test_keys_and_signatures);
 	tcase_add_test(tc, test_claims);
+	tcase_add_test(tc, test_has_role);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_jwks_refusals);
 	suite_add_tcase(s, tc);

@@ -166,8 +166,109 @@ function pageSignin() {
 		"in this tab only and forgotten on sign-out." }),
 	    h("button", { class: "primary", type: "submit",
 		text: "Sign in" }));
-	show(form);
+	const ms = h("div", { class: "signin", id: "entra-signin", hidden: true },
+	    h("button", { id: "entra-button", type: "button",
+		onclick: () => act(entraStart) },
+		"Sign in with Microsoft"),
+	    h("p", { class: "muted", text: "With your work account: the " +
+		"admin app role decides, and you see your directory only." }));
+	show(form, ms);
 	input.focus();
+	signinConfig().then((cfg) => {
+		if (cfg)
+			ms.hidden = false;
+	}).catch((e) => banner(e.message));
+}
+
+/*
+ * "Sign in with Microsoft": authorization code with PKCE, this page
+ * being a public client (an Entra "single-page application").  The
+ * verifier and state stay in this tab's sessionStorage; the browser
+ * redeems the code at the authority's token endpoint itself (the CSP's
+ * one connect-src exception), and the access token it gets is the
+ * admin API's Bearer credential, like an admin token.
+ */
+const PKCE_KEY = "rollcall.pkce";
+let signinCfg;
+
+async function signinConfig() {
+	if (signinCfg === undefined) {
+		const r = await fetch("/console/signin.json");
+		if (!r.ok)
+			throw new ApiError(r.status, null);
+		signinCfg = (await r.json()).entra;
+	}
+	return signinCfg;
+}
+
+function b64url(bytes) {
+	let s = "";
+	for (const b of new Uint8Array(bytes))
+		s += String.fromCharCode(b);
+	return btoa(s).replace(/\+/g, "-").replace(/\//g, "_")
+	    .replace(/=+$/, "");
+}
+
+function randomString() {
+	return b64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+function endpoint(cfg, what) {
+	return `${cfg.authority.replace(/\/+$/, "")}/` +
+	    `${encodeURIComponent(cfg.tenant)}/oauth2/v2.0/${what}`;
+}
+
+async function entraStart() {
+	const cfg = await signinConfig();
+	if (!cfg)
+		throw new Error("Sign-in with Microsoft is not configured.");
+	const verifier = randomString();
+	const state = randomString();
+	const challenge = b64url(await crypto.subtle.digest("SHA-256",
+	    new TextEncoder().encode(verifier)));
+	sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state,
+	    hash: location.hash }));
+	const q = new URLSearchParams({ client_id: cfg.client_id,
+	    response_type: "code", redirect_uri: cfg.redirect_uri,
+	    response_mode: "query", scope: cfg.scope, state,
+	    code_challenge: challenge, code_challenge_method: "S256" });
+	location.assign(`${endpoint(cfg, "authorize")}?${q}`);
+}
+
+/* Back from the authority: ?code=&state= or ?error=. */
+async function entraReturn(params) {
+	const saved = JSON.parse(sessionStorage.getItem(PKCE_KEY) || "null");
+	sessionStorage.removeItem(PKCE_KEY);
+	/* The code must not stay in the address bar or the history. */
+	history.replaceState(null, "", location.pathname +
+	    (saved && saved.hash ? saved.hash : "#/overview"));
+	if (params.get("error"))
+		throw new Error("Microsoft refused the sign-in: " +
+		    (params.get("error_description") || params.get("error")));
+	if (!saved || !params.get("state") ||
+	    params.get("state") !== saved.state)
+		throw new Error("Sign-in refused: the answer does not match " +
+		    "the request this tab made (state). Sign in again.");
+	const cfg = await signinConfig();
+	if (!cfg)
+		throw new Error("Sign-in with Microsoft is not configured.");
+	const r = await fetch(endpoint(cfg, "token"), { method: "POST",
+	    body: new URLSearchParams({ client_id: cfg.client_id,
+		grant_type: "authorization_code", code: params.get("code"),
+		redirect_uri: cfg.redirect_uri, code_verifier: saved.verifier,
+		scope: cfg.scope }) });
+	const data = await r.json().catch(() => null);
+	if (!r.ok || !data || !data.access_token)
+		throw new Error("Microsoft did not issue a token: " +
+		    ((data && (data.error_description || data.error)) ||
+		    `HTTP ${r.status}`));
+	sessionStorage.setItem(TOKEN_KEY, data.access_token);
+	try {
+		await api("GET", "/admin/v1/directories");
+	} catch (e) {
+		sessionStorage.removeItem(TOKEN_KEY);
+		throw e;
+	}
 }
 
 /* ---- overview ---- */
@@ -1073,5 +1174,13 @@ window.addEventListener("hashchange", () => { banner(null); render(); });
 document.addEventListener("DOMContentLoaded", () => {
 	document.getElementById("signout").addEventListener("click",
 	    () => signOut(null));
-	render();
+	const params = new URLSearchParams(location.search);
+	if (!params.has("code") && !params.has("error") &&
+	    !params.has("state")) {
+		render();
+		return;
+	}
+	entraReturn(params).then(() => render(), (e) => {
+		render().then(() => banner(e.message));
+	});
 });

@@ -377,6 +377,32 @@ entra_token_peek_tid(const char *token, char *tid, size_t size)
 	return (rc);
 }
 
+int
+entra_token_has_role(const char *token, const char *role)
+{
+	struct jws_parts	p;
+	json_t			*b;
+	const json_t		*roles, *r;
+	size_t			 i;
+	int			 found;
+
+	if (role == NULL || *role == '\0' || jws_split(token, &p) == -1 ||
+	    (b = jws_json(p.part[1], p.len[1])) == NULL)
+		return (0);
+	found = 0;
+	roles = json_object_get(b, "roles");
+	/* Entra sends an array; anything else names no role. */
+	json_array_foreach(roles, i, r) {
+		if (json_is_string(r) && strcmp(json_string_value(r),
+		    role) == 0) {
+			found = 1;
+			break;
+		}
+	}
+	json_decref(b);
+	return (found);
+}
+
 /* A NumericDate claim; -1 when absent, -2 when not a number. */
 static int64_t
 claim_time(const json_t *payload, const char *name)

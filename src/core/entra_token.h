@@ -118,6 +118,14 @@ int		entra_token_kid(const char *token, char *kid, size_t size);
 int		entra_token_peek_tid(const char *token, char *tid, size_t size);
 
 /*
+ * 1 when the token's payload has a "roles" array naming role exactly
+ * (case-sensitive, as Entra's app role values are), else 0.  Verifies
+ * nothing: only for a token that entra_token_verify (or entra_check)
+ * has just accepted, so the payload read is the one that was signed.
+ */
+int		entra_token_has_role(const char *token, const char *role);
+
+/*
  * Validates token against binding and keys at now_s (seconds since the
  * epoch).  ENTRA_TOKEN_OK with claims filled (clear them), or another
  * status with claims empty.  keys may be NULL (every kid is unknown).

@@ -85,6 +85,17 @@ static const struct setting_def	setting_defs[] = {
 	{ "entra_unknown_kid_s", SETTING_INT,	FIELD(entra_unknown_kid_s), 1,
 	    3600 },
 	{ "entra_ca_bundle",	SETTING_STRING,	FIELD(entra_ca_bundle),	0, 0 },
+	{ "entra_admin_role",	SETTING_STRING,	FIELD(entra_admin_role), 0, 0 },
+	{ "console_entra_client_id", SETTING_STRING,
+	    FIELD(console_entra_client_id), 0, 0 },
+	{ "console_entra_tenant", SETTING_STRING, FIELD(console_entra_tenant),
+	    0, 0 },
+	{ "console_entra_scope", SETTING_STRING, FIELD(console_entra_scope),
+	    0, 0 },
+	{ "console_entra_redirect_uri", SETTING_STRING,
+	    FIELD(console_entra_redirect_uri), 0, 0 },
+	{ "console_entra_authority", SETTING_STRING,
+	    FIELD(console_entra_authority), 0, 0 },
 };
 
 #define NSETTINGS	(sizeof(setting_defs) / sizeof(setting_defs[0]))
@@ -100,7 +111,9 @@ static const char *const	setting_names[NSETTINGS + 1] = {
 	"extauthz_method_header", "decision_log",
 	"decision_log_allow_sample", "decision_log_path",
 	"extauthz_token_header", "entra_token_cache", "entra_refresh_s",
-	"entra_unknown_kid_s", "entra_ca_bundle", NULL
+	"entra_unknown_kid_s", "entra_ca_bundle", "entra_admin_role", "console_entra_client_id",
+	"console_entra_tenant", "console_entra_scope",
+	"console_entra_redirect_uri", "console_entra_authority", NULL
 };
 
 static int	set_listen(struct settings *, const char *,
@@ -138,6 +151,9 @@ settings_defaults(struct settings *s)
 	    "connect_timeout=5", sizeof(s->database_url));
 	rc_strlcpy(s->listen_addr, "127.0.0.1", sizeof(s->listen_addr));
 	rc_strlcpy(s->listen_port, "8080", sizeof(s->listen_port));
+	rc_strlcpy(s->console_entra_authority,
+	    "https://login.microsoftonline.com",
+	    sizeof(s->console_entra_authority));
 	rc_strlcpy(s->public_url, "http://127.0.0.1:8080",
 	    sizeof(s->public_url));
 	rc_strlcpy(s->log_level, "info", sizeof(s->log_level));

@@ -53,6 +53,13 @@ struct settings {
 	int	entra_refresh_s;		/* scheduled key refresh */
 	int	entra_unknown_kid_s;		/* refreshes on unknown kid, at most one per */
 	char	entra_ca_bundle[256];		/* "" = the system's CAs */
+	char	entra_admin_role[128];		/* "": Entra tokens not admins */
+	/* The console's "Sign in with Microsoft" (README); "" client id: off. */
+	char	console_entra_client_id[64];
+	char	console_entra_tenant[64];
+	char	console_entra_scope[256];
+	char	console_entra_redirect_uri[512];	/* "": public_url/console/ */
+	char	console_entra_authority[256];	/* https://login.microsoftonline.com */
 	int	public_url_set;			/* 0: follows listen */
 };
 

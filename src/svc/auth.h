@@ -16,4 +16,20 @@
  */
 int	svc_identity_unambiguous(struct http_request *);
 
+/*
+ * http_auth_entra.c.  1 when the bearer secret (len bytes, not
+ * NUL-terminated) is shaped like a JWT, which no rollcall token is.
+ */
+int	svc_auth_looks_like_jwt(const char *secret, size_t len);
+
+/*
+ * Authenticates an Entra access token as a directory-bound admin
+ * session (README, "Sign in with Microsoft"): KORE_RESULT_OK with
+ * svc_ctx(req)->token filled (admin scope, the user's directory, name
+ * "entra:<userName>"), or KORE_RESULT_ERROR after answering 401, 403 or
+ * 503 with a reason code.  Only for admin routes.
+ */
+int	svc_auth_entra_admin(struct http_request *, const char *secret,
+	    size_t len);
+
 #endif

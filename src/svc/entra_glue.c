@@ -200,6 +200,17 @@ binding_for(int64_t dir, const char *tid)
 	return (NULL);
 }
 
+size_t
+entra_tenant_bindings(const char *tid)
+{
+	size_t	i, n;
+
+	for (i = 0, n = 0; i < cur.n; i++)
+		if (strcmp(cur.b[i].tenant, tid) == 0)
+			n++;
+	return (n);
+}
+
 /* An unknown kid: ask worker 1 for a refresh, at most so often. */
 static void
 ask_refresh(const struct ebinding *b)

@@ -43,6 +43,13 @@ enum entra_check	entra_check(int64_t directory_id, const char *token,
 			    struct entra_who *who, const char **reason,
 			    const char **detail);
 
+/*
+ * How many directories this worker's bindings bind to tenant tid.  More
+ * than one makes "the directory of this token's tenant" ambiguous, so
+ * whoever needs that answer (the admin sign-in) refuses.
+ */
+size_t	entra_tenant_bindings(const char *tid);
+
 /* Bindings or keys changed: every worker of this instance reloads. */
 void	entra_changed(void);
 

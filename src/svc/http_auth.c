@@ -236,6 +236,10 @@ authenticate(struct http_request *req, unsigned int scope)
 		return (KORE_RESULT_ERROR);
 	}
 
+	/* An Entra access token: only as an admin, in its own module. */
+	if (scope == TOKEN_SCOPE_ADMIN && svc_auth_looks_like_jwt(secret, len))
+		return (svc_auth_entra_admin(req, secret, len));
+
 	token_hash(secret, len, hash);
 	v = tokentab_check(svc.tokens, hash, rc_now_ms(), &ctx->token);
 	if (v == TOKENTAB_UNKNOWN && !looked_up &&

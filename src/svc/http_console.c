@@ -85,16 +85,105 @@ svc_console_load(void)
 	}
 }
 
+/*
+ * The origin (scheme://host[:port]) of the Entra authority the console
+ * signs in with, into out; 0, or -1 when sign-in is off or the setting
+ * is not a plain https origin (http only on the loopback, for tests),
+ * so nothing odd can reach the CSP header.
+ */
+static int
+entra_origin(char *out, size_t size)
+{
+	const char	*a, *host, *end;
+	size_t		 len, i;
+
+	a = svc.settings.console_entra_authority;
+	if (svc.settings.console_entra_client_id[0] == '\0' ||
+	    svc.settings.console_entra_tenant[0] == '\0')
+		return (-1);
+	if (strncmp(a, "https://", 8) == 0)
+		host = a + 8;
+	else if (strncmp(a, "http://127.0.0.1:", 17) == 0 ||
+	    strncmp(a, "http://localhost:", 17) == 0)
+		host = a + 7;
+	else
+		return (-1);
+	if ((end = strchr(host, '/')) == NULL)
+		end = host + strlen(host);
+	if (end == host)
+		return (-1);
+	for (i = 0; host + i < end; i++) {
+		if (strchr("abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:", host[i]) == NULL)
+			return (-1);
+	}
+	len = (size_t)(end - a);
+	if (len >= size)
+		return (-1);
+	memcpy(out, a, len);
+	out[len] = '\0';
+	return (0);
+}
+
 static void
 console_headers(struct http_request *req)
 {
-	http_response_header(req, "content-security-policy",
+	char	origin[256], csp[768];
+
+	/*
+	 * The browser itself redeems the sign-in code at the authority's
+	 * token endpoint (a public client with PKCE; README, "Sign in with
+	 * Microsoft"): that one origin joins connect-src, nothing else.
+	 */
+	if (entra_origin(origin, sizeof(origin)) == -1)
+		origin[0] = '\0';
+	(void)snprintf(csp, sizeof(csp),
 	    "default-src 'self'; script-src 'self'; style-src 'self'; "
-	    "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
-	    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+	    "img-src 'self' data:; connect-src 'self'%s%s; object-src 'none'; "
+	    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+	    origin[0] != '\0' ? " " : "", origin);
+	http_response_header(req, "content-security-policy", csp);
 	http_response_header(req, "x-frame-options", "DENY");
 	http_response_header(req, "referrer-policy", "no-referrer");
 	http_response_header(req, "x-content-type-options", "nosniff");
+}
+
+/*
+ * GET /console/signin.json: what the console needs to offer "Sign in
+ * with Microsoft", or {"entra": null} when it is off.  Public: it holds
+ * no secret (a public client has none).
+ */
+static void
+signin_config(struct http_request *req)
+{
+	json_t		*body;
+	char		 origin[256], redirect[SETTINGS_STR_MAX + 16];
+	const char	*ru;
+
+	console_headers(req);
+	if (entra_origin(origin, sizeof(origin)) == -1) {
+		body = json_pack("{s:n}", "entra");
+	} else {
+		ru = svc.settings.console_entra_redirect_uri;
+		if (ru[0] == '\0') {
+			(void)snprintf(redirect, sizeof(redirect),
+			    "%s/console/", svc.settings.public_url);
+			ru = redirect;
+		}
+		body = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "entra",
+		    "authority", svc.settings.console_entra_authority,
+		    "tenant", svc.settings.console_entra_tenant,
+		    "client_id", svc.settings.console_entra_client_id,
+		    "scope", svc.settings.console_entra_scope,
+		    "redirect_uri", ru);
+	}
+	if (body == NULL) {
+		svc_error(req, HTTP_STATUS_INTERNAL_ERROR, "internal_error",
+		    "out of memory");
+		return;
+	}
+	svc_respond_json(req, HTTP_STATUS_OK, body);
+	json_decref(body);
 }
 
 int
@@ -111,6 +200,10 @@ page_console(struct http_request *req)
 		name++;
 	if (*name == '\0')
 		name = "index.html";
+	if (strcmp(name, "signin.json") == 0) {
+		signin_config(req);
+		return (KORE_RESULT_OK);
+	}
 	for (i = 0; i < NFILES; i++) {
 		if (strcmp(console_files[i].name, name) == 0)
 			break;

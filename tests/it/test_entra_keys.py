@@ -6,6 +6,8 @@ user, seccomp) and the fetch on, so the worker resolves the name inside
 its chroot, through the resolver files the parent puts there.
 Keys rotate while serving, a flood of forged kids costs a bounded number
 of fetches (counted), and a failing issuer leaves the last good set."""
+import os
+import stat
 import time
 import uuid
 
@@ -140,6 +142,54 @@ def test_fetch_failure_keeps_the_last_good_set(gw, issuer):
         assert "not fetched (the last good set stays)" in gw.logtext()
     finally:
         issuer.fail = False
+
+
+def test_chroot_resolver_files_are_read_only(gw):
+    """What the parent put into the workers' chroot: the three resolver
+    files, root-owned and read-only, the host's copies."""
+    etc = os.path.join(gw.tmp, "empty", "etc")
+    # resolv.conf only if the host has one; no temporary file is left.
+    want = {"hosts", "nsswitch.conf"} | (
+        {"resolv.conf"} if os.path.exists("/etc/resolv.conf") else set())
+    assert set(os.listdir(etc)) == want
+    for name in os.listdir(etc):
+        st = os.stat(os.path.join(etc, name))
+        assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o444, name
+    with open(os.path.join(etc, "hosts")) as a, open("/etc/hosts") as b:
+        assert a.read() == b.read()
+    with open(os.path.join(etc, "nsswitch.conf")) as f:
+        assert "hosts: files dns" in f.read()
+
+
+def test_unwritable_chroot_fails_closed(make_server, issuer):
+    """When the parent cannot give the chroot its resolver files (here
+    'etc' is a file; a read-only root filesystem refuses the same way),
+    the server still starts with a warning and the fetch fails closed:
+    no keys, tokens refused, the failure counted and logged."""
+    def block(root):
+        with open(os.path.join(root, "etc"), "w"):
+            pass
+    s = make_server(seed=seed, tokens=["gateway", "global_admin"],
+                    workers=1, privsep=True, chroot_setup=block,
+                    env={"ROLLCALL_ENTRA_CA_BUNDLE": issuer.ca})
+    assert "workers cannot resolve host names" in s.logtext()
+    r = s.request("PUT", "/admin/v1/directories/default/entra",
+                  token=s.tokens["global_admin"], body={
+                      "tenant_id": TENANT, "audiences": [API],
+                      "openid_configuration": issuer.url})
+    assert r.status == 200, r
+    # Generous: with no resolv.conf glibc asks 127.0.0.1:53, and where
+    # nothing answers (no ICMP) a lookup waits out its retries.
+    deadline = time.time() + 45
+    while time.time() < deadline and metric(
+            s, 'rollcall_entra_key_fetches_total{result="failed"}') == 0:
+        time.sleep(0.1)
+    assert metric(s, 'rollcall_entra_key_fetches_total'
+                  '{result="failed"}') >= 1, s.logtext()
+    assert "cannot resolve localhost" in s.logtext()
+    d = authorize(s, mint(KEY_A, claims()))
+    assert d["decision"] == "deny" and \
+        d["reason_code"] == "token_unknown_key", d
 
 
 def test_keys_fetched_by_name_under_seccomp_without_chroot(make_server,

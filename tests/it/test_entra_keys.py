@@ -208,3 +208,29 @@ def test_keys_fetched_by_name_under_seccomp_without_chroot(make_server,
     issuer.jwks = jwks(KEY_A)
     wait_for(s, mint(KEY_A, claims()), "allowed_by_rule")
     assert metric(s, 'rollcall_entra_key_fetches_total{result="ok"}') >= 1
+
+
+def test_dns_lookup_under_the_sandbox_kills_nothing(make_server, issuer):
+    """A name that is not in /etc/hosts goes to the DNS servers of
+    resolv.conf (in the chroot, the host's copy): whatever they answer
+    (NXDOMAIN for .invalid, or nothing), the lookup's syscalls pass the
+    seccomp filter; the fetch fails cleanly, logged, and no worker dies
+    (the fixture fails the test on a sandbox violation)."""
+    s = make_server(seed=seed, tokens=["global_admin"], workers=1,
+                    privsep=True,
+                    env={"ROLLCALL_ENTRA_CA_BUNDLE": issuer.ca})
+    r = s.request("PUT", "/admin/v1/directories/default/entra",
+                  token=s.tokens["global_admin"], body={
+                      "tenant_id": TENANT, "audiences": [API],
+                      "openid_configuration":
+                      "https://rollcall-test.invalid/openid-configuration"})
+    assert r.status == 200, r
+    deadline = time.time() + 45
+    while time.time() < deadline and \
+            "cannot resolve rollcall-test.invalid" not in s.logtext():
+        time.sleep(0.2)
+    assert "cannot resolve rollcall-test.invalid" in s.logtext(), \
+        s.logtext()
+    assert metric(s, 'rollcall_entra_key_fetches_total'
+                  '{result="failed"}') >= 1
+    assert s.get("/readyz").status == 200

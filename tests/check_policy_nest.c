@@ -275,7 +275,10 @@ END_TEST
 
 START_TEST(test_roles)
 {
-	struct policy_result	res;
+	struct policy_result	 res;
+	struct policy_subject	 subj;
+	const char		*vals[2];
+	size_t			 total;
 
 	user("u", 1, "mcp.admin", NULL);
 	user("v", 1, "mcp.reader", NULL);
@@ -305,6 +308,29 @@ START_TEST(test_roles)
 	ck_assert_int_eq(policy_rule_remove(idx, "r-admin"), 0);
 	user("u", 1, "mcp.admin", NULL);
 	ck_assert_int_eq(ask("u", "read", &res), POLICY_R_NO_MATCHING_RULE);
+
+	/* The stored roles, whether or not a rule names them (introspection). */
+	memset(&subj, 0, sizeof(subj));
+	subj.by = POLICY_BY_ID;
+	subj.value = "w";
+	user("w", 1, "b.role", "a.role");
+	ck_assert_int_eq(policy_principal_roles(idx, &subj, vals, 2, &total),
+	    0);
+	ck_assert_uint_eq(total, 2);
+	ck_assert_str_eq(vals[0], "b.role");
+	ck_assert_str_eq(vals[1], "a.role");
+	vals[1] = NULL;
+	ck_assert_int_eq(policy_principal_roles(idx, &subj, vals, 1, &total),
+	    0);
+	ck_assert_uint_eq(total, 2);
+	ck_assert_ptr_null(vals[1]);
+	user("w", 1, NULL, NULL);
+	ck_assert_int_eq(policy_principal_roles(idx, &subj, vals, 2, &total),
+	    0);
+	ck_assert_uint_eq(total, 0);
+	subj.value = "nobody";
+	ck_assert_int_eq(policy_principal_roles(idx, &subj, vals, 2, &total),
+	    -1);
 }
 END_TEST
 

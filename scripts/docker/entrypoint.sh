@@ -3,7 +3,7 @@
 # given, builds the connection from the libpq variables and the password
 # file (POSTGRES_PASSWORD_FILE, shared with the postgres service, which
 # makes a random one on its first start), resolving the host name now:
-# the sandboxed workers cannot resolve names.  The result goes into the
+# the sandboxed workers connect by address.  The result goes into the
 # settings file the image names in ROLLCALL_SETTINGS, so that
 # 'docker compose exec rollcall rollcallctl ...' reads exactly what the
 # server reads.  Then: migrate, print the first tokens once, run.

@@ -507,6 +507,16 @@ int		policy_principal_groups(struct policy_index *idx,
 		    size_t max, size_t *total);
 
 /*
+ * App role values of a subject (SCIM roles, as stored: the order the
+ * directory sent, exact strings); up to max into values (borrowed from
+ * the index, valid until it changes), the full count into *total.  0,
+ * or -1 when the subject is unknown.  Service principals have none.
+ */
+int		policy_principal_roles(const struct policy_index *idx,
+		    const struct policy_subject *subj, const char **values,
+		    size_t max, size_t *total);
+
+/*
  * Seconds a gateway may cache res, asked at now_ms: max_ttl_s, cut so
  * that it never reaches past res->valid_until_ms (rounded down, never
  * below 0).  Only allows are bounded by the setting alone; denies obey

@@ -781,6 +781,23 @@ policy_principal_groups(struct policy_index *idx,
 	return (0);
 }
 
+int
+policy_principal_roles(const struct policy_index *idx,
+    const struct policy_subject *subj, const char **values, size_t max,
+    size_t *total)
+{
+	const struct pol_principal	*p;
+	size_t				 i;
+
+	if ((p = pol_resolve(idx, subj)) == NULL)
+		return (-1);
+	for (i = 0; i < p->nroles && i < max; i++)
+		values[i] = p->roles[i];
+	if (total != NULL)
+		*total = p->nroles;
+	return (0);
+}
+
 int64_t
 policy_valid_until_min(int64_t a, int64_t b)
 {

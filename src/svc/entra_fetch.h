@@ -7,8 +7,8 @@
  * JSON documents need no new dependency.  The CA certificates are
  * loaded into the client context by the parent before the fork, since
  * a chrooted worker cannot read them.  Names are resolved with
- * getaddrinfo on the task thread: inside a chroot that needs the
- * resolver's files there (README, "Entra access tokens").
+ * getaddrinfo on the task thread: inside the chroot through the
+ * resolver files the parent puts there (chroot_resolver.h).
  */
 #ifndef RC_ENTRA_FETCH_H
 #define RC_ENTRA_FETCH_H

@@ -8,8 +8,10 @@
  * {"active": false} when the token is not valid for the gateway
  * token's directory (any reason: RFC 7662 says nothing more to an
  * invalid token) or its principal is not active now (unknown,
- * disabled, deleted, revoked); else the principal and its groups from
- * the live index.  Like every decision it is answered from memory and
+ * disabled, deleted, revoked); else the principal, its groups and its
+ * app roles (the SCIM roles as stored, never the token's "roles"
+ * claim: SCIM is the truth) from the live index; "roles" is an
+ * extension member, as RFC 7662 section 2.2 allows.  Like every decision it is answered from memory and
  * fails closed: a stale index answers inactive.
  */
 #include <sys/types.h>
@@ -91,10 +93,11 @@ page_gw_introspect(struct http_request *req)
 	struct gw_subject		 s;
 	struct kore_buf			*buf;
 	const char			*ctype, *token, *groups[256];
-	json_t				*body, *out, *garr;
+	const char			*roles[POLICY_LIST_MAX];
+	json_t				*body, *out, *garr, *rarr;
 	char				*form;
 	ssize_t				 n;
-	size_t				 i, total;
+	size_t				 i, total, nroles;
 	char				 chunk[4096];
 
 	if (!svc_method_allowed(req, HTTP_METHOD_POST))
@@ -150,8 +153,17 @@ page_gw_introspect(struct http_request *req)
 			(void)json_array_append_new(garr,
 			    json_string(groups[i]));
 	}
+	/* The index holds at most POLICY_LIST_MAX roles per user. */
+	rarr = json_array();
+	nroles = 0;
+	if (policy_principal_roles(idx, &s.subj, roles, POLICY_LIST_MAX,
+	    &nroles) == 0) {
+		for (i = 0; i < nroles && i < POLICY_LIST_MAX; i++)
+			(void)json_array_append_new(rarr,
+			    json_string(roles[i]));
+	}
 	out = json_pack("{s:b, s:s, s:s, s:I, s:{s:s, s:s, s:s?, s:s?, s:s}, "
-	    "s:o, s:b, s:I, s:I}",
+	    "s:o, s:b, s:o, s:I, s:I}",
 	    "active", 1, "token_type", "access_token", "sub", info.id,
 	    "exp", (json_int_t)s.exp,
 	    "principal", "id", info.id, "type", info.kind ==
@@ -160,6 +172,7 @@ page_gw_introspect(struct http_request *req)
 	    "directory", info.directory,
 	    "groups", garr, "groups_truncated", total > sizeof(groups) /
 	    sizeof(groups[0]),
+	    "roles", rarr,
 	    "policy_version", (json_int_t)policy_version(idx),
 	    "subject_epoch", (json_int_t)info.subject_epoch);
 	svc_respond_json(req, HTTP_STATUS_OK, out);

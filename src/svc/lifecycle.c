@@ -26,6 +26,7 @@
 #include "activity_glue.h"
 #include "build_info.h"
 #include "changering.h"
+#include "chroot_resolver.h"
 #include "decisions.h"
 #include "entra_glue.h"
 #include "lifecycle.h"
@@ -330,6 +331,7 @@ kore_parent_configure(int argc, char **argv)
 		fatal("rollcall: cannot load conf/openapi.json (see the log)");
 	}
 	svc_console_load();
+	chroot_resolver_prepare();
 	entra_parent_init(conn);
 	t0 = rc_mono_us();
 	if (svc_policy_parent_load(conn, &dberr) == -1) {

@@ -163,7 +163,7 @@ class Server:
     the constructor raises: nothing is left running."""
 
     def __init__(self, db, workers=4, env=None, conf_extra="",
-                 privsep=False, wait=True, tokens=None):
+                 privsep=False, wait=True, tokens=None, chroot_setup=None):
         self.db = db
         self.tokens = getattr(db, "tokens", {}) if tokens is None else tokens
         self.stopped = False
@@ -181,6 +181,9 @@ class Server:
             empty = os.path.join(self.tmp, "empty")
             os.mkdir(empty, 0o755)
             os.chmod(self.tmp, 0o755)
+            # A test may prepare the chroot (e.g. make it unwritable).
+            if chroot_setup is not None:
+                chroot_setup(empty)
             conf = f"root\t{empty}\nrunas\tnobody\n" + conf
         conf += "\n" + conf_extra + "\n"
         self.conf_path = os.path.join(self.tmp, "rollcall.conf")

@@ -85,10 +85,13 @@ def mint(key, payload, kid=None, alg="RS256", sign_with=None, secret=None):
 class Issuer:
     """An HTTPS server on 127.0.0.1 serving /openid-configuration and
     /keys; the key set, and whether it fails, can change while it runs.
-    Counts the key fetches it answers."""
+    Counts the key fetches it answers.  Its URLs name host: 127.0.0.1,
+    or 'localhost' so that rollcall must resolve a name (its certificate
+    names both)."""
 
-    def __init__(self, tmpdir):
+    def __init__(self, tmpdir, host="127.0.0.1"):
         self.dir = tmpdir
+        self.host = host
         self.jwks = {"keys": []}
         self.fail = False
         self.fetches = 0
@@ -99,7 +102,7 @@ class Issuer:
             def do_GET(self):
                 if self.path == "/openid-configuration":
                     body = {"issuer": "local", "jwks_uri":
-                            f"https://127.0.0.1:{issuer.port}/keys"}
+                            f"https://{issuer.host}:{issuer.port}/keys"}
                 elif self.path == "/keys":
                     issuer.fetches += 1
                     if issuer.fail:
@@ -129,7 +132,7 @@ class Issuer:
         self.thread = threading.Thread(target=self.httpd.serve_forever,
                                        daemon=True)
         self.thread.start()
-        self.url = f"https://127.0.0.1:{self.port}/openid-configuration"
+        self.url = f"https://{host}:{self.port}/openid-configuration"
 
     def _make_certs(self):
         d = self.dir
@@ -146,7 +149,7 @@ class Issuer:
         run("req", "-newkey", "rsa:2048", "-nodes", "-subj",
             "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
         with open(os.path.join(d, "ext.cnf"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1\n")
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
         run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem",
             "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
             "-extfile", "ext.cnf", "-out", "server.pem")

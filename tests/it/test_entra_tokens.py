@@ -433,6 +433,41 @@ def test_introspection(gw):
     assert j["principal"]["appId"] == "app-robot"
 
 
+def test_introspection_returns_the_scim_roles(gw):
+    """Introspection names the principal's app roles as SCIM stored
+    them (RFC 7662 extension member 'roles'), never the token's own
+    'roles' claim; a SCIM change shows at once."""
+    r = gw.post("/scim/v2/Users", token=gw.tokens["scim"],
+                content_type="application/scim+json", body={
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": "roles.erin@contoso.com",
+                    "externalId": "oid-roles-erin",
+                    "active": True,
+                    "roles": [{"value": "mcp.admin"}, {"value": "mcp.reader"}]})
+    assert r.status == 201, r
+    erin = r.json["id"]
+    tok = mint(KEY_A, claims(oid="oid-roles-erin", life=1800,
+                             roles=["mcp.root"]))
+    j = introspect(gw, tok).json
+    assert j["active"] is True, j
+    assert j["roles"] == ["mcp.admin", "mcp.reader"], j
+    r = gw.request("PATCH", f"/scim/v2/Users/{erin}",
+                   token=gw.tokens["scim"],
+                   content_type="application/scim+json", body={
+                       "schemas": ["urn:ietf:params:scim:api:messages:2.0:"
+                                   "PatchOp"],
+                       "Operations": [{"op": "remove", "path": "roles"}]})
+    assert r.status in (200, 204), r
+    for _ in range(8):
+        assert introspect(gw, tok).json["roles"] == []
+    # Alice has no roles; a service principal has none either.
+    alice = introspect(gw, mint(KEY_A, claims())).json
+    assert alice["active"] and alice["roles"] == [], alice
+    app = mint(KEY_A, claims(oid="sp-object-id", scp=None, idtyp="app",
+                             azp="app-robot", roles=["mcp.admin"]))
+    assert introspect(gw, app).json["roles"] == []
+
+
 def test_bindings_loaded_before_the_first_request(gw, make_server):
     """A server started on a bound directory decides tokens from its
     first request on every worker (the parent loads the bindings)."""

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, free_port
+from nginxconf import nginx_main
 
 
 def test_compose_file_parses_and_references_exist():
@@ -91,21 +92,7 @@ def nginx(server, tmp_path_factory):
                         f"listen 127.0.0.1:{internal} ssl;")
     site = site.replace("/etc/rollcall/tls/tls.crt", crt)
     site = site.replace("/etc/rollcall/tls/tls.key", key)
-    main = f"""
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-worker_processes 1;
-events {{ worker_connections 256; }}
-http {{
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-{site}
-}}
-"""
+    main = nginx_main(tmp, site)
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
         f.write(main)

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from conftest import free_port
+from nginxconf import nginx_main
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -73,19 +74,7 @@ def proxy(server, tmp_path_factory):
     port = free_port()
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(f"""
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-worker_processes 1;
-events {{ worker_connections 256; }}
-http {{
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
+        f.write(nginx_main(tmp, f"""    server {{
         listen 127.0.0.1:{port};
         location /mcp/github {{
             auth_basic "mcp";
@@ -108,9 +97,7 @@ http {{
             proxy_set_header X-MCP-Tool $http_x_mcp_tool;
             proxy_set_header X-MCP-Method $http_x_mcp_method;
         }}
-    }}
-}}
-""")
+    }}"""))
     test = subprocess.run([nginx_bin, "-t", "-c", conf],
                           capture_output=True, text=True)
     assert test.returncode == 0, test.stderr

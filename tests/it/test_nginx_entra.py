@@ -17,6 +17,7 @@ import pytest
 
 from conftest import free_port
 from entra_fixture import API, TENANT, Key, claims, jwks, mint
+from nginxconf import nginx_main
 from seed import seed
 
 KEY = Key("kid-nginx")
@@ -69,19 +70,7 @@ def nginx(gw, tmp_path_factory):
     port = free_port()
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(f"""
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-worker_processes 1;
-events {{ worker_connections 256; }}
-http {{
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
+        f.write(nginx_main(tmp, f"""    server {{
         listen 127.0.0.1:{port};
         location /mcp/github {{
             auth_request /_rollcall;
@@ -100,9 +89,7 @@ http {{
             proxy_set_header X-MCP-Tool $http_x_mcp_tool;
             proxy_set_header X-MCP-Method $http_x_mcp_method;
         }}
-    }}
-}}
-""")
+    }}"""))
     t = subprocess.run([nginx_bin, "-t", "-c", conf], capture_output=True,
                        text=True)
     assert t.returncode == 0, t.stderr

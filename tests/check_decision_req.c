@@ -510,6 +510,7 @@ START_TEST(test_authorize_text)
 		"{\"subject\":\"user5@contoso.com\",\"server\":\"server1\","
 		    "\"tool\":\"list_thing1\"}",
 		"\n{ \"tool\" : \"t\",\"subject\":\"id\" ,\t\"server\":\"s\"}\r\n",
+		"{\"token\":\"eyJh.eyJi.c2ln\",\"server\":\"s\",\"tool\":\"t\"}",
 	};
 	static const char	*refused[] = {
 		"",
@@ -523,6 +524,10 @@ START_TEST(test_authorize_text)
 		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"caf\xc3\xa9\"}",
 		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":\"t\"}}",
 		"{\"subject\":\"u\",\"server\":\"s\",\"tool\":7}",
+		"{\"token\":\"\",\"server\":\"s\",\"tool\":\"t\"}",
+		"{\"token\":\"a\",\"subject\":\"u\",\"tool\":\"t\"}",
+		"{\"token\":\"a\",\"token\":\"b\",\"tool\":\"t\"}",
+		"{\"token\":7,\"server\":\"s\",\"tool\":\"t\"}",
 	};
 	struct decision_subject	 s1, s2;
 	struct policy_query	 q1, q2;
@@ -540,7 +545,13 @@ START_TEST(test_authorize_text)
 		    0);
 		ck_assert_int_eq(s1.any, s2.any);
 		ck_assert_int_eq(s1.by, s2.by);
-		ck_assert_str_eq(s1.value, s2.value);
+		if (s2.token != NULL) {
+			ck_assert_str_eq(s1.token, s2.token);
+			ck_assert_ptr_null(s1.value);
+		} else {
+			ck_assert_ptr_null(s1.token);
+			ck_assert_str_eq(s1.value, s2.value);
+		}
 		ck_assert_str_eq(q1.server, q2.server);
 		ck_assert_str_eq(q1.tool, q2.tool);
 		json_decref(b);

@@ -369,8 +369,8 @@ decision_authorize_parse_text(char *text, size_t len,
     struct decision_subject *subj, struct policy_query *q)
 {
 	struct btext	 t;
-	const char	*key, *v, *subject;
-	size_t		 klen, k;
+	const char	*key, *v, *subject, *token;
+	size_t		 klen, vlen, k;
 
 	memset(subj, 0, sizeof(*subj));
 	memset(q, 0, sizeof(*q));
@@ -378,15 +378,25 @@ decision_authorize_parse_text(char *text, size_t len,
 		return (1);
 	t.p = text;
 	t.end = text + len;
-	subject = NULL;
+	subject = token = NULL;
 	if (!bt_char(&t, '{'))
 		return (1);
 	for (k = 0; k < 3; k++) {
 		if ((k > 0 && !bt_char(&t, ',')) || !bt_str(&t, &key, &klen) ||
-		    !bt_char(&t, ':') || !bt_name(&t, &v))
+		    !bt_char(&t, ':'))
+			goto other;
+		/* An access token instead of a subject: one plain string. */
+		if (klen == 5 && memcmp(key, "token", 5) == 0) {
+			if (subject != NULL || token != NULL ||
+			    !bt_str(&t, &token, &vlen) || vlen == 0 ||
+			    vlen > DECISION_TOKEN_MAX)
+				goto other;
+			continue;
+		}
+		if (!bt_name(&t, &v))
 			goto other;
 		if (klen == 7 && memcmp(key, "subject", 7) == 0 &&
-		    subject == NULL)
+		    subject == NULL && token == NULL)
 			subject = v;
 		else if (klen == 6 && memcmp(key, "server", 6) == 0 &&
 		    q->server == NULL)
@@ -403,9 +413,14 @@ decision_authorize_parse_text(char *text, size_t len,
 	if (t.p != t.end)
 		goto other;
 
-	bt_terminate(text, subject);
 	bt_terminate(text, q->server);
 	bt_terminate(text, q->tool);
+	if (token != NULL) {
+		bt_terminate(text, token);
+		subj->token = token;
+		return (0);
+	}
+	bt_terminate(text, subject);
 	subj->any = 1;
 	subj->by = POLICY_BY_ID;
 	subj->value = subject;

@@ -103,8 +103,8 @@ int	decision_batch_parse_text(char *text, size_t len,
 
 /*
  * /v1/authorize's common form read from its text the same way: one
- * object with exactly "subject", "server" and "tool", all strings, in
- * any order.  Same returns as decision_batch_parse_text() (no -1: it
+ * object with exactly "subject" (or "token"), "server" and "tool", all
+ * strings, in any order.  Same returns as decision_batch_parse_text() (no -1: it
  * allocates nothing); on 0, *q and *subj point into text.
  */
 int	decision_authorize_parse_text(char *text, size_t len,

@@ -135,7 +135,9 @@ check_text(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(decision_authorize_parse(body, &s, &one, &err) ==
 		    0, "accepted as text, refused as a tree: %s", err.msg);
 		FUZZ_ASSERT(s.any == ts.any && s.by == ts.by &&
-		    strcmp(s.value, ts.value) == 0 &&
+		    (s.token != NULL) == (ts.token != NULL) &&
+		    (s.token != NULL ? strcmp(s.token, ts.token) == 0 :
+		    strcmp(s.value, ts.value) == 0) &&
 		    strcmp(one.server, tone.server) == 0 &&
 		    strcmp(one.tool, tone.tool) == 0, "authorize: text and "
 		    "tree disagree");

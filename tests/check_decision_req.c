@@ -67,6 +67,14 @@ START_TEST(test_token_subject)
 	ck_assert_int_eq(decision_authorize_parse(b, &s, &q, &err), -1);
 	ck_assert_str_eq(err.code, "invalid_subject");
 	json_decref(b);
+
+	/* A NUL inside: refused, never cut short at it. */
+	b = json_pack("{s:s#, s:s, s:s}", "token", "aaa.bbb\0.ccc",
+	    (int)sizeof("aaa.bbb\0.ccc") - 1, "server", "github", "tool", "t");
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(decision_authorize_parse(b, &s, &q, &err), -1);
+	ck_assert_str_eq(err.code, "invalid_subject");
+	json_decref(b);
 	b = body("{\"token\":\"\",\"items\":[{\"server\":\"a\","
 	    "\"tool\":\"b\"}]}");
 	ck_assert_int_eq(decision_body_subject_parse(b, &s, &err), -1);

@@ -106,8 +106,10 @@ decision_body_subject_parse(const json_t *body, struct decision_subject *out,
 	if (json_object_get(body, "subject") != NULL)
 		return (fail(err, 400, "invalid_subject", "give either "
 		    "'subject' or 'token', not both"));
+	/* A NUL inside would cut the token short: refused, not truncated. */
 	if (!json_is_string(tok) || json_string_length(tok) == 0 ||
-	    json_string_length(tok) > DECISION_TOKEN_MAX)
+	    json_string_length(tok) > DECISION_TOKEN_MAX ||
+	    strlen(json_string_value(tok)) != json_string_length(tok))
 		return (fail(err, 400, "invalid_subject", "'token' must be an "
 		    "Entra access token (a compact JWT of at most %d bytes)",
 		    DECISION_TOKEN_MAX));

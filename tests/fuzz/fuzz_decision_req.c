@@ -53,6 +53,26 @@ subject_source(const json_t *body, const struct decision_subject *s)
 	return (NULL);
 }
 
+/* The subject as parsed: a token is the whole "token" string sent. */
+static void
+check_subject(const json_t *body, const struct decision_subject *s)
+{
+	const json_t	*t;
+
+	if (s->token == NULL) {
+		check_name("subject", s->value, subject_source(body, s));
+		return;
+	}
+	t = json_object_get(body, "token");
+	FUZZ_ASSERT(s->value == NULL && json_object_get(body, "subject") ==
+	    NULL, "a token and a subject both taken");
+	FUZZ_ASSERT(json_is_string(t) && json_string_value(t) == s->token &&
+	    json_string_length(t) > 0 &&
+	    json_string_length(t) <= DECISION_TOKEN_MAX &&
+	    strlen(s->token) == json_string_length(t), "the token is not "
+	    "the whole string the client sent");
+}
+
 static void
 check_refusal(int rc, const struct decision_err *err,
     const struct policy_query *q)
@@ -76,7 +96,7 @@ check_list(const char *what, const json_t *body,
 	const json_t	*e;
 	size_t		 i;
 
-	check_name("subject", s->value, subject_source(body, s));
+	check_subject(body, s);
 	FUZZ_ASSERT(n == json_array_size(arr) && n <= DECISION_BATCH_MAX &&
 	    (tools || n > 0), "%s: %zu of %zu", what, n, json_array_size(arr));
 	for (i = 0; i < n; i++) {
@@ -201,19 +221,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_name("server", one.server, json_object_get(body,
 		    "server"));
 		check_name("tool", one.tool, json_object_get(body, "tool"));
-		check_name("subject", s.value, subject_source(body, &s));
+		check_subject(body, &s);
 	} else
 		check_refusal(rc, &err, NULL);
 	batch = json_object();
 	(void)json_object_set(batch, "subject", json_object_get(body,
 	    "subject"));
+	(void)json_object_set(batch, "token", json_object_get(body, "token"));
 	(void)json_object_set_new(batch, "items", json_pack("[{s:O?, s:O?}]",
 	    "server", json_object_get(body, "server"), "tool",
 	    json_object_get(body, "tool")));
 	memset(&berr, 0, sizeof(berr));
 	brc = decision_batch_parse(batch, &bs, &q, &n, &berr);
 	FUZZ_ASSERT(brc == rc && (rc == -1 || (bs.any == s.any &&
-	    bs.by == s.by && strcmp(bs.value, s.value) == 0 && n == 1 &&
+	    bs.by == s.by && (s.token != NULL ? bs.token != NULL &&
+	    strcmp(bs.token, s.token) == 0 : strcmp(bs.value, s.value) ==
+	    0) && n == 1 &&
 	    strcmp(q[0].server, one.server) == 0 &&
 	    strcmp(q[0].tool, one.tool) == 0)), "authorize (%d %s) and its "
 	    "batch of one (%d %s) disagree", rc, err.code, brc, berr.code);

@@ -344,6 +344,15 @@ void		policy_free(struct policy_index *idx);
 /* Stable snake_case name of a reason ("denied_by_rule"). */
 const char	*policy_reason_str(enum policy_reason reason);
 
+/*
+ * A rule's stored subject kind ("group", "user", "service_principal",
+ * "role"; anything else, NULL included, is everyone) and effect
+ * ("allow", "elevate"; anything else denies), as the database's check
+ * constraints name them.
+ */
+enum policy_subject_kind	policy_subject_kind_parse(const char *s);
+enum policy_effect		policy_effect_parse(const char *s);
+
 /* Pre-size the tables for a bulk load; 0, or -1 on no memory. */
 int		policy_reserve(struct policy_index *idx, size_t principals,
 		    size_t groups);

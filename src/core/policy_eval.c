@@ -110,6 +110,33 @@ pol_sel_match(const struct pol_sel *sel, const struct pol_tool *t)
 	return (0);
 }
 
+enum policy_subject_kind
+policy_subject_kind_parse(const char *s)
+{
+	if (s == NULL)
+		return (POLICY_SUBJECT_EVERYONE);
+	if (strcmp(s, "group") == 0)
+		return (POLICY_SUBJECT_GROUP);
+	if (strcmp(s, "user") == 0)
+		return (POLICY_SUBJECT_USER);
+	if (strcmp(s, "service_principal") == 0)
+		return (POLICY_SUBJECT_SP);
+	if (strcmp(s, "role") == 0)
+		return (POLICY_SUBJECT_ROLE);
+	return (POLICY_SUBJECT_EVERYONE);
+}
+
+enum policy_effect
+policy_effect_parse(const char *s)
+{
+	if (s != NULL && strcmp(s, "allow") == 0)
+		return (POLICY_EFFECT_ALLOW);
+	if (s != NULL && strcmp(s, "elevate") == 0)
+		return (POLICY_EFFECT_ELEVATE);
+	/* Anything unexpected denies. */
+	return (POLICY_EFFECT_DENY);
+}
+
 const char *
 policy_reason_str(enum policy_reason reason)
 {

@@ -70,8 +70,6 @@ static int	row_grant(struct policy_index *, PGresult *, int,
 static int	row_epoch(struct policy_index *, PGresult *, int,
 		    struct policy_err *);
 static int	json_strings(const char *, const char **, size_t, json_t **);
-static enum policy_subject_kind	subject_kind(const char *);
-static enum policy_effect	effect(const char *);
 
 static struct policy_dirs	*loading_dirs;
 
@@ -112,33 +110,6 @@ json_strings(const char *text, const char **ptrs, size_t max, json_t **doc)
 	}
 
 	return ((int)n);
-}
-
-static enum policy_subject_kind
-subject_kind(const char *s)
-{
-	if (s == NULL)
-		return (POLICY_SUBJECT_EVERYONE);
-	if (strcmp(s, "group") == 0)
-		return (POLICY_SUBJECT_GROUP);
-	if (strcmp(s, "user") == 0)
-		return (POLICY_SUBJECT_USER);
-	if (strcmp(s, "service_principal") == 0)
-		return (POLICY_SUBJECT_SP);
-	if (strcmp(s, "role") == 0)
-		return (POLICY_SUBJECT_ROLE);
-	return (POLICY_SUBJECT_EVERYONE);
-}
-
-static enum policy_effect
-effect(const char *s)
-{
-	if (s != NULL && strcmp(s, "allow") == 0)
-		return (POLICY_EFFECT_ALLOW);
-	if (s != NULL && strcmp(s, "elevate") == 0)
-		return (POLICY_EFFECT_ELEVATE);
-	/* Anything unexpected denies. */
-	return (POLICY_EFFECT_DENY);
 }
 
 /*
@@ -333,11 +304,11 @@ row_rule(struct policy_index *idx, PGresult *res, int i,
 	memset(&r, 0, sizeof(r));
 	r.id = PQgetvalue(res, i, 0);
 	r.directory = PQgetvalue(res, i, 7);
-	r.subject_kind = subject_kind(PQgetvalue(res, i, 1));
+	r.subject_kind = policy_subject_kind_parse(PQgetvalue(res, i, 1));
 	r.subject_id = val(res, i, 2);
 	r.server = PQgetvalue(res, i, 3);
 	r.tool = PQgetvalue(res, i, 4);
-	r.effect = effect(PQgetvalue(res, i, 5));
+	r.effect = policy_effect_parse(PQgetvalue(res, i, 5));
 	r.max_grant_ms = num(res, i, 6) * 1000;
 
 	if (policy_rule_upsert(idx, &r, err) == 0)
@@ -900,11 +871,11 @@ policy_store_apply(struct policy_index *idx, struct policy_dirs *dirs,
 			memset(&r, 0, sizeof(r));
 			r.id = id;
 			r.directory = dir_of(rec, dirbuf, sizeof(dirbuf));
-			r.subject_kind = subject_kind(str(rec, "subject_kind"));
+			r.subject_kind = policy_subject_kind_parse(str(rec, "subject_kind"));
 			r.subject_id = str(rec, "subject_id");
 			r.server = str(rec, "server");
 			r.tool = str(rec, "selector");
-			r.effect = effect(str(rec, "effect"));
+			r.effect = policy_effect_parse(str(rec, "effect"));
 			r.max_grant_ms = (int64_t)json_integer_value(
 			    json_object_get(rec, "max_grant_s")) * 1000;
 			rc = policy_rule_upsert(idx, &r, &err);

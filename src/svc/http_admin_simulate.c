@@ -51,30 +51,6 @@ struct sim_job {
 	struct store_err	 err;
 };
 
-static enum policy_subject_kind
-kind_of(const char *s)
-{
-	if (strcmp(s, "group") == 0)
-		return (POLICY_SUBJECT_GROUP);
-	if (strcmp(s, "user") == 0)
-		return (POLICY_SUBJECT_USER);
-	if (strcmp(s, "service_principal") == 0)
-		return (POLICY_SUBJECT_SP);
-	if (strcmp(s, "role") == 0)
-		return (POLICY_SUBJECT_ROLE);
-	return (POLICY_SUBJECT_EVERYONE);
-}
-
-static enum policy_effect
-effect_of(const char *s)
-{
-	if (strcmp(s, "allow") == 0)
-		return (POLICY_EFFECT_ALLOW);
-	if (strcmp(s, "elevate") == 0)
-		return (POLICY_EFFECT_ELEVATE);
-	return (POLICY_EFFECT_DENY);
-}
-
 static void
 sim_free(void *arg)
 {
@@ -348,11 +324,11 @@ rule_apply(struct policy_index *idx, const char *id, const char *dir,
 	memset(&pr, 0, sizeof(pr));
 	pr.id = id;
 	pr.directory = dir;
-	pr.subject_kind = kind_of(r->subject_kind);
+	pr.subject_kind = policy_subject_kind_parse(r->subject_kind);
 	pr.subject_id = r->subject_id[0] ? r->subject_id : NULL;
 	pr.server = r->server;
 	pr.tool = r->selector;
-	pr.effect = effect_of(r->effect);
+	pr.effect = policy_effect_parse(r->effect);
 	pr.max_grant_ms = (int64_t)r->max_grant_s * 1000;
 
 	return (policy_rule_upsert(idx, &pr, &err));

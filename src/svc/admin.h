@@ -52,4 +52,12 @@ int	admin_directory_scope(PGconn *, int64_t token_dir, const char *name,
 json_t	*admin_effective_tools(struct policy_index *, const char *id,
 	    const char *directory, const char *server, int all);
 
+/*
+ * The audit actor of req's token: its name and the request id are
+ * copied into the caller's name and rid buffers (job storage), which
+ * *actor then borrows for the job's life.
+ */
+void	admin_actor(struct http_request *, struct store_actor *actor,
+	    char *name, size_t namesz, char *rid, size_t ridsz);
+
 #endif

@@ -137,3 +137,18 @@ admin_directory_scope(PGconn *conn, int64_t token_dir, const char *name,
 
 	return (0);
 }
+
+void
+admin_actor(struct http_request *req, struct store_actor *actor,
+    char *name, size_t namesz, char *rid, size_t ridsz)
+{
+	struct svc_ctx	*ctx;
+
+	ctx = svc_ctx(req);
+	rc_strlcpy(name, ctx->token.name, namesz);
+	rc_strlcpy(rid, ctx->request_id, ridsz);
+	actor->kind = "token";
+	actor->name = name;
+	actor->directory_id = ctx->token.directory_id;
+	actor->request_id = rid;
+}

@@ -62,12 +62,8 @@ admin_job_new(struct http_request *req)
 
 	ctx = svc_ctx(req);
 	job = kore_calloc(1, sizeof(*job));
-	rc_strlcpy(job->actor_name, ctx->token.name, sizeof(job->actor_name));
-	rc_strlcpy(job->request_id, ctx->request_id, sizeof(job->request_id));
-	job->actor.kind = "token";
-	job->actor.name = job->actor_name;
-	job->actor.directory_id = ctx->token.directory_id;
-	job->actor.request_id = job->request_id;
+	admin_actor(req, &job->actor, job->actor_name, sizeof(job->actor_name),
+	    job->request_id, sizeof(job->request_id));
 	job->method = req->method;
 	ctx->state = job;
 	ctx->state_free = admin_job_free;

@@ -194,12 +194,8 @@ page_admin_directory_entra(struct http_request *req)
 	ctx->state = job;
 	ctx->state_free = entra_job_free;
 	(void)snprintf(job->name, sizeof(job->name), "%.*s", (int)len, p);
-	rc_strlcpy(job->actor_name, ctx->token.name, sizeof(job->actor_name));
-	rc_strlcpy(job->request_id, ctx->request_id, sizeof(job->request_id));
-	job->actor.kind = "token";
-	job->actor.name = job->actor_name;
-	job->actor.directory_id = ctx->token.directory_id;
-	job->actor.request_id = job->request_id;
+	admin_actor(req, &job->actor, job->actor_name, sizeof(job->actor_name),
+	    job->request_id, sizeof(job->request_id));
 	job->method = req->method;
 	if (req->method == HTTP_METHOD_PUT && parse_binding(req, job) == -1)
 		return (KORE_RESULT_OK);

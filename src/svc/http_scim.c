@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "changes.h"
 #include "policy_glue.h"
 #include "scim_discovery.h"
@@ -145,12 +146,8 @@ scim_job_new(struct http_request *req, enum scim_resource type,
 	job = kore_calloc(1, sizeof(*job));
 	job->type = type;
 	job->op = op;
-	rc_strlcpy(job->actor_name, ctx->token.name, sizeof(job->actor_name));
-	rc_strlcpy(job->request_id, ctx->request_id, sizeof(job->request_id));
-	job->actor.kind = "token";
-	job->actor.name = job->actor_name;
-	job->actor.directory_id = ctx->token.directory_id;
-	job->actor.request_id = job->request_id;
+	admin_actor(req, &job->actor, job->actor_name, sizeof(job->actor_name),
+	    job->request_id, sizeof(job->request_id));
 	(void)snprintf(job->base, sizeof(job->base), "%s",
 	    svc.settings.public_url);
 	len = strlen(job->base);
